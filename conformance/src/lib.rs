@@ -1,0 +1,3 @@
+//! # lockstep-conformance
+//!
+//! The bitwise conformance suite, the golden files and the `lockstep` command.
