@@ -266,3 +266,54 @@ fn unary_fast_equals_unary() {
     }
     assert!(Unary::parse("erf").is_err());
 }
+
+#[allow(dead_code)]
+#[path = "../examples/elementwise_trace.rs"]
+mod trace;
+
+/// Every `0x…` token of `s`, as whole tokens.
+fn hex_tokens(s: &str) -> std::collections::BTreeSet<String> {
+    let b = s.as_bytes();
+    let mut out = std::collections::BTreeSet::new();
+    let mut i = 0;
+    while i + 2 < b.len() {
+        if b[i] == b'0' && b[i + 1] == b'x' && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
+            let j = (i + 2..b.len()).find(|&j| !b[j].is_ascii_hexdigit()).unwrap_or(b.len());
+            if j > i + 2 {
+                out.insert(s[i..j].to_string());
+            }
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The worked examples of docs/spec/elementwise.md are the code's own numbers: every bit
+/// pattern they quote is printed by `examples/elementwise_trace.rs` (which asserts its
+/// final values equal `exp`/`log`), so a change of exp's or log's bits fails here until the
+/// page is regenerated.
+#[test]
+fn worked_examples_quote_only_printed_bits() {
+    let page = include_str!("../../docs/spec/elementwise.md");
+    let start = page.find("## Worked examples").expect("worked examples section");
+    let rest = &page[start..];
+    let section = &rest[..rest[3..].find("\n## ").map_or(rest.len(), |e| e + 3)];
+    let printed = hex_tokens(&trace::render());
+    let quoted = hex_tokens(section);
+    assert!(quoted.len() >= 40, "only {} bit patterns quoted", quoted.len());
+    let stale: Vec<&String> = quoted.difference(&printed).collect();
+    assert!(stale.is_empty(), "elementwise.md quotes bit patterns the trace does not print: {stale:?}");
+}
+
+/// The scaled tail of x_sigmoid with x = 1 is exp's own scaling: sigmoid(x) = exp(x) bit for
+/// bit for every x < -80 (spec: "sigmoid, silu, gelu").
+#[test]
+fn sigmoid_tail_is_exp() {
+    let (lo, hi) = ((-80.0f32).to_bits() + 1, (-121.0f32).to_bits());
+    for b in (lo..=hi).step_by(7) {
+        let x = f(b);
+        expect("sigmoid", x, sigmoid(x), exp(x));
+    }
+}

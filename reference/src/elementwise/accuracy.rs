@@ -230,9 +230,9 @@ pub fn exhaustive(op: Unary) -> AccuracyReport {
 pub fn stated_bound(op: Unary) -> f64 {
     match op {
         Unary::Exp => 0.90,
-        Unary::Log => 0.90,
+        Unary::Log => 0.95,
         Unary::Rsqrt => 1.50,
-        Unary::Tanh => 1.50,
+        Unary::Tanh => 1.57,
         Unary::Sigmoid => 2.10,
         Unary::Silu => 2.50,
         Unary::Gelu => 130.0,
