@@ -25,10 +25,10 @@ pub struct RopeParams {
 
 /// `(cos, sin)`, each `[max_pos, d/2]`.
 pub fn rope_tables(p: RopeParams, max_pos: usize) -> Result<(Array2<f32>, Array2<f32>)> {
-    if p.dim == 0 || p.dim % 2 != 0 {
+    if p.dim == 0 || !p.dim.is_multiple_of(2) {
         return Err(Error::param("rope", format!("head dimension {} must be even and positive", p.dim)));
     }
-    if !(p.base > 1.0) || !p.base.is_finite() {
+    if p.base.is_nan() || p.base <= 1.0 || !p.base.is_finite() {
         return Err(Error::param("rope", format!("base {} must be finite and > 1", p.base)));
     }
     let half = p.dim / 2;
