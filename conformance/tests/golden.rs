@@ -14,7 +14,11 @@ fn dir() -> PathBuf {
 
 fn assert_all_pass(verdicts: &[golden::Verdict], what: &str) {
     assert!(!verdicts.is_empty(), "{what}: no cases");
-    let bad: Vec<String> = verdicts.iter().filter(|v| !v.passed()).map(|v| format!("{}: {:?} {}", v.case, v.error, v.comparison.summary())).collect();
+    let bad: Vec<String> = verdicts
+        .iter()
+        .filter(|v| !v.passed())
+        .map(|v| format!("{}: {:?} {}", v.case, v.error, v.comparison.summary()))
+        .collect();
     assert!(bad.is_empty(), "{what}: {} of {} cases fail:\n{}", bad.len(), verdicts.len(), bad.join("\n"));
 }
 
@@ -37,7 +41,11 @@ fn golden_generation_reproduces_the_committed_manifest() {
     let committed = read_manifest(&dir()).unwrap();
     assert_eq!(fresh.cases.len(), committed.cases.len(), "case list changed: run `lockstep golden generate`");
     for (f, c) in fresh.cases.iter().zip(&committed.cases) {
-        assert_eq!(f, c, "case {} differs from the committed golden file: run `lockstep golden generate` and review", c.name);
+        assert_eq!(
+            f, c,
+            "case {} differs from the committed golden file: run `lockstep golden generate` and review",
+            c.name
+        );
     }
     std::fs::remove_dir_all(&tmp).ok();
 }
@@ -50,7 +58,17 @@ fn golden_manifest_snapshot() {
     let lines: Vec<String> = m
         .cases
         .iter()
-        .map(|c| format!("{} {}", c.name, c.outputs.iter().map(|o| format!("{}={}", o.name, &o.sha256.as_deref().unwrap_or("?")[..16])).collect::<Vec<_>>().join(" ")))
+        .map(|c| {
+            format!(
+                "{} {}",
+                c.name,
+                c.outputs
+                    .iter()
+                    .map(|o| format!("{}={}", o.name, &o.sha256.as_deref().unwrap_or("?")[..16]))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+        })
         .collect();
     insta::assert_snapshot!("golden_manifest", lines.join("\n"));
 }
@@ -89,6 +107,9 @@ fn verify_outputs_reports_a_single_flipped_bit() {
     let failed: Vec<&golden::Verdict> = v.iter().filter(|v| !v.passed()).collect();
     assert_eq!(failed.len(), 1, "exactly the tampered case fails");
     let first = failed[0].comparison.first.as_ref().unwrap();
-    assert_eq!((failed[0].case.as_str(), first.index, first.ulps, failed[0].comparison.mismatches), (target.name.as_str(), 5, Some(1), 1));
+    assert_eq!(
+        (failed[0].case.as_str(), first.index, first.ulps, failed[0].comparison.mismatches),
+        (target.name.as_str(), 5, Some(1), 1)
+    );
     std::fs::remove_dir_all(&out).ok();
 }
