@@ -274,4 +274,29 @@ mod tests {
             assert!(lit.iter().zip(fast.iter()).all(|(x, y)| x.to_bits() == y.to_bits()), "{m}x{k}x{n}");
         }
     }
+
+    #[test]
+    fn every_kernel_variant_gives_the_same_bits() {
+        // The dispatcher picks AVX-512, AVX2 or portable code by CPU; all must agree.
+        let (kl, lda) = (300, 301);
+        let a = pseudo(MR * lda, 7);
+        let panel = pseudo(kl * NR, 8);
+        for mr in 1..=MR {
+            let portable = chunk_kernel_rows(&a, lda, mr, kl, &panel);
+            let dispatched = chunk_kernel(&a, lda, mr, kl, &panel);
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                let avx2 = unsafe { chunk_kernel_avx2(&a, lda, mr, kl, &panel) };
+                assert_eq!(
+                    portable[..mr].iter().flatten().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                    avx2[..mr].iter().flatten().map(|x| x.to_bits()).collect::<Vec<_>>()
+                );
+            }
+            assert_eq!(
+                portable[..mr].iter().flatten().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                dispatched[..mr].iter().flatten().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                "mr = {mr}"
+            );
+        }
+    }
 }
