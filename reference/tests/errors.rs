@@ -16,14 +16,20 @@ fn matmul_rejects_bad_shapes_and_contracts() {
     assert!(msg(matmul::mm::<f32, f32>(&FMA_V1, a.view(), b.view())).contains("2×3"));
     assert!(msg(matmul::mm_fast::<f32, f32>(&FMA_V1, a.view(), b.view())).contains("4×5"));
     let k0 = Array2::<f32>::zeros((2, 0));
-    assert!(matches!(matmul::mm::<f32, f32>(&FMA_V1, k0.view(), Array2::<f32>::zeros((0, 3)).view()), Err(Error::Empty { .. })));
+    assert!(matches!(
+        matmul::mm::<f32, f32>(&FMA_V1, k0.view(), Array2::<f32>::zeros((0, 3)).view()),
+        Err(Error::Empty { .. })
+    ));
     let sq = Array2::<f32>::zeros((3, 3));
     assert!(msg(matmul::addmm::<f32, f32>(&FMA_V1, sq.view(), sq.view(), Array1::zeros(4).view())).contains("bias has 4"));
     let a3 = Array3::<f32>::zeros((2, 3, 3));
     let b3 = Array3::<f32>::zeros((3, 3, 3));
     assert!(msg(matmul::bmm::<f32, f32>(&FMA_V1, a3.view(), b3.view())).contains("batch"));
     // f32 inputs are not tensor-core inputs.
-    assert!(matches!(matmul::mm::<f32, f32>(&MMA_SM90_V1, sq.view(), sq.view()), Err(Error::Unsupported { .. })));
+    assert!(matches!(
+        matmul::mm::<f32, f32>(&MMA_SM90_V1, sq.view(), sq.view()),
+        Err(Error::Unsupported { .. })
+    ));
     // A contract built by hand with KC = 0 is caught by every op, not just by `custom`.
     let bad = Contract { kc: Some(0), ..FMA_V1.clone() };
     assert!(msg(matmul::mm::<f32, f32>(&bad, sq.view(), sq.view())).contains("KC = 0"));
@@ -40,10 +46,20 @@ fn row_ops_reject_bad_shapes_and_params() {
     assert!(msg(rmsnorm::<f32, f32>(&FMA_V1, x.view(), w8.view(), RmsnormParams { eps: -1.0 })).contains("eps"));
     assert!(msg(rmsnorm::<f32, f32>(&FMA_V1, x.view(), w8.view(), RmsnormParams { eps: f32::NAN })).contains("eps"));
     let r = Array2::<f32>::ones((3, 8));
-    assert!(msg(rmsnorm_residual::<f32, f32>(&FMA_V1, x.view(), r.view(), w8.view(), RmsnormParams { eps: 1e-6 })).contains("residual"));
+    assert!(msg(rmsnorm_residual::<f32, f32>(
+        &FMA_V1,
+        x.view(),
+        r.view(),
+        w8.view(),
+        RmsnormParams { eps: 1e-6 }
+    ))
+    .contains("residual"));
     let empty = Array2::<f32>::zeros((0, 8));
     assert!(matches!(softmax::softmax::<f32, f32>(&FMA_V1, empty.view()), Err(Error::Empty { .. })));
-    assert!(matches!(mean::mean::<f32, f32>(&FMA_V1, Array2::<f32>::zeros((2, 0)).view()), Err(Error::Empty { .. })));
+    assert!(matches!(
+        mean::mean::<f32, f32>(&FMA_V1, Array2::<f32>::zeros((2, 0)).view()),
+        Err(Error::Empty { .. })
+    ));
     let bad_lanes = Contract { lanes: 6, ..FMA_V1.clone() };
     assert!(msg(softmax::log_softmax::<f32, f32>(&bad_lanes, x.view())).contains("L = 6"));
 }
