@@ -22,10 +22,10 @@ fn f(x: f32) -> String {
     format!("{x:?} [0x{:08X}]", x.to_bits())
 }
 fn fb(x: bf16) -> String {
-    format!("{} [0x{:04X}]", x.to_f32(), x.to_bits())
+    format!("{:?} [0x{:04X}]", x.to_f32(), x.to_bits())
 }
 fn fh(x: f16) -> String {
-    format!("{} [0x{:04X}]", x.to_f32(), x.to_bits())
+    format!("{:?} [0x{:04X}]", x.to_f32(), x.to_bits())
 }
 fn check(what: &str, a: f32, b: f32) {
     assert!(same_bits(a, b), "{what}: step-by-step {} but reference {}", f(a), f(b));
