@@ -20,3 +20,4 @@ pub mod ops;
 pub mod refcmd;
 pub mod suite;
 pub mod tensor;
+pub mod tree;

@@ -90,7 +90,7 @@ impl Tree {
                 _ => ("ellipse", "solid"),
             };
             let label = match values {
-                Some(v) if !matches!(n.kind, NodeKind::Product { .. }) => format!("{}\\n{}", esc(&n.label), v[i]),
+                Some(v) if !matches!(n.kind, NodeKind::Product { .. } | NodeKind::Start) => format!("{}\\n{}", esc(&n.label), v[i]),
                 _ => esc(&n.label),
             };
             let extra = if i + 1 == self.nodes.len() { ", penwidth=2" } else { "" };
@@ -221,7 +221,8 @@ pub fn lane_tree(lanes: usize, width: usize, op_name: &str) -> Result<Tree> {
     let (start, fold, comb) = match op_name {
         "max" => ("-inf", "max", "max"),
         "sumsq" => ("+0", "fma(x,x,·)", "+"),
-        _ => ("+0", "+", "+"),
+        "sum" => ("+0", "+", "+"),
+        o => return Err(Error::param("trace", format!("reduction {o:?}: sum, sumsq or max"))),
     };
     let mut t = Tree {
         title: format!("{op_name} of a row of H = {width} over L = {lanes} lanes"),
