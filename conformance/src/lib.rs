@@ -10,6 +10,7 @@
 //! - [`suite`]: the case families `lockstep conform` runs and reports.
 
 pub mod bench;
+pub mod book;
 pub mod case;
 pub mod catalog;
 pub mod compare;
