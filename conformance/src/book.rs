@@ -5,3 +5,11 @@
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/book/src/ch01-same-prompt.md")]
 pub struct Ch01;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/book/src/ch02-matmul.md")]
+pub struct Ch02;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/book/src/ch03-reductions.md")]
+pub struct Ch03;
