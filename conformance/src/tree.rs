@@ -91,13 +91,15 @@ pub fn run(a: TreeArgs) -> Result<bool, String> {
             let t = lane_tree(*lanes, *width, op).map_err(e)?;
             let values = if a.values {
                 let x = draw(*width);
-                Some(match op.as_str() {
-                    "sum" => eval_lanes::<Sum>(&t, &x),
-                    "sumsq" => eval_lanes::<SumSq>(&t, &x),
-                    "max" => eval_lanes::<Max>(&t, &x),
-                    o => return Err(format!("--op {o}: sum, sumsq or max")),
-                }
-                .map_err(e)?)
+                Some(
+                    match op.as_str() {
+                        "sum" => eval_lanes::<Sum>(&t, &x),
+                        "sumsq" => eval_lanes::<SumSq>(&t, &x),
+                        "max" => eval_lanes::<Max>(&t, &x),
+                        o => return Err(format!("--op {o}: sum, sumsq or max")),
+                    }
+                    .map_err(e)?,
+                )
             } else {
                 None
             };

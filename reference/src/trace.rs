@@ -186,7 +186,10 @@ pub fn matmul_tree(c: &Contract, k: usize, bias: bool) -> Result<Tree> {
 /// draws them; the last one is `dot` (+ bias).
 pub fn eval_matmul<T: Element>(t: &Tree, kstep: KStepKind, a: &[T], b: &[T], bias: Option<f32>) -> Result<Vec<f32>> {
     if a.len() != t.inputs || b.len() != t.inputs {
-        return Err(Error::shape("trace", format!("tree for K = {} but a has {} and b has {} elements", t.inputs, a.len(), b.len())));
+        return Err(Error::shape(
+            "trace",
+            format!("tree for K = {} but a has {} and b has {} elements", t.inputs, a.len(), b.len()),
+        ));
     }
     let mut v = vec![0.0f32; t.nodes.len()];
     for (i, n) in t.nodes.iter().enumerate() {
@@ -244,7 +247,12 @@ pub fn lane_tree(lanes: usize, width: usize, op_name: &str) -> Result<Tree> {
     let mut stride = lanes / 2;
     while stride >= 1 {
         for l in 0..stride {
-            lane[l] = t.push(NodeKind::Combine { stride }, vec![lane[l], lane[l + stride]], format!("{comb} (s={stride})"), None);
+            lane[l] = t.push(
+                NodeKind::Combine { stride },
+                vec![lane[l], lane[l + stride]],
+                format!("{comb} (s={stride})"),
+                None,
+            );
         }
         stride /= 2;
     }
@@ -311,7 +319,11 @@ mod tests {
     fn mma_drawing_groups_sixteen_products() {
         let c = Contract::custom(KStepKind::MmaSm90, None, 4, 4, 8).unwrap();
         let t = matmul_tree(&c, 40, false).unwrap();
-        let steps: Vec<_> = t.nodes.iter().filter_map(|n| if let NodeKind::Step { len, .. } = n.kind { Some(len) } else { None }).collect();
+        let steps: Vec<_> = t
+            .nodes
+            .iter()
+            .filter_map(|n| if let NodeKind::Step { len, .. } = n.kind { Some(len) } else { None })
+            .collect();
         assert_eq!(steps, vec![16, 16, 8]);
     }
 

@@ -108,32 +108,34 @@ def ulps_vs_f64():
             cmd = [LOCKSTEP, "ref", "mm", "--contract", contract, "--a", f"{tmp}/a.npy", "--b", f"{tmp}/b.npy", "-o", f"{tmp}/y.npy"] + extra
             p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
             if p.returncode != 0:
-                last = (p.stderr.strip().splitlines() or ["?"])[-1]
+                lines = p.stderr.strip().splitlines() or ["?"]
+                at = next((i for i, x in enumerate(lines) if "panicked" in x), None)
+                last = lines[at + 1] if at is not None and at + 1 < len(lines) else lines[-1]
                 missing.append(f"{contract}: `lockstep ref mm --contract {contract}` failed in this build ({last[:160]})")
                 break
             exact = a.astype(np.float64) @ b.astype(np.float64)
             u = ulps(np.load(f"{tmp}/y.npy"), exact)
-            rows.setdefault(contract, []).append((k, float(np.median(u)), float(u.max())))
+            rows.setdefault(contract, []).append((k, float(np.median(u)), float(np.percentile(u, 90))))
             if contract == "fma-v1":  # numpy's own f32 matmul (the BLAS it links) on the same inputs
                 u = ulps(a @ b, exact)
-                rows.setdefault("numpy f32 (BLAS)", []).append((k, float(np.median(u)), float(u.max())))
+                rows.setdefault("numpy f32 (BLAS)", []).append((k, float(np.median(u)), float(np.percentile(u, 90))))
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, r in rows.items():
-        ax.plot([x[0] for x in r], [x[2] for x in r], marker="o", label=f"{name}, max")
+        ax.plot([x[0] for x in r], [x[2] for x in r], marker="o", label=f"{name}, 90th percentile")
         ax.plot([x[0] for x in r], [x[1] for x in r], marker=".", linestyle="--", label=f"{name}, median")
     ax.set_xscale("log", base=2)
     ax.set_yscale("symlog", linthresh=1)
     ax.set_xlabel("K (inner dimension)")
     ax.set_ylabel("error in f32 ulps vs f64")
-    ax.set_title(f"C = A·B, A {m}×K, B K×{n}, uniform [-1, 1)")
+    ax.set_title(f"C = A·B, A {m}×K, B K×{n}, uniform [-1, 1), {m * n} elements per K")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(os.path.join(GEN, "ulps.svg"))
     plt.close(fig)
-    md = ["| result | K | median ulps | max ulps |", "| --- | ---: | ---: | ---: |"]
+    md = ["| result | K | median ulps | 90th percentile |", "| --- | ---: | ---: | ---: |"]
     for name, r in rows.items():
-        md += [f"| {name} | {k} | {med:.2f} | {mx:.2f} |" for k, med, mx in r]
+        md += [f"| {name} | {k} | {med:.2f} | {p90:.2f} |" for k, med, p90 in r]
     md += [""] + [f"*Not plotted:* {x}." for x in missing]
     write("ulps.md", "\n".join(md) + "\n")
 
@@ -179,7 +181,7 @@ def gpu_data():
     lin = [r for r in runs if "linspace" in r]
     if lin:
         r = lin[-1]
-        rows = ["| library | dtype | max \\|mm(a[:1], b) − mm(a, b)[:1]\\| | rows differing bits |", "| --- | --- | ---: | ---: |"]
+        rows = ["| library | dtype | max \\|mm(a[:1], b) − mm(a, b)[:1]\\| | elements of row 0 with other bits |", "| --- | --- | ---: | ---: |"]
         for x in r["linspace"]:
             rows.append(f"| {x['library']} | {x['dtype']} | {x['max_abs_diff']} | {x['row_bits_differ']} |")
         write("gpu-linspace.md", provenance(r) + "\n" + "\n".join(rows) + "\n")
@@ -208,11 +210,14 @@ def main():
     command_output("conform-fma-v1-cpu-fast", ["conform", "--contract", "fma-v1", "--backend", "cpu-fast"])
     snippets()
     # lockstep's own report on the outputs the chapter 7 snippet wrote (one kernel passes, one fails).
-    command_output(
-        "ch07-verify",
-        ["golden", "verify", "--outputs", "docs/book/src/generated/ch07-outputs", "--filter", "fma-v1/mm/f32_f32/m3_k255_n17/"],
-        ok=(0, 1),
-    )
+    for kernel, want in [("pass", 0), ("split-k", 1)]:
+        code, _ = command_output(
+            f"ch07-verify-{kernel}",
+            ["golden", "verify", "--outputs", f"docs/book/src/generated/ch07-outputs/{kernel}", "--filter", "fma-v1/mm/f32_f32/m4_k515_n12/"],
+            ok=(0, 1),
+        )
+        if code != want:  # the chapter says one passes and one fails: hold it to that
+            sys.exit(f"book: `lockstep golden verify` on the {kernel} kernel exited {code}; chapter 7 says {want}")
     ulps_vs_f64()
     bench()
     gpu_data()
