@@ -84,10 +84,18 @@ pub fn check(y: f32, t: f64) -> Check {
     }
     if t.is_infinite() || y.is_infinite() {
         // Covers exact infinities and overflow: `t as f32` rounds to nearest even.
-        return if (t as f32) == y && y.is_infinite() { Check::SpecialOk } else { Check::SpecialFail };
+        return if (t as f32) == y && y.is_infinite() {
+            Check::SpecialOk
+        } else {
+            Check::SpecialFail
+        };
     }
     if t == 0.0 && y == 0.0 {
-        return if t.is_sign_negative() == y.is_sign_negative() { Check::SpecialOk } else { Check::SpecialFail };
+        return if t.is_sign_negative() == y.is_sign_negative() {
+            Check::SpecialOk
+        } else {
+            Check::SpecialFail
+        };
     }
     Check::Ulps((y as f64 - t).abs() / ulp_f32_at(t))
 }
