@@ -55,7 +55,11 @@ fn dtypes() {
     for x in xs {
         println!("| {} | {} | {} |", f(x), fb(bf16::from_f32(x)), fh(f16::from_f32(x)));
     }
-    println!("\nwidening (exact): bf16 0x0001 = {}, f16 0x0001 = {}", f(bf16::from_bits(1).to_f32()), f(f16::from_bits(1).to_f32()));
+    println!(
+        "\nwidening (exact): bf16 0x0001 = {}, f16 0x0001 = {}",
+        f(bf16::from_bits(1).to_f32()),
+        f(f16::from_bits(1).to_f32())
+    );
     println!(
         "widening (exact): bf16 0x7F7F = {}, f16 0x7BFF = {}\n",
         f(bf16::from_bits(0x7F7F).to_f32()),
@@ -93,7 +97,11 @@ fn reduce() {
     let seq = x.iter().fold(0.0f32, |a, &b| a + b);
     println!("for comparison, left-to-right sum = {}", f(seq));
     println!("same 10 elements with L = 1024 (fma-v1) = {}", f(lane_reduce::<Sum>(1024, &x)));
-    println!("max, L = 4, x = [-0, +0]: {}; x = [+0, -0]: {}", f(lane_reduce::<Max>(4, &[-0.0, 0.0])), f(lane_reduce::<Max>(4, &[0.0, -0.0])));
+    println!(
+        "max, L = 4, x = [-0, +0]: {}; x = [+0, -0]: {}",
+        f(lane_reduce::<Max>(4, &[-0.0, 0.0])),
+        f(lane_reduce::<Max>(4, &[0.0, -0.0]))
+    );
     println!();
 }
 
@@ -127,7 +135,15 @@ fn matmul_example() {
             let tb = t + bias[j];
             check("addmm", tb, y[[i, j]]);
             check("addmm bf16", bf16::from_f32(tb).to_f32(), yb[[i, j]].to_f32());
-            println!("| {i} | {j} | {} | {} | {} | {} | {} | {} |", f(p0), f(p1), f(t), f(tb), fb(yb[[i, j]]), f(one[[i, j]]));
+            println!(
+                "| {i} | {j} | {} | {} | {} | {} | {} | {} |",
+                f(p0),
+                f(p1),
+                f(t),
+                f(tb),
+                fb(yb[[i, j]]),
+                f(one[[i, j]])
+            );
         }
     }
     // The chain of one output, spelled out.
@@ -159,7 +175,14 @@ fn rmsnorm_example() {
     let sq = mse.sqrt();
     let r = 1.0 / sq;
     check("rsqrt", r, rsqrt(mse));
-    println!("ss = {}\nms = ss / 4 = {}\nms + eps = {}\nsqrt = {}\nr = 1 / sqrt = {}", f(ss), f(ms), f(mse), f(sq), f(r));
+    println!(
+        "ss = {}\nms = ss / 4 = {}\nms + eps = {}\nsqrt = {}\nr = 1 / sqrt = {}",
+        f(ss),
+        f(ms),
+        f(mse),
+        f(sq),
+        f(r)
+    );
     let y: Array2<f32> = rmsnorm(&FMA_V1, x.view(), w.view(), p).unwrap();
     let yb: Array2<bf16> = rmsnorm(&FMA_V1, x.view(), w.view(), p).unwrap();
     println!("\n| i | x_i | w_i | x_i * r | (x_i * r) * w_i (f32 out) | bf16 out |\n|---|---|---|---|---|---|");
@@ -216,7 +239,15 @@ fn softmax_example() {
         let lyi = d[i] - ls;
         check("softmax", yi, y[[0, i]]);
         check("log_softmax", lyi, ly[[0, i]]);
-        println!("| {i} | {:?} | {} | {} | {} | {} | {} |", xr[i], f(d[i]), f(e[i]), f(yi), fb(yb[[0, i]]), f(lyi));
+        println!(
+            "| {i} | {:?} | {} | {} | {} | {} | {} |",
+            xr[i],
+            f(d[i]),
+            f(e[i]),
+            f(yi),
+            fb(yb[[0, i]]),
+            f(lyi)
+        );
     }
     println!();
 }
@@ -258,7 +289,11 @@ fn rope_example() {
             let (c64, s64) = (libm::cos(ang), libm::sin(ang));
             assert_eq!(c64 as f32, cos[[t, i]]);
             assert_eq!(s64 as f32, sin[[t, i]]);
-            println!("  pos {t}: angle = {ang:?}, cos = {c64:?} -> {}, sin = {s64:?} -> {}", f(cos[[t, i]]), f(sin[[t, i]]));
+            println!(
+                "  pos {t}: angle = {ang:?}, cos = {c64:?} -> {}, sin = {s64:?} -> {}",
+                f(cos[[t, i]]),
+                f(sin[[t, i]])
+            );
         }
     }
     let x = Array3::from_shape_vec((1, 1, 4), vec![1.0f32, 2.0, 3.0, 4.0]).unwrap();

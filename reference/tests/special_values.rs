@@ -446,3 +446,28 @@ fn g8_partials_are_summed_from_the_first_partial_not_from_zero() {
     let y: Array2<f32> = mm(&c, a.view(), b.view()).unwrap();
     same(&[y[[0, 0]]], &[-0.0]);
 }
+
+// ------------------------------------------------------------- the table and these tests
+
+#[test]
+fn every_table_row_has_a_test_and_every_test_a_row() {
+    let page = include_str!("../../docs/spec/special-values.md");
+    let src = include_str!("special_values.rs");
+    let mut rows: Vec<String> = page
+        .lines()
+        .filter_map(|l| l.strip_prefix("| "))
+        .filter_map(|l| l.split(" |").next())
+        .filter(|id| id.len() == 2 && id.as_bytes()[0].is_ascii_lowercase() && id.as_bytes()[1].is_ascii_digit())
+        .map(str::to_string)
+        .collect();
+    let mut tests: Vec<String> = src
+        .lines()
+        .filter_map(|l| l.strip_prefix("fn "))
+        .filter(|n| n.len() > 3 && n.as_bytes()[2] == b'_' && n.as_bytes()[1].is_ascii_digit())
+        .map(|n| n[..2].to_string())
+        .collect();
+    rows.sort();
+    tests.sort();
+    assert!(rows.len() >= 40, "parsed only {} rows from special-values.md", rows.len());
+    assert_eq!(rows, tests, "docs/spec/special-values.md rows vs tests in special_values.rs");
+}
