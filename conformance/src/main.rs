@@ -32,6 +32,8 @@ enum Cmd {
     /// The reference result for your own inputs (.npy in, .npy out).
     #[command(subcommand)]
     Ref(refcmd::RefCmd),
+    /// The reduction tree of one output element as Graphviz dot (small shapes).
+    Tree(lockstep_conformance::tree::TreeArgs),
 }
 
 #[derive(Args)]
@@ -241,6 +243,7 @@ fn main() -> ExitCode {
         Cmd::Golden(g) => golden_cmd(g),
         Cmd::Bench(b) => bench_cmd(b),
         Cmd::Ref(r) => refcmd::run(r),
+        Cmd::Tree(t) => lockstep_conformance::tree::run(t),
     };
     match r {
         Ok(true) => ExitCode::SUCCESS,
