@@ -145,7 +145,7 @@ impl Contract {
         if self.lanes == 0 || !self.lanes.is_power_of_two() {
             return bad(format!("L = {} is not a power of two", self.lanes));
         }
-        if self.attn_block == 0 || self.attn_split == 0 || self.attn_split % self.attn_block != 0 {
+        if self.attn_block == 0 || self.attn_split == 0 || !self.attn_split.is_multiple_of(self.attn_block) {
             return bad(format!("S = {} must be a positive multiple of BN = {}", self.attn_split, self.attn_block));
         }
         Ok(())

@@ -29,7 +29,7 @@ fn check<T: Element>(op: &'static str, c: &Contract, x: ArrayView2<T>, w: ArrayV
             format!("input is {}×{} but weight has {} elements", x.nrows(), x.ncols(), w.len()),
         ));
     }
-    if !(p.eps >= 0.0) || !p.eps.is_finite() {
+    if p.eps.is_nan() || p.eps < 0.0 || !p.eps.is_finite() {
         return Err(Error::param(op, format!("eps = {} must be finite and ≥ 0", p.eps)));
     }
     Ok(())

@@ -25,10 +25,10 @@ pub struct RopeParams {
 
 /// `(cos, sin)`, each `[max_pos, d/2]`.
 pub fn rope_tables(p: RopeParams, max_pos: usize) -> Result<(Array2<f32>, Array2<f32>)> {
-    if p.dim == 0 || p.dim % 2 != 0 {
+    if p.dim == 0 || !p.dim.is_multiple_of(2) {
         return Err(Error::param("rope", format!("head dimension {} must be even and positive", p.dim)));
     }
-    if !(p.base > 1.0) || !p.base.is_finite() {
+    if p.base.is_nan() || p.base <= 1.0 || !p.base.is_finite() {
         return Err(Error::param("rope", format!("base {} must be finite and > 1", p.base)));
     }
     let half = p.dim / 2;
@@ -49,6 +49,12 @@ fn rotate(x: &[f32], c: &[f32], s: &[f32], y: &mut [f32]) {
 
 fn rope_path<T: Element, O: Element>(parallel: bool, x: ArrayView3<T>, pos: ArrayView1<i64>, cos: ArrayView2<f32>, sin: ArrayView2<f32>) -> Result<Array3<O>> {
     let (tokens, heads, d) = x.dim();
+    if tokens == 0 || heads == 0 || d == 0 {
+        return Err(Error::empty(
+            "rope",
+            format!("x is {tokens}×{heads}×{d}: tokens, heads and head dim must be at least 1"),
+        ));
+    }
     if pos.len() != tokens {
         return Err(Error::shape("rope", format!("x has {tokens} tokens but {} positions were given", pos.len())));
     }

@@ -17,10 +17,12 @@ use crate::error::{Error, Result};
 use ndarray::{Array2, Array3, ArrayView1, ArrayView2, ArrayView3, Axis};
 use rayon::prelude::*;
 
-const MR: usize = 4;
-const NR: usize = 16;
+/// Rows per micro-tile (the kernel is instantiated for 1..=MR).
+const MR: usize = 6;
+/// Columns per micro-tile: two 512-bit (or four 256-bit) registers.
+const NR: usize = 32;
 /// Columns per parallel task.
-const NC: usize = 128;
+const NC: usize = 256;
 
 /// `C = A·B`, equal to [`super::mm`] bit for bit.
 pub fn mm_fast<T: Element, O: Element>(c: &Contract, a: ArrayView2<T>, b: ArrayView2<T>) -> Result<Array2<O>> {
@@ -83,14 +85,15 @@ fn per_output<S: KStep, T: Element>(kc: Option<usize>, a: ArrayView2<T>, b: Arra
     out
 }
 
-/// The blocked fma tree. `out` holds running totals between chunks.
+/// The blocked fma tree. `tot` holds each output's running total between chunks.
 fn fma_blocked<T: Element>(kc: Option<usize>, a: ArrayView2<T>, b: ArrayView2<T>) -> Array2<f32> {
     let (m, k) = a.dim();
     let n = b.ncols();
     let kc = kc.unwrap_or(k).max(1);
-    // Widen once (exact) into row-major f32.
+    // A widened once (exact) into row-major f32; B is widened while packing.
     let a32: Vec<f32> = a.iter().map(|x| x.to_f32()).collect();
-    let b32: Vec<f32> = b.iter().map(|x| x.to_f32()).collect();
+    let b = b.as_standard_layout();
+    let bs = b.as_slice().expect("standard layout");
     let blocks: Vec<usize> = (0..n).step_by(NC).collect();
     let cols: Vec<Vec<f32>> = blocks
         .par_iter()
@@ -102,29 +105,33 @@ fn fma_blocked<T: Element>(kc: Option<usize>, a: ArrayView2<T>, b: ArrayView2<T>
             for (ci, k0) in (0..k).step_by(kc).enumerate() {
                 let kl = kc.min(k - k0);
                 // Pack B[k0..k0+kl, j0..j0+nc] as NR-wide panels, zero-padded on the right.
-                for p in 0..panels {
-                    for kk in 0..kl {
+                for kk in 0..kl {
+                    let src = &bs[(k0 + kk) * n + j0..(k0 + kk) * n + j0 + nc];
+                    for (p, seg) in src.chunks(NR).enumerate() {
                         let dst = &mut pack[(p * kc + kk) * NR..(p * kc + kk + 1) * NR];
-                        let src = (k0 + kk) * n + j0 + p * NR;
-                        let w = NR.min(nc - p * NR);
-                        dst[..w].copy_from_slice(&b32[src..src + w]);
-                        dst[w..].fill(0.0);
+                        for (d, s) in dst.iter_mut().zip(seg) {
+                            *d = s.to_f32();
+                        }
+                        dst[seg.len()..].fill(0.0);
                     }
                 }
-                let mut i = 0;
-                while i < m {
-                    let mr = MR.min(m - i);
-                    for p in 0..panels {
-                        let w = NR.min(nc - p * NR);
-                        let acc = chunk_kernel(&a32, k, i, mr, k0, kl, &pack[p * kc * NR..]);
-                        for r in 0..mr {
+                // Panel outer, rows inner: the panel (kl × NR) stays in L1 while every row
+                // block streams past it.
+                for p in 0..panels {
+                    let w = NR.min(nc - p * NR);
+                    let panel = &pack[p * kc * NR..(p * kc + kl) * NR];
+                    let mut i = 0;
+                    while i < m {
+                        let mr = MR.min(m - i);
+                        let acc = chunk_kernel(&a32[i * k + k0..], k, mr, kl, panel);
+                        for (r, accr) in acc.iter().enumerate().take(mr) {
                             let t = &mut tot[(i + r) * nc + p * NR..(i + r) * nc + p * NR + w];
-                            for (tv, &av) in t.iter_mut().zip(&acc[r][..w]) {
+                            for (tv, &av) in t.iter_mut().zip(&accr[..w]) {
                                 *tv = if ci == 0 { av } else { *tv + av };
                             }
                         }
+                        i += mr;
                     }
-                    i += mr;
                 }
             }
             tot
@@ -140,34 +147,96 @@ fn fma_blocked<T: Element>(kc: Option<usize>, a: ArrayView2<T>, b: ArrayView2<T>
     out
 }
 
-/// One chunk's chains for `mr ≤ MR` rows × `NR` columns, from +0.
-fn chunk_kernel(a: &[f32], k: usize, i: usize, mr: usize, k0: usize, kl: usize, panel: &[f32]) -> [[f32; NR]; MR] {
+/// One chunk's chains for `mr ≤ MR` rows × `NR` columns, each from +0 and in k order.
+/// `a` starts at the first row's chunk start, rows `lda` apart; `panel` is `kl × NR`.
+fn chunk_kernel(a: &[f32], lda: usize, mr: usize, kl: usize, panel: &[f32]) -> [[f32; NR]; MR] {
     #[cfg(target_arch = "x86_64")]
     {
+        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the features were just detected.
+            return unsafe { chunk_kernel_avx512(a, lda, mr, kl, panel) };
+        }
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             // SAFETY: the features were just detected.
-            return unsafe { chunk_kernel_avx2(a, k, i, mr, k0, kl, panel) };
+            return unsafe { chunk_kernel_avx2(a, lda, mr, kl, panel) };
         }
     }
-    chunk_kernel_generic(a, k, i, mr, k0, kl, panel)
+    chunk_kernel_rows(a, lda, mr, kl, panel)
+}
+
+/// The same chains with explicit 512-bit fused multiply-adds (`vfmadd231ps`: one rounding,
+/// as `f32::mul_add`), 16 columns per register, rows broadcast from A.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn chunk_kernel_avx512(a: &[f32], lda: usize, mr: usize, kl: usize, panel: &[f32]) -> [[f32; NR]; MR] {
+    use std::arch::x86_64::*;
+    const _: () = assert!(NR == 32 && MR == 6);
+    assert!(panel.len() >= kl * NR && a.len() >= (mr - 1) * lda + kl);
+    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    let ap = a.as_ptr();
+    let bp = panel.as_ptr();
+    macro_rules! body {
+        ($r:literal) => {{
+            for kk in 0..kl {
+                let b0 = _mm512_loadu_ps(bp.add(kk * NR));
+                let b1 = _mm512_loadu_ps(bp.add(kk * NR + 16));
+                for r in 0..$r {
+                    let av = _mm512_set1_ps(*ap.add(r * lda + kk));
+                    acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
+                    acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
+                }
+            }
+        }};
+    }
+    match mr {
+        1 => body!(1),
+        2 => body!(2),
+        3 => body!(3),
+        4 => body!(4),
+        5 => body!(5),
+        _ => body!(6),
+    }
+    let mut out = [[0.0f32; NR]; MR];
+    for r in 0..mr {
+        _mm512_storeu_ps(out[r].as_mut_ptr(), acc[r][0]);
+        _mm512_storeu_ps(out[r].as_mut_ptr().add(16), acc[r][1]);
+    }
+    out
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn chunk_kernel_avx2(a: &[f32], k: usize, i: usize, mr: usize, k0: usize, kl: usize, panel: &[f32]) -> [[f32; NR]; MR] {
-    chunk_kernel_generic(a, k, i, mr, k0, kl, panel)
+unsafe fn chunk_kernel_avx2(a: &[f32], lda: usize, mr: usize, kl: usize, panel: &[f32]) -> [[f32; NR]; MR] {
+    chunk_kernel_rows(a, lda, mr, kl, panel)
 }
 
 #[inline(always)]
-fn chunk_kernel_generic(a: &[f32], k: usize, i: usize, mr: usize, k0: usize, kl: usize, panel: &[f32]) -> [[f32; NR]; MR] {
-    let mut acc = [[0.0f32; NR]; MR];
-    let rows: [&[f32]; MR] = std::array::from_fn(|r| {
-        let row = i + r.min(mr - 1);
-        &a[row * k + k0..row * k + k0 + kl]
-    });
-    for kk in 0..kl {
-        let bv: &[f32; NR] = panel[kk * NR..(kk + 1) * NR].try_into().unwrap();
-        for r in 0..MR {
+fn chunk_kernel_rows(a: &[f32], lda: usize, mr: usize, kl: usize, panel: &[f32]) -> [[f32; NR]; MR] {
+    let mut out = [[0.0f32; NR]; MR];
+    macro_rules! rows {
+        ($r:literal) => {{
+            let acc = kernel::<$r>(a, lda, kl, panel);
+            out[..$r].copy_from_slice(&acc);
+        }};
+    }
+    match mr {
+        1 => rows!(1),
+        2 => rows!(2),
+        3 => rows!(3),
+        4 => rows!(4),
+        5 => rows!(5),
+        _ => rows!(6),
+    }
+    out
+}
+
+#[inline(always)]
+fn kernel<const R: usize>(a: &[f32], lda: usize, kl: usize, panel: &[f32]) -> [[f32; NR]; R] {
+    let mut acc = [[0.0f32; NR]; R];
+    let rows: [&[f32]; R] = std::array::from_fn(|r| &a[r * lda..r * lda + kl]);
+    for (kk, bv) in panel.chunks_exact(NR).enumerate().take(kl) {
+        let bv: &[f32; NR] = bv.try_into().unwrap();
+        for r in 0..R {
             let av = rows[r][kk];
             for c in 0..NR {
                 acc[r][c] = av.mul_add(bv[c], acc[r][c]);
@@ -203,6 +272,31 @@ mod tests {
             let lit: Array2<f32> = super::super::addmm(&FMA_V1, a.view(), b.view(), bias.view()).unwrap();
             let fast: Array2<f32> = addmm_fast(&FMA_V1, a.view(), b.view(), bias.view()).unwrap();
             assert!(lit.iter().zip(fast.iter()).all(|(x, y)| x.to_bits() == y.to_bits()), "{m}x{k}x{n}");
+        }
+    }
+
+    #[test]
+    fn every_kernel_variant_gives_the_same_bits() {
+        // The dispatcher picks AVX-512, AVX2 or portable code by CPU; all must agree.
+        let (kl, lda) = (300, 301);
+        let a = pseudo(MR * lda, 7);
+        let panel = pseudo(kl * NR, 8);
+        for mr in 1..=MR {
+            let portable = chunk_kernel_rows(&a, lda, mr, kl, &panel);
+            let dispatched = chunk_kernel(&a, lda, mr, kl, &panel);
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                let avx2 = unsafe { chunk_kernel_avx2(&a, lda, mr, kl, &panel) };
+                assert_eq!(
+                    portable[..mr].iter().flatten().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                    avx2[..mr].iter().flatten().map(|x| x.to_bits()).collect::<Vec<_>>()
+                );
+            }
+            assert_eq!(
+                portable[..mr].iter().flatten().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                dispatched[..mr].iter().flatten().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                "mr = {mr}"
+            );
         }
     }
 }

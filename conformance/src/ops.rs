@@ -1,0 +1,120 @@
+//! One interface over every implementation of the trees, so that each check is written
+//! once and runs on every backend (the reference's literal and fast CPU paths, the GPU).
+
+use lockstep_reference::elementwise::Unary;
+use lockstep_reference::rmsnorm::RmsnormParams;
+use lockstep_reference::{elementwise, matmul, mean, rmsnorm, rope, softmax, Contract, Element};
+use ndarray::{Array2, Array3, ArrayD, ArrayView1, ArrayView2, ArrayView3, ArrayViewD};
+
+pub type OpResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// The ops of the dense trees, with the reference's signatures.
+pub trait Ops: Sync {
+    /// Short name for reports: `cpu-literal`, `cpu-fast`, `gpu`.
+    fn name(&self) -> String;
+    fn mm<T: Element, O: Element>(&self, c: &Contract, a: ArrayView2<T>, b: ArrayView2<T>) -> OpResult<Array2<O>>;
+    fn addmm<T: Element, O: Element>(&self, c: &Contract, a: ArrayView2<T>, b: ArrayView2<T>, bias: ArrayView1<f32>) -> OpResult<Array2<O>>;
+    fn bmm<T: Element, O: Element>(&self, c: &Contract, a: ArrayView3<T>, b: ArrayView3<T>) -> OpResult<Array3<O>>;
+    fn rmsnorm<T: Element, O: Element>(&self, c: &Contract, x: ArrayView2<T>, w: ArrayView1<T>, p: RmsnormParams) -> OpResult<Array2<O>>;
+    #[allow(clippy::type_complexity)]
+    fn rmsnorm_residual<T: Element, O: Element>(
+        &self,
+        c: &Contract,
+        x: ArrayView2<T>,
+        r: ArrayView2<T>,
+        w: ArrayView1<T>,
+        p: RmsnormParams,
+    ) -> OpResult<(Array2<O>, Array2<T>)>;
+    fn softmax<T: Element, O: Element>(&self, c: &Contract, x: ArrayView2<T>) -> OpResult<Array2<O>>;
+    fn log_softmax<T: Element, O: Element>(&self, c: &Contract, x: ArrayView2<T>) -> OpResult<Array2<O>>;
+    fn sum<T: Element, O: Element>(&self, c: &Contract, x: ArrayView2<T>) -> OpResult<Array2<O>>;
+    fn mean<T: Element, O: Element>(&self, c: &Contract, x: ArrayView2<T>) -> OpResult<Array2<O>>;
+    fn rope<T: Element, O: Element>(&self, x: ArrayView3<T>, pos: ArrayView1<i64>, cos: ArrayView2<f32>, sin: ArrayView2<f32>) -> OpResult<Array3<O>>;
+    fn unary<T: Element, O: Element>(&self, op: Unary, x: ArrayViewD<T>) -> OpResult<ArrayD<O>>;
+}
+
+/// The literal, single-threaded reference: the definition.
+pub struct CpuLiteral;
+/// The reference's rayon/SIMD fast path.
+pub struct CpuFast;
+
+macro_rules! cpu_ops {
+    ($ty:ty, $name:expr, $mm:path, $addmm:path, $bmm:path, $rms:path, $rmsr:path, $sm:path, $lsm:path, $sum:path, $mean:path, $rope:path, $un:path) => {
+        impl Ops for $ty {
+            fn name(&self) -> String {
+                $name.into()
+            }
+            fn mm<T: Element, O: Element>(&self, c: &Contract, a: ArrayView2<T>, b: ArrayView2<T>) -> OpResult<Array2<O>> {
+                Ok($mm(c, a, b)?)
+            }
+            fn addmm<T: Element, O: Element>(&self, c: &Contract, a: ArrayView2<T>, b: ArrayView2<T>, bias: ArrayView1<f32>) -> OpResult<Array2<O>> {
+                Ok($addmm(c, a, b, bias)?)
+            }
+            fn bmm<T: Element, O: Element>(&self, c: &Contract, a: ArrayView3<T>, b: ArrayView3<T>) -> OpResult<Array3<O>> {
+                Ok($bmm(c, a, b)?)
+            }
+            fn rmsnorm<T: Element, O: Element>(&self, c: &Contract, x: ArrayView2<T>, w: ArrayView1<T>, p: RmsnormParams) -> OpResult<Array2<O>> {
+                Ok($rms(c, x, w, p)?)
+            }
+            fn rmsnorm_residual<T: Element, O: Element>(
+                &self,
+                c: &Contract,
+                x: ArrayView2<T>,
+                r: ArrayView2<T>,
+                w: ArrayView1<T>,
+                p: RmsnormParams,
+            ) -> OpResult<(Array2<O>, Array2<T>)> {
+                Ok($rmsr(c, x, r, w, p)?)
+            }
+            fn softmax<T: Element, O: Element>(&self, c: &Contract, x: ArrayView2<T>) -> OpResult<Array2<O>> {
+                Ok($sm(c, x)?)
+            }
+            fn log_softmax<T: Element, O: Element>(&self, c: &Contract, x: ArrayView2<T>) -> OpResult<Array2<O>> {
+                Ok($lsm(c, x)?)
+            }
+            fn sum<T: Element, O: Element>(&self, c: &Contract, x: ArrayView2<T>) -> OpResult<Array2<O>> {
+                Ok($sum(c, x)?)
+            }
+            fn mean<T: Element, O: Element>(&self, c: &Contract, x: ArrayView2<T>) -> OpResult<Array2<O>> {
+                Ok($mean(c, x)?)
+            }
+            fn rope<T: Element, O: Element>(&self, x: ArrayView3<T>, pos: ArrayView1<i64>, cos: ArrayView2<f32>, sin: ArrayView2<f32>) -> OpResult<Array3<O>> {
+                Ok($rope(x, pos, cos, sin)?)
+            }
+            fn unary<T: Element, O: Element>(&self, op: Unary, x: ArrayViewD<T>) -> OpResult<ArrayD<O>> {
+                Ok($un(op, x))
+            }
+        }
+    };
+}
+
+cpu_ops!(
+    CpuLiteral,
+    "cpu-literal",
+    matmul::mm,
+    matmul::addmm,
+    matmul::bmm,
+    rmsnorm::rmsnorm,
+    rmsnorm::rmsnorm_residual,
+    softmax::softmax,
+    softmax::log_softmax,
+    mean::sum,
+    mean::mean,
+    rope::rope,
+    elementwise::unary
+);
+cpu_ops!(
+    CpuFast,
+    "cpu-fast",
+    matmul::mm_fast,
+    matmul::addmm_fast,
+    matmul::bmm_fast,
+    rmsnorm::rmsnorm_fast,
+    rmsnorm::rmsnorm_residual_fast,
+    softmax::softmax_fast,
+    softmax::log_softmax_fast,
+    mean::sum_fast,
+    mean::mean_fast,
+    rope::rope_fast,
+    elementwise::unary_fast
+);
