@@ -331,3 +331,14 @@ fn references_at_infinities() {
         }
     }
 }
+
+/// The sweep's report (max, worst input, counts) does not depend on the thread count.
+#[test]
+fn sweep_is_thread_count_independent() {
+    let run = |threads: usize| {
+        rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| sweep(Unary::Tanh, 0x3F00_0000, 0x3F20_0000, 3))
+    };
+    let (a, b) = (run(1), run(3));
+    assert_eq!(a, b);
+    assert!(a.max_ulp > 0.5 && a.not_correctly_rounded > 0, "{a}");
+}
