@@ -228,7 +228,7 @@ fn dense_sweeps_of_the_tails() {
 
 #[test]
 fn ulp_check_definition() {
-    // Correct rounding of 1/3 is within 0.5 ulp; the next float is 1.5 ulp away... of ulp(1/3) = 2^-25.
+    // The correctly rounded 1/3 scores <= 0.5 ulp, the next f32 up between 0.5 and 1.5 (ulp(1/3) = 2^-25).
     let t = 1.0f64 / 3.0;
     let y = (t as f32).to_bits();
     match check(f(y), t) {
@@ -336,7 +336,11 @@ fn references_at_infinities() {
 #[test]
 fn sweep_is_thread_count_independent() {
     let run = |threads: usize| {
-        rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| sweep(Unary::Tanh, 0x3F00_0000, 0x3F20_0000, 3))
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| sweep(Unary::Tanh, 0x3F00_0000, 0x3F20_0000, 3))
     };
     let (a, b) = (run(1), run(3));
     assert_eq!(a, b);
