@@ -297,6 +297,7 @@ fn hex_tokens(s: &str) -> std::collections::BTreeSet<String> {
 #[test]
 fn worked_examples_quote_only_printed_bits() {
     let page = include_str!("../../docs/spec/elementwise.md");
+    let page = &page[page.find("| op | stride 257 |").expect("fingerprint table")..];
     let start = page.find("## Worked examples").expect("worked examples section");
     let rest = &page[start..];
     let section = &rest[..rest[3..].find("\n## ").map_or(rest.len(), |e| e + 3)];
@@ -345,4 +346,22 @@ fn sweep_is_thread_count_independent() {
     let (a, b) = (run(1), run(3));
     assert_eq!(a, b);
     assert!(a.max_ulp > 0.5 && a.not_correctly_rounded > 0, "{a}");
+}
+
+/// The stride-257 output fingerprints quoted in docs/spec/elementwise.md are the reference's
+/// (a port, e.g. the CUDA mirror, compares against that table).
+#[test]
+fn spec_fingerprints_match() {
+    use lockstep_reference::elementwise::accuracy::fingerprint;
+    let page = include_str!("../../docs/spec/elementwise.md");
+    let page = &page[page.find("| op | stride 257 |").expect("fingerprint table")..];
+    for op in Unary::ALL {
+        let prefix = format!("| {} | `", op.name());
+        let row = page
+            .lines()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no fingerprint row for {}", op.name()));
+        let quoted = row.split('`').nth(1).unwrap();
+        assert_eq!(quoted, format!("{:016x}", fingerprint(op, 257)), "{}", op.name());
+    }
 }
