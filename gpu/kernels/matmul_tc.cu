@@ -391,7 +391,25 @@ __device__ __forceinline__ void tc_mbar_expect_tx(u64* bar, u32 bytes) {
 __device__ __forceinline__ void tc_mbar_arrive(u64* bar) {
   asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(tc_smem_u32(bar)) : "memory");
 }
+// Waits for the phase of parity `parity` to complete. TC_HANG_TRAP (harness builds) turns a
+// wait that never ends into a trap, so a broken pipeline fails fast instead of hanging.
 __device__ __forceinline__ void tc_mbar_wait(u64* bar, int parity) {
+#ifdef TC_HANG_TRAP
+  for (unsigned it = 0;; ++it) {
+    u32 done;
+    asm volatile(
+        "{\n"
+        ".reg .pred p;\n"
+        "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+        "selp.u32 %0, 1, 0, p;\n"
+        "}\n"
+        : "=r"(done)
+        : "r"(tc_smem_u32(bar)), "r"(parity)
+        : "memory");
+    if (done) return;
+    if (it > (1u << 26)) asm volatile("trap;");
+  }
+#else
   asm volatile(
       "{\n"
       ".reg .pred done;\n"
@@ -401,6 +419,7 @@ __device__ __forceinline__ void tc_mbar_wait(u64* bar, int parity) {
       "}\n" ::"r"(tc_smem_u32(bar)),
       "r"(parity)
       : "memory");
+#endif
 }
 __device__ __forceinline__ void tc_tma_load_2d(void* dst, const TcTmaDesc* map, u64* bar, int c_inner, int c_outer) {
   asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4}], [%2];\n" ::"r"(tc_smem_u32(dst)),
