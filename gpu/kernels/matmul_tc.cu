@@ -62,6 +62,28 @@ __device__ __forceinline__ void tc_store(void* C, int N, int i, int j, float acc
   }
 }
 
+// Two neighbours C[i, j], C[i, j + 1] (j even): one 8- or 4-byte store when N is even, so
+// the pair is aligned; the same per-element arithmetic as tc_store.
+template <int OUT>
+__device__ __forceinline__ void tc_store2(void* C, int M, int N, int i, int j, float a0, float a1, const float* bias) {
+  if (i >= M || j >= N) return;
+  if (j + 1 < N && (N & 1) == 0) {
+    const float v0 = bias ? __fadd_rn(a0, bias[j]) : a0;
+    const float v1 = bias ? __fadd_rn(a1, bias[j + 1]) : a1;
+    const size_t idx = (size_t)i * (size_t)N + (size_t)j;
+    if constexpr (OUT == TC_OUT_F32) {
+      *(float2*)((float*)C + idx) = make_float2(v0, v1);
+    } else if constexpr (OUT == TC_OUT_BF16) {
+      *(u32*)((u16*)C + idx) = (u32)tc_f32_to_bf16_rn(v0) | ((u32)tc_f32_to_bf16_rn(v1) << 16);
+    } else {
+      *(u32*)((u16*)C + idx) = (u32)tc_f32_to_f16_rn(v0) | ((u32)tc_f32_to_f16_rn(v1) << 16);
+    }
+  } else {
+    tc_store<OUT>(C, N, i, j, a0, bias);
+    if (j + 1 < N) tc_store<OUT>(C, N, i, j + 1, a1, bias);
+  }
+}
+
 // One m16n8k16 step: d = A(16x16) * B(16x8) + d, f32 accumulate.
 template <bool BF16>
 __device__ __forceinline__ void tc_mma16816(float (&d)[4], const u32 (&a)[4], const u32 (&b)[2]) {
@@ -259,10 +281,8 @@ __device__ __forceinline__ void tc_mma_body(const u16* __restrict__ A, const u16
     for (int ni = 0; ni < 4; ++ni) {
       const int r = m0 + wm * 64 + mi * 16 + g;
       const int c = n0 + wn * 32 + ni * 8 + 2 * t;
-      if (r < M && c < N) tc_store<OUT>(C, N, r, c, acc[mi][ni][0], bias);
-      if (r < M && c + 1 < N) tc_store<OUT>(C, N, r, c + 1, acc[mi][ni][1], bias);
-      if (r + 8 < M && c < N) tc_store<OUT>(C, N, r + 8, c, acc[mi][ni][2], bias);
-      if (r + 8 < M && c + 1 < N) tc_store<OUT>(C, N, r + 8, c + 1, acc[mi][ni][3], bias);
+      tc_store2<OUT>(C, M, N, r, c, acc[mi][ni][0], acc[mi][ni][1], bias);
+      tc_store2<OUT>(C, M, N, r + 8, c, acc[mi][ni][2], acc[mi][ni][3], bias);
     }
 }
 
@@ -273,6 +293,17 @@ __device__ __forceinline__ void tc_mma_body(const u16* __restrict__ A, const u16
 // ---------------------------------------------------------------------------------------
 
 #define TC_GV_BK 128
+#define TC_GV_SMEM_BUDGET (160 * 1024)
+
+// Ring depth of tc_gemv_kernel: as many BK-stages as fit the budget, 3 to 16. Deep rings are
+// the point: the weight stream needs many bytes in flight per SM, and without split-K the
+// only parallelism is over N.
+constexpr int tc_gv_stage_bytes(int warps, int mt) { return (16 * warps + 8 * mt) * TC_GV_BK * 2; }
+constexpr int tc_gv_stages(int warps, int mt) {
+  return TC_GV_SMEM_BUDGET / tc_gv_stage_bytes(warps, mt) > 16  ? 16
+         : TC_GV_SMEM_BUDGET / tc_gv_stage_bytes(warps, mt) < 3 ? 3
+                                                                 : TC_GV_SMEM_BUDGET / tc_gv_stage_bytes(warps, mt);
+}
 
 // Element offset of (row, 8-element chunk) in a [rows][128] tile (XOR swizzle, 8 rows).
 __device__ __forceinline__ int tc_gv_off(int row, int chunk) { return row * TC_GV_BK + ((chunk ^ (row & 7)) << 3); }
@@ -381,6 +412,7 @@ struct __align__(64) TcTmaDesc {
 };
 
 #define TC_WG_BK 64
+#define TC_WG_GROUP_M 8
 
 __device__ __forceinline__ void tc_mbar_init(u64* bar, int count) {
   asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(tc_smem_u32(bar)), "r"(count) : "memory");
@@ -439,6 +471,7 @@ __device__ __forceinline__ u64 tc_wg_desc(const void* p) {
 __device__ __forceinline__ void tc_wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void tc_wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void tc_wg_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+__device__ __forceinline__ void tc_wg_wait1() { asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory"); }
 
 // D(64x64, f32) += A(64x16, smem desc) * B(16x64, smem desc): one k16 step, scale-d = 1 (the accumulator is C).
 template <bool BF16> __device__ __forceinline__ void wgmma_m64n64k16(float (&d)[32], unsigned long long da, unsigned long long db) {
@@ -614,7 +647,14 @@ __device__ __forceinline__ void tc_wgmma_body(const TcTmaDesc* tmap_a, const TcT
 
   const int tid = threadIdx.x;
   const int wg = tid >> 7;
-  const int m0 = blockIdx.y * S::BM, n0 = blockIdx.x * BN;
+  // Tile order: groups of TC_WG_GROUP_M row tiles sweep N together, so a wave of CTAs shares
+  // a few A row blocks and a slice of W in L2 instead of streaming all of W per row block.
+  const int tiles_m = (M + S::BM - 1) / S::BM, tiles_n = (N + BN - 1) / BN;
+  const int pid = blockIdx.x, per_group = TC_WG_GROUP_M * tiles_n;
+  const int first_m = (pid / per_group) * TC_WG_GROUP_M;
+  const int group_m = min(tiles_m - first_m, TC_WG_GROUP_M);
+  const int m0 = (first_m + (pid % per_group) % group_m) * S::BM;
+  const int n0 = ((pid % per_group) / group_m) * BN;
   const int KT = (K + TC_WG_BK - 1) / TC_WG_BK;
 
   if (tid == 0) {
@@ -654,9 +694,12 @@ __device__ __forceinline__ void tc_wgmma_body(const TcTmaDesc* tmap_a, const TcT
       for (int kk = 0; kk < TC_WG_BK / 16; ++kk)  // k-steps of this tile, in order
         tc_wgmma_step<BF16, BN>(d, tc_wg_desc(tA + kk * 16), tc_wg_desc(tB + kk * 16));
       tc_wg_commit();
-      tc_wg_wait0();
-      tc_mbar_arrive(&empty[s]);
+      // Keep this tile's group in flight (wgmma groups on one accumulator run in issue
+      // order) and release the previous tile's slot once its group has completed.
+      tc_wg_wait1();
+      if (kt > 0) tc_mbar_arrive(&empty[(kt + STAGES - 1) % STAGES]);
     }
+    tc_wg_wait0();
     // d[4j + e]: row 16*warp + g (+8 for e >= 2), column 8j + 2t (+1 for odd e).
     const int lane = tid & 31, w = (tid >> 5) & 3;
     const int g = lane >> 2, t = lane & 3;
@@ -664,10 +707,8 @@ __device__ __forceinline__ void tc_wgmma_body(const TcTmaDesc* tmap_a, const TcT
 #pragma unroll
     for (int j = 0; j < BN / 8; ++j) {
       const int c = n0 + j * 8 + 2 * t;
-      if (r < M && c < N) tc_store<OUT>(C, N, r, c, d[4 * j + 0], bias);
-      if (r < M && c + 1 < N) tc_store<OUT>(C, N, r, c + 1, d[4 * j + 1], bias);
-      if (r + 8 < M && c < N) tc_store<OUT>(C, N, r + 8, c, d[4 * j + 2], bias);
-      if (r + 8 < M && c + 1 < N) tc_store<OUT>(C, N, r + 8, c + 1, d[4 * j + 3], bias);
+      tc_store2<OUT>(C, M, N, r, c, d[4 * j + 0], d[4 * j + 1], bias);
+      tc_store2<OUT>(C, M, N, r + 8, c, d[4 * j + 2], d[4 * j + 3], bias);
     }
   }
 }

@@ -184,13 +184,10 @@ static void launch_mma(const Args& a) {
   dim3 grid((a.N + TC_MS_BN - 1) / TC_MS_BN, (a.M + TC_MS_BM - 1) / TC_MS_BM);
   tc_mma_kernel<BF16, OUT, VEC><<<grid, TC_MS_THREADS, TC_MS_SMEM_BYTES>>>(a.A, a.W, a.bias, a.C, a.M, a.N, a.K);
 }
-constexpr int gv_stages(int warps, int mt) {
-  return (98304 / ((16 * warps + 8 * mt) * TC_GV_BK * 2)) > 8 ? 8 : (98304 / ((16 * warps + 8 * mt) * TC_GV_BK * 2)) < 3 ? 3 : (98304 / ((16 * warps + 8 * mt) * TC_GV_BK * 2));
-}
 template <bool BF16, int OUT, int WARPS, int MT>
 static void launch_gemv_mt(const Args& a) {
-  constexpr int ST = gv_stages(WARPS, MT);
-  constexpr int SMEM = ST * (16 * WARPS + 8 * MT) * TC_GV_BK * 2;
+  constexpr int ST = tc_gv_stages(WARPS, MT);
+  constexpr int SMEM = ST * tc_gv_stage_bytes(WARPS, MT);
   static bool init = false;
   if (!init) {
     CK(cudaFuncSetAttribute(tc_gemv_kernel<BF16, OUT, WARPS, MT, ST>, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM));
@@ -219,8 +216,8 @@ static void launch_wgmma(const Args& a) {
   }
   TcTmaDesc ta = make_map(a.A, a.M, a.K, S::BM, BF16);
   TcTmaDesc tw = make_map(a.W, a.N, a.K, BN, BF16);
-  dim3 grid((a.N + BN - 1) / BN, (a.M + S::BM - 1) / S::BM);
-  tc_wgmma_kernel<BF16, OUT, BN, CWG, ST><<<grid, S::THREADS, S::SMEM_BYTES>>>(ta, tw, a.bias, a.C, a.M, a.N, a.K);
+  const unsigned tiles = (unsigned)(((a.N + BN - 1) / BN) * ((a.M + S::BM - 1) / S::BM));  // 1-D: the kernel orders tiles
+  tc_wgmma_kernel<BF16, OUT, BN, CWG, ST><<<tiles, S::THREADS, S::SMEM_BYTES>>>(ta, tw, a.bias, a.C, a.M, a.N, a.K);
 }
 
 struct Variant {
@@ -282,18 +279,29 @@ static std::vector<Variant> make_variants() {
   return v;
 }
 
-// The launcher's choice (docs/perf-tc.md): small M streams weights with gemv, larger M uses
-// the wgmma tile whose CTA count best fills 132 SMs.
+// The launcher's choice (docs/perf-tc.md). K % 8 != 0: mma128 (the only kernel without
+// 16-byte row alignment). M <= 16, and M <= 32 when N >= 8192: gemv, 2 or 4 warps. Otherwise
+// the wgmma tile that minimises waves x tile area / relative per-SM throughput of the tile
+// (measured on the H200, M = 8192: 128x256 1.00, 128x128 0.89, 64x128 0.59, 64x64 0.40;
+// each CTA takes a whole SM, so waves = ceil(tiles / SMs)).
 static bool g_no_wg = false;  // set when the wgmma kernels failed their check
+static int g_sms = 132;
 static int dispatch(int M, int N, int K) {
   if (K % 8 != 0) return 1;
-  if (M <= 64) return N >= 8192 ? 3 : 2;
+  if (M <= 8) return N >= 65536 ? 4 : 3;
+  if (M <= 16 || (M <= 32 && N >= 8192)) return 4;
+  if (M <= 64 && g_no_wg) return 4;
   if (g_no_wg) return 1;
-  long long t256 = (long long)((M + 127) / 128) * ((N + 255) / 256);
-  long long t128 = (long long)((M + 127) / 128) * ((N + 127) / 128);
-  if (t256 >= 264) return 5;
-  if (t128 >= 132) return 6;
-  return 7;
+  const int bm[4] = {128, 128, 64, 64}, bn[4] = {256, 128, 128, 64}, var[4] = {5, 6, 7, 8};
+  const double thr[4] = {1.0, 0.89, 0.59, 0.40};
+  double best = 1e300;
+  int bv = 5;
+  for (int i = 0; i < 4; ++i) {
+    long long tiles = (long long)((M + bm[i] - 1) / bm[i]) * ((N + bn[i] - 1) / bn[i]);
+    double cost = (double)((tiles + g_sms - 1) / g_sms) * bm[i] * bn[i] / thr[i];
+    if (cost < best) best = cost, bv = var[i];
+  }
+  return bv;
 }
 
 // ------------------------------------------------------------------------------------------
@@ -568,6 +576,7 @@ int main(int argc, char** argv) {
     g_encode = (EncodeTiledFn)fn;
   }
   std::vector<Variant> vars = make_variants();
+  g_sms = prop.multiProcessorCount;
   Dev d;
 
   if (mode == "model") {
