@@ -25,7 +25,7 @@
 //                    wgmma m64nBNk16 from shared memory (128B swizzle); K % 8 == 0.
 //   tc_gemv_kernel   small M (decode): C^T = W * A^T, the weight as the 16-row A operand of
 //                    m16n8k16 and up to 8*MT tokens as the n8 columns, so one CTA of WARPS
-//                    warps streams 16*WARPS weight rows over all of K; K % 8 == 0.
+//                    warps streams 16*WARPS weight rows over all of K (BK per stage); K % 8 == 0.
 
 typedef unsigned short u16;
 typedef unsigned int u32;
@@ -289,55 +289,56 @@ __device__ __forceinline__ void tc_mma_body(const u16* __restrict__ A, const u16
 // ---------------------------------------------------------------------------------------
 // (c) Small M (decode): C^T = W * A^T. The weight tile is the 16-row A operand, the tokens
 // the 8 columns of each n8 group; one CTA streams 16*WARPS weight rows over all of K through
-// a STAGES-deep cp.async ring (BK = 128 per stage). M <= 8*MT.
+// a STAGES-deep cp.async ring of BK k per stage. M <= 8*MT.
 // ---------------------------------------------------------------------------------------
 
-#define TC_GV_BK 128
-#define TC_GV_SMEM_BUDGET (160 * 1024)
+#define TC_GV_SMEM_BUDGET (96 * 1024)
 
-// Ring depth of tc_gemv_kernel: as many BK-stages as fit the budget, 3 to 16. Deep rings are
-// the point: the weight stream needs many bytes in flight per SM, and without split-K the
-// only parallelism is over N.
-constexpr int tc_gv_stage_bytes(int warps, int mt) { return (16 * warps + 8 * mt) * TC_GV_BK * 2; }
-constexpr int tc_gv_stages(int warps, int mt) {
-  return TC_GV_SMEM_BUDGET / tc_gv_stage_bytes(warps, mt) > 16  ? 16
-         : TC_GV_SMEM_BUDGET / tc_gv_stage_bytes(warps, mt) < 3 ? 3
-                                                                 : TC_GV_SMEM_BUDGET / tc_gv_stage_bytes(warps, mt);
+// Ring depth of tc_gemv_kernel: as many stages as fit the budget, 3 to 8 (measured on the
+// H200: a 160 KB, 16-deep ring was slower, fewer CTAs fit an SM).
+constexpr int tc_gv_stage_bytes(int warps, int mt, int bk) { return (16 * warps + 8 * mt) * bk * 2; }
+constexpr int tc_gv_stages(int warps, int mt, int bk) {
+  return TC_GV_SMEM_BUDGET / tc_gv_stage_bytes(warps, mt, bk) > 8   ? 8
+         : TC_GV_SMEM_BUDGET / tc_gv_stage_bytes(warps, mt, bk) < 3 ? 3
+                                                                     : TC_GV_SMEM_BUDGET / tc_gv_stage_bytes(warps, mt, bk);
 }
 
-// Element offset of (row, 8-element chunk) in a [rows][128] tile (XOR swizzle, 8 rows).
-__device__ __forceinline__ int tc_gv_off(int row, int chunk) { return row * TC_GV_BK + ((chunk ^ (row & 7)) << 3); }
+// Element offset of (row, 8-element chunk) in a [rows][BK] tile (XOR swizzle over 8 rows).
+template <int BK>
+__device__ __forceinline__ int tc_gv_off(int row, int chunk) {
+  return row * BK + ((chunk ^ (row & 7)) << 3);
+}
 
-template <bool BF16, int OUT, int WARPS, int MT, int STAGES>
+template <bool BF16, int OUT, int WARPS, int MT, int BK, int STAGES>
 __device__ __forceinline__ void tc_gemv_body(const u16* __restrict__ A, const u16* __restrict__ W, const float* __restrict__ bias, void* __restrict__ C,
                                              int M, int N, int K) {
-  constexpr int R = 16 * WARPS, T = 8 * MT, THREADS = 32 * WARPS;
-  constexpr int W_ELEMS = R * TC_GV_BK, X_ELEMS = T * TC_GV_BK;
+  constexpr int R = 16 * WARPS, T = 8 * MT, THREADS = 32 * WARPS, CH = BK / 8;
+  constexpr int W_ELEMS = R * BK, X_ELEMS = T * BK;
   extern __shared__ __align__(128) unsigned char tc_smem[];
   u16* sW = (u16*)tc_smem;
   u16* sX = sW + STAGES * W_ELEMS;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int n0 = blockIdx.x * R;
-  const int KT = (K + TC_GV_BK - 1) / TC_GV_BK;
+  const int KT = (K + BK - 1) / BK;
 
   auto load = [&](int s, int kt) {
-    const int k0 = kt * TC_GV_BK;
+    const int k0 = kt * BK;
 #pragma unroll
-    for (int i = 0; i < (R * 16) / THREADS; ++i) {
+    for (int i = 0; i < (R * CH) / THREADS; ++i) {
       const int idx = tid + i * THREADS;
-      const int row = idx >> 4, c = idx & 15;
+      const int row = idx / CH, c = idx % CH;
       const int gr = n0 + row, gk = k0 + c * 8;
       const bool in = gr < N && gk < K;
-      tc_cp_async16(sW + s * W_ELEMS + tc_gv_off(row, c), in ? W + (size_t)gr * (size_t)K + gk : W, in ? 16 : 0);
+      tc_cp_async16(sW + s * W_ELEMS + tc_gv_off<BK>(row, c), in ? W + (size_t)gr * (size_t)K + gk : W, in ? 16 : 0);
     }
 #pragma unroll
-    for (int i = 0; i < (T * 16 + THREADS - 1) / THREADS; ++i) {
+    for (int i = 0; i < (T * CH + THREADS - 1) / THREADS; ++i) {
       const int idx = tid + i * THREADS;
-      if (idx < T * 16) {
-        const int row = idx >> 4, c = idx & 15;
+      if (idx < T * CH) {
+        const int row = idx / CH, c = idx % CH;
         const int gk = k0 + c * 8;
         const bool in = row < M && gk < K;
-        tc_cp_async16(sX + s * X_ELEMS + tc_gv_off(row, c), in ? A + (size_t)row * (size_t)K + gk : A, in ? 16 : 0);
+        tc_cp_async16(sX + s * X_ELEMS + tc_gv_off<BK>(row, c), in ? A + (size_t)row * (size_t)K + gk : A, in ? 16 : 0);
       }
     }
   };
@@ -364,18 +365,18 @@ __device__ __forceinline__ void tc_gemv_body(const u16* __restrict__ A, const u1
     const u16* tW = sW + (kt % STAGES) * W_ELEMS;
     const u16* tX = sX + (kt % STAGES) * X_ELEMS;
 #pragma unroll
-    for (int kk = 0; kk < TC_GV_BK / 16; ++kk) {  // k-steps of this tile, in order
+    for (int kk = 0; kk < BK / 16; ++kk) {  // k-steps of this tile, in order
       u32 af[4];
-      tc_ldmatrix_x4(af, tW + tc_gv_off(warp * 16 + (lane & 15), kk * 2 + (lane >> 4)));
+      tc_ldmatrix_x4(af, tW + tc_gv_off<BK>(warp * 16 + (lane & 15), kk * 2 + (lane >> 4)));
       if constexpr (MT == 1) {
         u32 bfr[2];
-        tc_ldmatrix_x2(bfr, tX + tc_gv_off(lane & 7, kk * 2 + ((lane >> 3) & 1)));
+        tc_ldmatrix_x2(bfr, tX + tc_gv_off<BK>(lane & 7, kk * 2 + ((lane >> 3) & 1)));
         tc_mma16816<BF16>(acc[0], af, bfr);
       } else {
 #pragma unroll
         for (int j = 0; j < MT; j += 2) {
           u32 r[4];
-          tc_ldmatrix_x4(r, tX + tc_gv_off(j * 8 + (lane & 7) + ((lane >> 4) << 3), kk * 2 + ((lane >> 3) & 1)));
+          tc_ldmatrix_x4(r, tX + tc_gv_off<BK>(j * 8 + (lane & 7) + ((lane >> 4) << 3), kk * 2 + ((lane >> 3) & 1)));
           const u32 b0[2] = {r[0], r[1]};
           const u32 b1[2] = {r[2], r[3]};
           tc_mma16816<BF16>(acc[j], af, b0);
@@ -729,9 +730,9 @@ template <bool BF16, int OUT, bool VEC>
 __global__ void __launch_bounds__(TC_MS_THREADS, 1) tc_mma_kernel(TC_PARAMS) {
   tc_mma_body<BF16, OUT, VEC>(TC_ARGS);
 }
-template <bool BF16, int OUT, int WARPS, int MT, int STAGES>
+template <bool BF16, int OUT, int WARPS, int MT, int BK, int STAGES>
 __global__ void __launch_bounds__(32 * WARPS) tc_gemv_kernel(TC_PARAMS) {
-  tc_gemv_body<BF16, OUT, WARPS, MT, STAGES>(TC_ARGS);
+  tc_gemv_body<BF16, OUT, WARPS, MT, BK, STAGES>(TC_ARGS);
 }
 template <bool BF16, int OUT, int BN, int CWG, int STAGES>
 __global__ void __launch_bounds__(128 * (CWG + 1), 1)
