@@ -151,7 +151,7 @@ fn bf16_mma_sync_m16n8k16_tiny() {
 #[test]
 fn chain_of_one_step_is_the_step() {
     let cat = load("bf16_wgmma_m64n64k16.npz", &["special"], false).swap_remove(0);
-    let (count, bad) = mismatches::<bf16>(&cat, |c, a, b| mma_step(c, a, b));
+    let (count, bad) = mismatches::<bf16>(&cat, mma_step);
     assert!(count > 0 && bad.is_empty(), "{}", bad.len());
 }
 

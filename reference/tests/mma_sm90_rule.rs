@@ -173,7 +173,7 @@ fn values<T: Element>(n: usize, seed: u64) -> Vec<T> {
             s ^= s << 13;
             s ^= s >> 7;
             s ^= s << 17;
-            if s % 11 == 0 {
+            if s.is_multiple_of(11) {
                 return T::from_f32(0.0);
             }
             let mant = ((s >> 20) & 0xFFFF) as f32 / 65536.0 + 1.0;

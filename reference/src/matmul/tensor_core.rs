@@ -238,7 +238,7 @@ fn round_sum(sum: i64, lsb: i32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use half::{bf16, f16};
+    use half::bf16;
 
     fn bf(x: f32) -> bf16 {
         let b = bf16::from_f32(x);
