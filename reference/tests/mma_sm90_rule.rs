@@ -302,3 +302,44 @@ fn the_tree_is_one_chain_from_plus_zero() {
         }
     }
 }
+
+// ---- The spec page's worked example is this crate's output. ----
+
+#[allow(dead_code)]
+#[path = "../examples/mma_sm90.rs"]
+mod example;
+
+/// Every `0x…` token (whole tokens only).
+fn hex_tokens(s: &str) -> std::collections::BTreeSet<String> {
+    let b = s.as_bytes();
+    let mut out = std::collections::BTreeSet::new();
+    let mut i = 0;
+    while i + 2 < b.len() {
+        if b[i] == b'0' && b[i + 1] == b'x' && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
+            let j = (i + 2..b.len()).find(|&j| !b[j].is_ascii_hexdigit()).unwrap_or(b.len());
+            if j > i + 2 {
+                out.insert(s[i..j].to_string());
+            }
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// docs/spec/mma-sm90.md quotes in its worked example only bit patterns that
+/// `cargo run --example mma_sm90` prints (and that program asserts its step-by-step
+/// numbers equal `mma_step` and `mm`), so the page cannot keep stale numbers.
+#[test]
+fn spec_worked_example_is_printed_by_the_example() {
+    let page = include_str!("../../docs/spec/mma-sm90.md");
+    let start = page.find("## Worked example").expect("page has a worked example");
+    let rest = &page[start..];
+    let section = &rest[..rest[3..].find("\n## ").map_or(rest.len(), |e| e + 3)];
+    let printed = hex_tokens(&example::printed());
+    let quoted = hex_tokens(section);
+    assert!(quoted.len() >= 10, "the worked example quotes only {} bit patterns", quoted.len());
+    let stale: Vec<&String> = quoted.difference(&printed).collect();
+    assert!(stale.is_empty(), "mma-sm90.md quotes bit patterns the example does not print: {stale:?}");
+}
