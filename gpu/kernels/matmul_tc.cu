@@ -296,8 +296,8 @@ __device__ __forceinline__ void tc_mma_body(const u16* __restrict__ A, const u16
 
 // Ring depth of tc_gemv_kernel: as many stages as fit the budget, 3 to 8 (measured on the
 // H200: a 160 KB, 16-deep ring was slower, fewer CTAs fit an SM).
-constexpr int tc_gv_stage_bytes(int warps, int mt, int bk) { return (16 * warps + 8 * mt) * bk * 2; }
-constexpr int tc_gv_stages(int warps, int mt, int bk) {
+__host__ __device__ constexpr int tc_gv_stage_bytes(int warps, int mt, int bk) { return (16 * warps + 8 * mt) * bk * 2; }
+__host__ __device__ constexpr int tc_gv_stages(int warps, int mt, int bk) {
   return TC_GV_SMEM_BUDGET / tc_gv_stage_bytes(warps, mt, bk) > 8   ? 8
          : TC_GV_SMEM_BUDGET / tc_gv_stage_bytes(warps, mt, bk) < 3 ? 3
                                                                      : TC_GV_SMEM_BUDGET / tc_gv_stage_bytes(warps, mt, bk);
@@ -740,3 +740,59 @@ __global__ void __launch_bounds__(128 * (CWG + 1), 1)
                     void* __restrict__ C, int M, int N, int K) {
   tc_wgmma_body<BF16, OUT, BN, CWG, STAGES>(&tmap_a, &tmap_w, bias, C, M, N, K);
 }
+
+// ---------------------------------------------------------------------------------------
+// extern "C" entry points for NVRTC (compile with -DTC_EXPORTS, --gpu-architecture=sm_90a).
+// Symbols: matmul_tc_{kernel}_{in}_{out}, in = bf16 | f16, out = f32 | bf16 | f16.
+//   ref            tc_ref_kernel, 256 threads, grid ceil(ceil(M/16) * ceil(N/8) / 8)
+//   mma / mma_anyk tc_mma_kernel (K % 8 == 0 / any K), 256 threads, grid (ceil(N/128),
+//                  ceil(M/128)), TC_MS_SMEM_BYTES of dynamic shared memory
+//   gemv_w2_k256_m8, gemv_w4_m8, gemv_w4_m16, gemv_w4_m32: tc_gemv_kernel with (WARPS, BK,
+//                  8*MT) as named (BK 128 unless k256), 32*WARPS threads, grid ceil(N/(16*WARPS)),
+//                  tc_gv_stages(WARPS, MT, BK) * tc_gv_stage_bytes(WARPS, MT, BK) bytes
+//   wg128x256, wg128x128, wg64x128, wg64x64: tc_wgmma_kernel (BM x BN), TcWgShape<...>::THREADS
+//                  threads, 1-D grid of ceil(M/BM) * ceil(N/BN), TcWgShape<...>::SMEM_BYTES;
+//                  two CUtensorMaps (A: dims {K, M}, W: dims {K, N}; row stride 2K bytes; box
+//                  {64, BM} / {64, BN}; bf16 or f16; 128B swizzle; OOB fill zero).
+// ---------------------------------------------------------------------------------------
+#ifdef TC_EXPORTS
+
+#define TC_FOR_PAIRS(X)                   \
+  X(bf16_f32, true, TC_OUT_F32)           \
+  X(bf16_bf16, true, TC_OUT_BF16)         \
+  X(bf16_f16, true, TC_OUT_F16)           \
+  X(f16_f32, false, TC_OUT_F32)           \
+  X(f16_bf16, false, TC_OUT_BF16)         \
+  X(f16_f16, false, TC_OUT_F16)
+
+#define TC_GV_EXPORT(NAME, SUF, BF, OUT, WARPS, MT, BK)                                                            \
+  extern "C" __global__ void __launch_bounds__(32 * WARPS) matmul_tc_##NAME##_##SUF(TC_PARAMS) {                    \
+    tc_gemv_body<BF, OUT, WARPS, MT, BK, tc_gv_stages(WARPS, MT, BK)>(TC_ARGS);                                     \
+  }
+#define TC_WG_EXPORT(NAME, SUF, BF, OUT, BN, CWG, ST)                                                              \
+  extern "C" __global__ void __launch_bounds__(128 * (CWG + 1), 1)                                                   \
+      matmul_tc_##NAME##_##SUF(const __grid_constant__ TcTmaDesc tmap_a, const __grid_constant__ TcTmaDesc tmap_w, \
+                               const float* __restrict__ bias, void* __restrict__ C, int M, int N, int K) {          \
+    tc_wgmma_body<BF, OUT, BN, CWG, ST>(&tmap_a, &tmap_w, bias, C, M, N, K);                                        \
+  }
+
+#define TC_EXPORT_PAIR(SUF, BF, OUT)                                                                                \
+  extern "C" __global__ void matmul_tc_ref_##SUF(TC_PARAMS) { tc_ref_body<BF, OUT>(TC_ARGS); }                       \
+  extern "C" __global__ void __launch_bounds__(TC_MS_THREADS, 1) matmul_tc_mma_##SUF(TC_PARAMS) {                   \
+    tc_mma_body<BF, OUT, true>(TC_ARGS);                                                                             \
+  }                                                                                                                  \
+  extern "C" __global__ void __launch_bounds__(TC_MS_THREADS, 1) matmul_tc_mma_anyk_##SUF(TC_PARAMS) {              \
+    tc_mma_body<BF, OUT, false>(TC_ARGS);                                                                            \
+  }                                                                                                                  \
+  TC_GV_EXPORT(gemv_w2_k256_m8, SUF, BF, OUT, 2, 1, 256)                                                             \
+  TC_GV_EXPORT(gemv_w4_m8, SUF, BF, OUT, 4, 1, 128)                                                                  \
+  TC_GV_EXPORT(gemv_w4_m16, SUF, BF, OUT, 4, 2, 128)                                                                 \
+  TC_GV_EXPORT(gemv_w4_m32, SUF, BF, OUT, 4, 4, 128)                                                                 \
+  TC_WG_EXPORT(wg128x256, SUF, BF, OUT, 256, 2, 4)                                                                   \
+  TC_WG_EXPORT(wg128x128, SUF, BF, OUT, 128, 2, 6)                                                                   \
+  TC_WG_EXPORT(wg64x128, SUF, BF, OUT, 128, 1, 8)                                                                    \
+  TC_WG_EXPORT(wg64x64, SUF, BF, OUT, 64, 1, 8)
+
+TC_FOR_PAIRS(TC_EXPORT_PAIR)
+
+#endif  // TC_EXPORTS

@@ -295,7 +295,8 @@ static std::vector<Variant> make_variants() {
 }
 
 // The launcher's choice (docs/perf-tc.md). K % 8 != 0: mma128 (the only kernel without
-// 16-byte row alignment). M <= 16, and M <= 32 when N >= 8192: gemv, 2 or 4 warps. Otherwise
+// 16-byte row alignment). M <= 8: gemv with 4 warps (N >= 8192) or 2 warps and BK = 256;
+// M <= 16, and M <= 32 when N >= 8192: gemv with 4 warps. Otherwise
 // the wgmma tile that minimises waves x tile area / relative per-SM throughput of the tile
 // (measured on the H200, N = K = 4096, M = 8192: 128x256 1.00, 128x128 0.87, 64x128 0.61, 64x64 0.35;
 // each CTA takes a whole SM, so waves = ceil(tiles / SMs)).
@@ -303,7 +304,7 @@ static bool g_no_wg = false;  // set when the wgmma kernels failed their check
 static int g_sms = 132;
 static int dispatch(int M, int N, int K) {
   if (K % 8 != 0) return 1;
-  if (M <= 8) return N >= 65536 ? 4 : 3;
+  if (M <= 8) return N >= 8192 ? 4 : 9;  // gemv_w4 : gemv256_w2
   if (M <= 16 || (M <= 32 && N >= 8192)) return 4;
   if (M <= 64 && g_no_wg) return 4;
   if (g_no_wg) return 1;
