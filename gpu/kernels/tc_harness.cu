@@ -655,6 +655,9 @@ int main(int argc, char** argv) {
     CK(cudaFree(y));
   }
   std::vector<int> tvars = g_no_wg ? std::vector<int>{1, 2, 3, 4, 9, 10} : std::vector<int>{1, 2, 3, 4, 9, 10, 5, 6, 7, 8};
+  // TC_TIME_SMALL: only M <= 32 and the gemv kernels (a short run after a gemv change).
+  const bool small_only = getenv("TC_TIME_SMALL") != nullptr;
+  if (small_only) tvars = {2, 3, 4, 9, 10};
   int Ms[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192};
   int NKs[][2] = {{4096, 4096}, {14336, 4096}, {4096, 14336}, {151936, 4096}};
   printf("\n%-14s %6s %10s %10s %8s %8s  %-10s %10s %8s %8s  %s\n", "N,K", "M", "cublas_us", "cublas_TF", "best", "best_us", "best_var", "best_TF",
@@ -674,6 +677,7 @@ int main(int argc, char** argv) {
     }
     for (int M : Ms) {
       if (N == 151936 && M > 4096) continue;
+      if (small_only && M > 32) continue;
       size_t abytes = (size_t)M * K * 2;
       int acopies = (int)std::max<size_t>(2, std::min<size_t>(8, (size_t)(256ull << 20) / abytes + 1));
       uint16_t* Ap;
