@@ -364,36 +364,25 @@ __device__ __forceinline__ void tc_gemv_body(const u16* __restrict__ A, const u1
     }
     const u16* tW = sW + (kt % STAGES) * W_ELEMS;
     const u16* tX = sX + (kt % STAGES) * X_ELEMS;
-    // G k-steps at a time: first every fragment of the group (independent shared-memory
-    // loads, issued back to back), then the group's mma chain. Loading each step's fragments
-    // just before its mma would put an ldmatrix latency on the chain's critical path at every
-    // step. The chain itself is unchanged: acc[j] still sees k-steps in order.
-    constexpr int G = MT <= 2 ? 8 : (MT == 4 ? 4 : 2);
 #pragma unroll
-    for (int k0 = 0; k0 < BK / 16; k0 += G) {
-      u32 af[G][4], bfr[G][MT][2];
+    for (int kk = 0; kk < BK / 16; ++kk) {  // k-steps of this tile, in order
+      u32 af[4];
+      tc_ldmatrix_x4(af, tW + tc_gv_off<BK>(warp * 16 + (lane & 15), kk * 2 + (lane >> 4)));
+      if constexpr (MT == 1) {
+        u32 bfr[2];
+        tc_ldmatrix_x2(bfr, tX + tc_gv_off<BK>(lane & 7, kk * 2 + ((lane >> 3) & 1)));
+        tc_mma16816<BF16>(acc[0], af, bfr);
+      } else {
 #pragma unroll
-      for (int g = 0; g < G; ++g) {
-        const int kk = k0 + g;
-        tc_ldmatrix_x4(af[g], tW + tc_gv_off<BK>(warp * 16 + (lane & 15), kk * 2 + (lane >> 4)));
-        if constexpr (MT == 1) {
-          tc_ldmatrix_x2(bfr[g][0], tX + tc_gv_off<BK>(lane & 7, kk * 2 + ((lane >> 3) & 1)));
-        } else {
-#pragma unroll
-          for (int j = 0; j < MT; j += 2) {
-            u32 r[4];
-            tc_ldmatrix_x4(r, tX + tc_gv_off<BK>(j * 8 + (lane & 7) + ((lane >> 4) << 3), kk * 2 + ((lane >> 3) & 1)));
-            bfr[g][j][0] = r[0];
-            bfr[g][j][1] = r[1];
-            bfr[g][j + 1][0] = r[2];
-            bfr[g][j + 1][1] = r[3];
-          }
+        for (int j = 0; j < MT; j += 2) {
+          u32 r[4];
+          tc_ldmatrix_x4(r, tX + tc_gv_off<BK>(j * 8 + (lane & 7) + ((lane >> 4) << 3), kk * 2 + ((lane >> 3) & 1)));
+          const u32 b0[2] = {r[0], r[1]};
+          const u32 b1[2] = {r[2], r[3]};
+          tc_mma16816<BF16>(acc[j], af, b0);
+          tc_mma16816<BF16>(acc[j + 1], af, b1);
         }
       }
-#pragma unroll
-      for (int g = 0; g < G; ++g)  // k-steps k0 + g of this tile, in order
-#pragma unroll
-        for (int j = 0; j < MT; ++j) tc_mma16816<BF16>(acc[j], af[g], bfr[g][j]);
     }
   }
   tc_cp_async_wait<0>();
