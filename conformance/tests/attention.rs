@@ -113,14 +113,20 @@ impl<T: Element> Cache<T> {
 
     fn view(&self) -> KvCache<'_, T> {
         let layout = match &self.table {
-            None => KvLayout::Contiguous { k: self.k.view(), v: self.v.view() },
+            None => KvLayout::Contiguous {
+                k: self.k.view(),
+                v: self.v.view(),
+            },
             Some(t) => KvLayout::Paged {
                 k: self.k.view(),
                 v: self.v.view(),
                 block_table: t.view(),
             },
         };
-        KvCache { layout, lens: self.lens.view() }
+        KvCache {
+            layout,
+            lens: self.lens.view(),
+        }
     }
 
     fn append(&mut self, k: ArrayView3<T>, v: ArrayView3<T>, spans: &[Span]) -> Result<(), Error> {
@@ -135,7 +141,15 @@ impl<T: Element> Cache<T> {
                 block_table: t.view(),
             },
         };
-        append(&mut KvCacheMut { layout, lens: self.lens.view_mut() }, k, v, spans)
+        append(
+            &mut KvCacheMut {
+                layout,
+                lens: self.lens.view_mut(),
+            },
+            k,
+            v,
+            spans,
+        )
     }
 }
 
@@ -265,18 +279,30 @@ fn every_uniform_chunking_and_every_two_chunk_split_of_600_tokens_match_prefill(
             chunks.push(n % c);
         }
         let mut cache = Cache::<f32>::contiguous(1, n, 1, d);
-        assert_same(want.view(), chunked_through(&mut cache, 0, &s, &chunks, &p, true).view(), &format!("chunks of {c}"));
+        assert_same(
+            want.view(),
+            chunked_through(&mut cache, 0, &s, &chunks, &p, true).view(),
+            &format!("chunks of {c}"),
+        );
     }
     for cut in 1..n {
         let mut cache = Cache::<f32>::paged(&mut rng, &[n], 16, 2, 1, d);
-        assert_same(want.view(), chunked_through(&mut cache, 0, &s, &[cut, n - cut], &p, true).view(), &format!("cut at {cut}"));
+        assert_same(
+            want.view(),
+            chunked_through(&mut cache, 0, &s, &[cut, n - cut], &p, true).view(),
+            &format!("cut at {cut}"),
+        );
     }
     // Literal path, a few irregular chunkings, sliding window too.
     for (chunks, window) in [(vec![1, 63, 1, 191, 1, 343], None), (vec![255, 2, 343], Some(200)), (vec![600], Some(64))] {
         let p = AttnParams { window, ..p };
         let want = alone(&s, &p);
         let mut cache = Cache::<f32>::contiguous(1, n + 5, 1, d);
-        assert_same(want.view(), chunked_through(&mut cache, 0, &s, &chunks, &p, false).view(), &format!("{chunks:?}"));
+        assert_same(
+            want.view(),
+            chunked_through(&mut cache, 0, &s, &chunks, &p, false).view(),
+            &format!("{chunks:?}"),
+        );
     }
 }
 
@@ -318,7 +344,11 @@ fn contiguous_and_paged_agree_for_every_page_size_and_page_order() {
     let want = decode_fast::<f32, f32>(C, q_last.view(), &base.view(), &p).unwrap();
     // And decode equals whole-sequence prefill alone.
     for (b, s) in seqs.iter().enumerate() {
-        assert_same(want.slice(s![b..b + 1, .., ..]), alone(s, &p).slice(s![lens[b] - 1..lens[b], .., ..]), "decode vs alone");
+        assert_same(
+            want.slice(s![b..b + 1, .., ..]),
+            alone(s, &p).slice(s![lens[b] - 1..lens[b], .., ..]),
+            "decode vs alone",
+        );
     }
     for page in [1, 2, 3, 7, 8, 13, 16, 32, 64, 100, 128, 256, 257] {
         for order in 0..2 {
@@ -385,7 +415,16 @@ fn shared_prefix_pages_give_the_bits_of_private_copies() {
     }
     for (s, sq) in seqs.iter().enumerate() {
         let r = s![prefix.., .., ..];
-        c.append(sq.k.slice(r), sq.v.slice(r), &[Span { seq: s, start: prefix, len: tails[s] }]).unwrap();
+        c.append(
+            sq.k.slice(r),
+            sq.v.slice(r),
+            &[Span {
+                seq: s,
+                start: prefix,
+                len: tails[s],
+            }],
+        )
+        .unwrap();
     }
     // Chunked prefill of all tails in one call, and decode of the last tokens.
     let spans: Vec<Span> = tails.iter().enumerate().map(|(s, &t)| Span { seq: s, start: prefix, len: t }).collect();
@@ -396,7 +435,11 @@ fn shared_prefix_pages_give_the_bits_of_private_copies() {
     for (s, sq) in seqs.iter().enumerate() {
         let n = prefix + tails[s] as i64 as usize;
         let want = prefill_fast::<bf16, bf16>(C, sq.q.view(), sq.k.view(), sq.v.view(), Array1::from(vec![n as i64]).view(), &p).unwrap();
-        assert_same(want.slice(s![prefix.., .., ..]), got.slice(s![off..off + tails[s], .., ..]), &format!("shared prefix, sequence {s}"));
+        assert_same(
+            want.slice(s![prefix.., .., ..]),
+            got.slice(s![off..off + tails[s], .., ..]),
+            &format!("shared prefix, sequence {s}"),
+        );
         off += tails[s];
     }
 }
@@ -429,12 +472,25 @@ fn decode_batches_up_to_64_sequences_of_mixed_lengths_are_batch_invariant() {
         let caps: Vec<usize> = pick.iter().map(|&i| lens[i]).collect();
         let mut c = Cache::<bf16>::paged(&mut rng, &caps, page, 3, hkv, d);
         for (slot, &i) in pick.iter().enumerate() {
-            c.append(seqs[i].k.view(), seqs[i].v.view(), &[Span { seq: slot, start: 0, len: lens[i] }]).unwrap();
+            c.append(
+                seqs[i].k.view(),
+                seqs[i].v.view(),
+                &[Span {
+                    seq: slot,
+                    start: 0,
+                    len: lens[i],
+                }],
+            )
+            .unwrap();
         }
         let q = Array3::from_shape_fn((b, hq, d), |(j, h, x)| seqs[pick[j]].q[[lens[pick[j]] - 1, h, x]]);
         let got = decode_fast::<bf16, bf16>(C, q.view(), &c.view(), &p).unwrap();
         for (j, &i) in pick.iter().enumerate() {
-            assert_same(solo[i].view(), got.slice(s![j..j + 1, .., ..]), &format!("sequence {i} (len {}) in a batch of {b}", lens[i]));
+            assert_same(
+                solo[i].view(),
+                got.slice(s![j..j + 1, .., ..]),
+                &format!("sequence {i} (len {}) in a batch of {b}", lens[i]),
+            );
         }
     }
     // The literal path on a few of them, batched.
@@ -442,7 +498,16 @@ fn decode_batches_up_to_64_sequences_of_mixed_lengths_are_batch_invariant() {
     let caps: Vec<usize> = few.iter().map(|&i| lens[i]).collect();
     let mut c = Cache::<bf16>::contiguous(few.len(), 600, hkv, d);
     for (slot, &i) in few.iter().enumerate() {
-        c.append(seqs[i].k.view(), seqs[i].v.view(), &[Span { seq: slot, start: 0, len: caps[slot] }]).unwrap();
+        c.append(
+            seqs[i].k.view(),
+            seqs[i].v.view(),
+            &[Span {
+                seq: slot,
+                start: 0,
+                len: caps[slot],
+            }],
+        )
+        .unwrap();
     }
     let q = Array3::from_shape_fn((few.len(), hq, d), |(j, h, x)| seqs[few[j]].q[[lens[few[j]] - 1, h, x]]);
     let got = decode::<bf16, bf16>(C, q.view(), &c.view(), &p).unwrap();
@@ -465,7 +530,11 @@ fn prefill_of_a_packed_batch_equals_each_sequence_alone() {
         let got = prefill::<f32, f32>(C, q.view(), k.view(), v.view(), sl.view(), &p).unwrap();
         let mut off = 0;
         for (s, sq) in seqs.iter().enumerate() {
-            assert_same(alone(sq, &p).view(), got.slice(s![off..off + lens[s], .., ..]), &format!("sequence {s}, Hq {hq}, Hkv {hkv}"));
+            assert_same(
+                alone(sq, &p).view(),
+                got.slice(s![off..off + lens[s], .., ..]),
+                &format!("sequence {s}, Hq {hq}, Hkv {hkv}"),
+            );
             off += lens[s];
         }
     }
@@ -501,7 +570,16 @@ fn nan_garbage_in_unwritten_slots_changes_nothing() {
     let p = AttnParams::for_head_dim(d);
     let run = |c: &mut Cache<f32>| {
         for (i, s) in seqs.iter().enumerate() {
-            c.append(s.k.view(), s.v.view(), &[Span { seq: i, start: 0, len: lens[i] }]).unwrap();
+            c.append(
+                s.k.view(),
+                s.v.view(),
+                &[Span {
+                    seq: i,
+                    start: 0,
+                    len: lens[i],
+                }],
+            )
+            .unwrap();
         }
         let q = Array3::from_shape_fn((lens.len(), hq, d), |(b, h, x)| seqs[b].q[[lens[b] - 1, h, x]]);
         decode::<f32, f32>(C, q.view(), &c.view(), &p).unwrap()
@@ -546,7 +624,11 @@ fn sliding_window_edges() {
         let lit = prefill::<f32, f32>(C, s.q.view(), s.k.view(), s.v.view(), Array1::from(vec![n as i64]).view(), &p).unwrap();
         assert_same(want.view(), lit.view(), &format!("window {w}: fast vs literal"));
         let mut c = Cache::<f32>::paged(&mut rng, &[n], 13, 0, 1, d);
-        assert_same(want.view(), chunked_through(&mut c, 0, &s, &[100, 1, 299, 200], &p, true).view(), &format!("window {w}: chunked"));
+        assert_same(
+            want.view(),
+            chunked_through(&mut c, 0, &s, &[100, 1, 299, 200], &p, true).view(),
+            &format!("window {w}: chunked"),
+        );
     }
 }
 
@@ -586,10 +668,31 @@ fn bad_inputs_are_typed_errors() {
     // Negative and overflowing lengths.
     assert!(param(prefill(C, s.q.view(), s.k.view(), s.v.view(), one(-1).view(), &p)));
     assert!(shape(prefill(C, s.q.view(), s.k.view(), s.v.view(), one(11).view(), &p)));
-    assert!(shape(prefill(C, s.q.view(), s.k.view(), s.v.view(), Array1::from(vec![i64::MAX, i64::MAX]).view(), &p)));
+    assert!(shape(prefill(
+        C,
+        s.q.view(),
+        s.k.view(),
+        s.v.view(),
+        Array1::from(vec![i64::MAX, i64::MAX]).view(),
+        &p
+    )));
     // Window 0 and a non-finite scale.
-    assert!(param(prefill(C, s.q.view(), s.k.view(), s.v.view(), one(10).view(), &AttnParams { window: Some(0), ..p })));
-    assert!(param(prefill(C, s.q.view(), s.k.view(), s.v.view(), one(10).view(), &AttnParams { scale: f32::NAN, ..p })));
+    assert!(param(prefill(
+        C,
+        s.q.view(),
+        s.k.view(),
+        s.v.view(),
+        one(10).view(),
+        &AttnParams { window: Some(0), ..p }
+    )));
+    assert!(param(prefill(
+        C,
+        s.q.view(),
+        s.k.view(),
+        s.v.view(),
+        one(10).view(),
+        &AttnParams { scale: f32::NAN, ..p }
+    )));
     // A paged cache whose table points outside the pool or is negative, and lengths past it.
     let mut c = Cache::<f32>::paged(&mut rng, &[10], 4, 0, hkv, d);
     c.append(s.k.view(), s.v.view(), &[Span { seq: 0, start: 0, len: 10 }]).unwrap();
@@ -614,13 +717,29 @@ fn bad_inputs_are_typed_errors() {
         assert!(param(decode(C, q1, &view, &p)), "length {bad}");
     }
     // Spans that reach past the cache or name a missing sequence; decode of an empty sequence.
-    assert!(param(chunked_prefill(C, s.q.slice(s![..2, .., ..]), &c.view(), &[Span { seq: 0, start: 9, len: 2 }], &p)));
-    assert!(param(chunked_prefill(C, s.q.slice(s![..2, .., ..]), &c.view(), &[Span { seq: 1, start: 0, len: 2 }], &p)));
     assert!(param(chunked_prefill(
         C,
         s.q.slice(s![..2, .., ..]),
         &c.view(),
-        &[Span { seq: 0, start: usize::MAX, len: 2 }],
+        &[Span { seq: 0, start: 9, len: 2 }],
+        &p
+    )));
+    assert!(param(chunked_prefill(
+        C,
+        s.q.slice(s![..2, .., ..]),
+        &c.view(),
+        &[Span { seq: 1, start: 0, len: 2 }],
+        &p
+    )));
+    assert!(param(chunked_prefill(
+        C,
+        s.q.slice(s![..2, .., ..]),
+        &c.view(),
+        &[Span {
+            seq: 0,
+            start: usize::MAX,
+            len: 2
+        }],
         &p
     )));
     let empty = Cache::<f32>::contiguous(1, 4, hkv, d);
@@ -632,12 +751,18 @@ fn bad_inputs_are_typed_errors() {
         Err(Error::Param { .. })
     ));
     let mut c3 = Cache::<f32>::contiguous(1, 9, hkv, d);
-    assert!(matches!(c3.append(s.k.view(), s.v.view(), &[Span { seq: 0, start: 0, len: 10 }]), Err(Error::Param { .. })));
+    assert!(matches!(
+        c3.append(s.k.view(), s.v.view(), &[Span { seq: 0, start: 0, len: 10 }]),
+        Err(Error::Param { .. })
+    ));
     assert!(c3.lens[0] == 0 && c3.k.iter().all(|x| x.is_nan()), "a failed append writes nothing");
     // A bad contract.
     let mut bad = FMA_V1.clone();
     bad.attn_split = 100;
-    assert!(matches!(prefill::<f32, f32>(&bad, s.q.view(), s.k.view(), s.v.view(), one(10).view(), &p), Err(Error::Contract(_))));
+    assert!(matches!(
+        prefill::<f32, f32>(&bad, s.q.view(), s.k.view(), s.v.view(), one(10).view(), &p),
+        Err(Error::Contract(_))
+    ));
     // The pure append agrees with the in-place one.
     let fresh = Cache::<f32>::contiguous(1, 10, hkv, d);
     let (k, v, l) = attention::appended(&fresh.view(), s.k.view(), s.v.view(), &[Span { seq: 0, start: 0, len: 10 }]).unwrap();

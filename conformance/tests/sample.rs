@@ -44,7 +44,10 @@ impl Rng {
 fn philox4x32_10_known_answers_from_random123() {
     // tests/kat_vectors of the Random123 distribution, lines "philox4x32 10 <ctr> <key> <out>".
     assert_eq!(philox4x32_10([0; 4], [0; 2]), [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]);
-    assert_eq!(philox4x32_10([0xffffffff; 4], [0xffffffff; 2]), [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd]);
+    assert_eq!(
+        philox4x32_10([0xffffffff; 4], [0xffffffff; 2]),
+        [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd]
+    );
     assert_eq!(
         philox4x32_10([0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344], [0xa4093822, 0x299f31d0]),
         [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1]
@@ -98,7 +101,10 @@ fn greedy_ties_specials_and_repetition_penalty() {
     assert_eq!(one(&[1.0, f32::INFINITY, f32::INFINITY], g.clone()), 1);
     // +inf while sampling: the lowest +inf index, whatever the seed.
     for seed in 0..20 {
-        assert_eq!(one(&[1.0, 2.0, f32::INFINITY, 0.0, f32::INFINITY], SampleParams { seed, ..Default::default() }), 2);
+        assert_eq!(
+            one(&[1.0, 2.0, f32::INFINITY, 0.0, f32::INFINITY], SampleParams { seed, ..Default::default() }),
+            2
+        );
         assert_eq!(one(&[f32::NEG_INFINITY, f32::NAN], SampleParams { seed, ..Default::default() }), -1);
     }
     // Penalty divides positive logits and multiplies negative ones.
@@ -190,15 +196,57 @@ fn top_k_top_p_and_min_p_keep_the_stated_sets_and_renormalise() {
     let x: Vec<f32> = [0.0f32, 3.0, 1.0, 5.0, 2.0, 4.0].iter().map(|&k| -k * l2).collect();
     // p (by index) ∝ 1, 1/8, 1/2, 1/32, 1/4, 1/16.
     let cases: Vec<(SampleParams, Vec<usize>)> = vec![
-        (SampleParams { top_k: 3, ..Default::default() }, vec![0, 2, 4]),
-        (SampleParams { top_k: 1, ..Default::default() }, vec![0]),
+        (
+            SampleParams {
+                top_k: 3,
+                ..Default::default()
+            },
+            vec![0, 2, 4],
+        ),
+        (
+            SampleParams {
+                top_k: 1,
+                ..Default::default()
+            },
+            vec![0],
+        ),
         // Sorted masses 0.508, 0.254, 0.127, 0.063, …: cumulative 0.508, 0.762, 0.889.
-        (SampleParams { top_p: 0.8, ..Default::default() }, vec![0, 2, 4]),
-        (SampleParams { top_p: 0.5, ..Default::default() }, vec![0]),
-        (SampleParams { top_p: 0.51, ..Default::default() }, vec![0, 2]),
+        (
+            SampleParams {
+                top_p: 0.8,
+                ..Default::default()
+            },
+            vec![0, 2, 4],
+        ),
+        (
+            SampleParams {
+                top_p: 0.5,
+                ..Default::default()
+            },
+            vec![0],
+        ),
+        (
+            SampleParams {
+                top_p: 0.51,
+                ..Default::default()
+            },
+            vec![0, 2],
+        ),
         // Ratios to the largest: 1, 1/2, 1/4, 1/8, …
-        (SampleParams { min_p: 0.2, ..Default::default() }, vec![0, 2, 4]),
-        (SampleParams { min_p: 0.1, ..Default::default() }, vec![0, 2, 4, 1]),
+        (
+            SampleParams {
+                min_p: 0.2,
+                ..Default::default()
+            },
+            vec![0, 2, 4],
+        ),
+        (
+            SampleParams {
+                min_p: 0.1,
+                ..Default::default()
+            },
+            vec![0, 2, 4, 1],
+        ),
         // top-k first, then top-p on the renormalised survivors (4/7, 2/7, 1/7).
         (
             SampleParams {
@@ -236,16 +284,49 @@ fn top_k_top_p_and_min_p_keep_the_stated_sets_and_renormalise() {
 #[test]
 fn tie_rules_of_the_masks() {
     // top-k keeps everything tied with the k-th value.
-    let c = counts(&[1.0, 1.0, 1.0, 0.0], &SampleParams { top_k: 2, ..Default::default() }, 4000, false);
+    let c = counts(
+        &[1.0, 1.0, 1.0, 0.0],
+        &SampleParams {
+            top_k: 2,
+            ..Default::default()
+        },
+        4000,
+        false,
+    );
     assert!(c[0] > 0 && c[1] > 0 && c[2] > 0 && c[3] == 0, "{c:?}");
     // top-p walks ties by ascending index: uniform over four, top_p 0.5 keeps 0 and 1 only.
-    let c = counts(&[0.0; 4], &SampleParams { top_p: 0.5, ..Default::default() }, 4000, false);
+    let c = counts(
+        &[0.0; 4],
+        &SampleParams {
+            top_p: 0.5,
+            ..Default::default()
+        },
+        4000,
+        false,
+    );
     assert!(c[0] > 0 && c[1] > 0 && c[2] == 0 && c[3] == 0, "{c:?}");
     // top-p always keeps at least the first token.
-    let c = counts(&[0.0, 5.0, 0.0], &SampleParams { top_p: 1e-9, ..Default::default() }, 100, false);
+    let c = counts(
+        &[0.0, 5.0, 0.0],
+        &SampleParams {
+            top_p: 1e-9,
+            ..Default::default()
+        },
+        100,
+        false,
+    );
     assert_eq!(c, vec![0, 100, 0]);
     // Masking everything but -inf entries leaves those masked: only the finite token remains.
-    let c = counts(&[f32::NEG_INFINITY, 1.0, f32::NAN], &SampleParams { top_p: 0.3, min_p: 0.5, ..Default::default() }, 100, false);
+    let c = counts(
+        &[f32::NEG_INFINITY, 1.0, f32::NAN],
+        &SampleParams {
+            top_p: 0.3,
+            min_p: 0.5,
+            ..Default::default()
+        },
+        100,
+        false,
+    );
     assert_eq!(c, vec![0, 100, 0]);
 }
 
@@ -336,7 +417,11 @@ fn the_seed_and_the_position_both_change_the_draw() {
     assert!(by_seed.iter().filter(|&&c| c > 0).count() > 150);
     assert!(by_pos.iter().filter(|&&c| c > 0).count() > 150);
     // And the same pair twice is the same token.
-    let p = SampleParams { seed: 5, position: 6, ..Default::default() };
+    let p = SampleParams {
+        seed: 5,
+        position: 6,
+        ..Default::default()
+    };
     assert_eq!(one(&x, p.clone()), one(&x, p));
 }
 
@@ -347,13 +432,19 @@ fn bad_parameters_are_typed_errors() {
     let d = SampleParams::default;
     assert!(bad(SampleParams { temperature: -1.0, ..d() }));
     assert!(bad(SampleParams { temperature: f32::NAN, ..d() }));
-    assert!(bad(SampleParams { temperature: f32::INFINITY, ..d() }));
+    assert!(bad(SampleParams {
+        temperature: f32::INFINITY,
+        ..d()
+    }));
     assert!(bad(SampleParams { top_p: 0.0, ..d() }));
     assert!(bad(SampleParams { top_p: 1.5, ..d() }));
     assert!(bad(SampleParams { top_p: f32::NAN, ..d() }));
     assert!(bad(SampleParams { min_p: -0.1, ..d() }));
     assert!(bad(SampleParams { min_p: 1.1, ..d() }));
-    assert!(bad(SampleParams { repetition_penalty: 0.0, ..d() }));
+    assert!(bad(SampleParams {
+        repetition_penalty: 0.0,
+        ..d()
+    }));
     assert!(bad(SampleParams {
         repetition_penalty: 1.2,
         history: vec![3],

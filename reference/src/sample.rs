@@ -133,7 +133,11 @@ pub fn sample_row(lanes: usize, x: &[f32], r: &SampleParams) -> i64 {
         ids.sort_unstable();
         ids.dedup();
         for t in ids {
-            z[t] = if z[t] > 0.0 { z[t] / r.repetition_penalty } else { z[t] * r.repetition_penalty };
+            z[t] = if z[t] > 0.0 {
+                z[t] / r.repetition_penalty
+            } else {
+                z[t] * r.repetition_penalty
+            };
         }
     }
     // 3.
@@ -196,11 +200,13 @@ pub fn sample_row(lanes: usize, x: &[f32], r: &SampleParams) -> i64 {
         }
     }
     // 7.
-    argmax(
-        z.iter()
-            .enumerate()
-            .map(|(i, &a)| if a == f32::NEG_INFINITY { a } else { a + gumbel(r.seed, r.position, i as u64) }),
-    )
+    argmax(z.iter().enumerate().map(|(i, &a)| {
+        if a == f32::NEG_INFINITY {
+            a
+        } else {
+            a + gumbel(r.seed, r.position, i as u64)
+        }
+    }))
 }
 
 fn sample_path<T: Element>(parallel: bool, c: &Contract, logits: ArrayView2<T>, reqs: &[SampleParams]) -> Result<Array1<i64>> {
@@ -223,7 +229,11 @@ fn sample_path<T: Element>(parallel: bool, c: &Contract, logits: ArrayView2<T>, 
         let x: Vec<f32> = logits.row(i).iter().map(|a| a.to_f32()).collect();
         sample_row(c.lanes, &x, &reqs[i])
     };
-    let out: Vec<i64> = if parallel { (0..b).into_par_iter().map(one).collect() } else { (0..b).map(one).collect() };
+    let out: Vec<i64> = if parallel {
+        (0..b).into_par_iter().map(one).collect()
+    } else {
+        (0..b).map(one).collect()
+    };
     Ok(Array1::from(out))
 }
 

@@ -195,11 +195,18 @@ fn check_kv_dims(op: &'static str, k: &[usize], v: &[usize]) -> Result<()> {
 
 /// Lengths and layout map of a cache (the checks shared by attention and append).
 fn check_map(op: &'static str, kd: &[usize], table: Option<ArrayView2<i64>>, lens: ArrayView1<i64>) -> Result<(Map, Vec<usize>)> {
-    let lens: Vec<usize> = lens.iter().enumerate().map(|(s, &l)| len_of(op, &format!("lens[{s}]"), l)).collect::<Result<_>>()?;
+    let lens: Vec<usize> = lens
+        .iter()
+        .enumerate()
+        .map(|(s, &l)| len_of(op, &format!("lens[{s}]"), l))
+        .collect::<Result<_>>()?;
     match table {
         None => {
             if lens.len() != kd[0] {
-                return Err(Error::shape(op, format!("{} lengths for a contiguous cache of {} sequences", lens.len(), kd[0])));
+                return Err(Error::shape(
+                    op,
+                    format!("{} lengths for a contiguous cache of {} sequences", lens.len(), kd[0]),
+                ));
             }
             let max_pos = kd[1];
             if let Some((s, &l)) = lens.iter().enumerate().find(|(_, &l)| l > max_pos) {
@@ -225,11 +232,11 @@ impl<'a, T: Element> KvCache<'a, T> {
     /// Validates the cache and returns the form attention reads.
     pub(crate) fn store(&self, op: &'static str) -> Result<Store<'a, T>> {
         let (k, v, table) = match &self.layout {
-            KvLayout::Contiguous { k, v } => (k.clone(), v.clone(), None),
-            KvLayout::Paged { k, v, block_table } => (k.clone(), v.clone(), Some(block_table.clone())),
+            KvLayout::Contiguous { k, v } => (*k, *v, None),
+            KvLayout::Paged { k, v, block_table } => (*k, *v, Some(*block_table)),
         };
         check_kv_dims(op, k.shape(), v.shape())?;
-        let (map, lens) = check_map(op, k.shape(), table, self.lens.clone())?;
+        let (map, lens) = check_map(op, k.shape(), table, self.lens)?;
         let (hkv, d) = (k.shape()[2], k.shape()[3]);
         Ok(Store {
             k: standard(k),
@@ -267,7 +274,10 @@ pub(crate) fn check_spans(op: &'static str, spans: &[Span], tokens: usize, lens:
         if !within_lens && sp.start > lens[sp.seq] {
             return Err(Error::param(
                 op,
-                format!("span {i} starts at {} but sequence {} holds {} positions (no holes)", sp.start, sp.seq, lens[sp.seq]),
+                format!(
+                    "span {i} starts at {} but sequence {} holds {} positions (no holes)",
+                    sp.start, sp.seq, lens[sp.seq]
+                ),
             ));
         }
         total = total.checked_add(sp.len).ok_or_else(|| Error::param(op, "span lengths overflow"))?;
@@ -295,10 +305,15 @@ pub fn append<T: Element>(cache: &mut KvCacheMut<T>, k_new: ArrayView3<T>, v_new
     if k_new.dim() != v_new.dim() || k_new.shape()[1..] != kst[2..] {
         return Err(Error::shape(
             OP,
-            format!("new K is {:?} and new V is {:?}; the cache rows are [Hkv, D] = {:?}", k_new.shape(), v_new.shape(), &kst[2..]),
+            format!(
+                "new K is {:?} and new V is {:?}; the cache rows are [Hkv, D] = {:?}",
+                k_new.shape(),
+                v_new.shape(),
+                &kst[2..]
+            ),
         ));
     }
-    let (_, lens) = check_map(OP, &kst, table.clone(), cache.lens.view())?;
+    let (_, lens) = check_map(OP, &kst, table, cache.lens.view())?;
     check_spans(OP, spans, k_new.shape()[0], &lens, false)?;
     // Lengths after the append, and the map that can reach them.
     let mut new_lens = lens.clone();
@@ -338,7 +353,10 @@ pub fn appended<T: Element>(cache: &KvCache<T>, k_new: ArrayView3<T>, v_new: Arr
             let (mut k, mut v) = (k.to_owned(), v.to_owned());
             append(
                 &mut KvCacheMut {
-                    layout: KvLayoutMut::Contiguous { k: k.view_mut(), v: v.view_mut() },
+                    layout: KvLayoutMut::Contiguous {
+                        k: k.view_mut(),
+                        v: v.view_mut(),
+                    },
                     lens: lens.view_mut(),
                 },
                 k_new,

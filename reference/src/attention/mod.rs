@@ -100,8 +100,8 @@ pub fn split_state<T: Element, K: KeySource<T>>(bn: usize, q: &[f32], keys: &K, 
         for t in blo..=bhi {
             let k = keys.k(t);
             let mut s = 0.0f32;
-            for i in 0..d {
-                s = q[i].mul_add(k[i].to_f32(), s);
+            for (&qi, &ki) in q.iter().zip(k) {
+                s = qi.mul_add(ki.to_f32(), s);
             }
             scores.push(s * scale);
         }
@@ -130,8 +130,8 @@ pub fn split_state<T: Element, K: KeySource<T>>(bn: usize, q: &[f32], keys: &K, 
             let e = exp(s - st.m);
             st.l += e;
             let v = keys.v(t);
-            for i in 0..d {
-                st.acc[i] = e.mul_add(v[i].to_f32(), st.acc[i]);
+            for (a, &vi) in st.acc.iter_mut().zip(v) {
+                *a = e.mul_add(vi.to_f32(), *a);
             }
         }
     }
@@ -196,7 +196,7 @@ fn check_q(op: &'static str, c: &Contract, q: &[usize], hkv: usize, d: usize, p:
 
 /// Runs [`attend_row`] (or its fast twin) for every (token, head) and rounds to `O`.
 #[allow(clippy::too_many_arguments)]
-fn run_rows<'s, T: Element, O: Element, K: KeySource<T>>(
+fn run_rows<T: Element, O: Element, K: KeySource<T>>(
     path: Path,
     c: &Contract,
     q: ArrayView3<T>,
@@ -338,7 +338,15 @@ fn cached_path<T: Element, O: Element>(
     let rows: Vec<Row> = match spans {
         Some(spans) => {
             check_spans(op, spans, n, &store.lens, true)?;
-            spans.iter().flat_map(|sp| (0..sp.len).map(move |j| Row { seq: sp.seq, pos: sp.start + j })).collect()
+            spans
+                .iter()
+                .flat_map(|sp| {
+                    (0..sp.len).map(move |j| Row {
+                        seq: sp.seq,
+                        pos: sp.start + j,
+                    })
+                })
+                .collect()
         }
         None => {
             if n != store.lens.len() {
