@@ -38,6 +38,7 @@ pub mod rmsnorm;
 pub mod rope;
 pub mod sample;
 pub mod softmax;
+pub mod trace;
 
 pub use contract::{Contract, KStepKind, FMA_V1, MMA_SM90_V1};
 pub use dtype::{DType, Element};

@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""GPU-only numbers for the book (docs/book/), measured, never typed in.
+
+Runs on a machine with a CUDA GPU, PyTorch and (for the second part) Triton; needs no Rust.
+Writes docs/book/data/gpu-<device>-<date>.json (or the path given with --out) holding the
+device, the date, the command and:
+
+- "linspace": chapter 1's experiment: torch.mm(a[:1], b) vs torch.mm(a, b)[:1] for the
+  2048×4096 / 4096×4096 linspace example, in f32 (TF32 off), bf16 and f16: the maximum
+  absolute difference and whether row 0's bits differ.
+- "triton": chapter 7's kernels on the golden case fma-v1/mm/f32_f32/m4_k515_n12/rand: a
+  Triton matmul with the fma-v1 tree (fma chains over chunks of KC = 256, chunks added in
+  order) and the same kernel with split-K (two programs per tile, each half of K, partials
+  added at the end), each compared bit for bit with the golden output.
+
+Usage: python3 scripts/gpu-book-data.py [--golden golden] [--out FILE]
+"""
+import argparse
+import datetime
+import json
+import os
+import socket
+import sys
+
+import numpy as np
+import torch
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+
+
+def linspace_experiment():
+    torch.backends.cuda.matmul.allow_tf32 = False
+    rows = []
+    for dtype in [torch.float32, torch.bfloat16, torch.float16]:
+        a = torch.linspace(-1000, 1000, 2048 * 4096, device="cuda").reshape(2048, 4096)
+        b = torch.linspace(-1000, 1000, 4096 * 4096, device="cuda").reshape(4096, 4096)
+        if dtype != torch.float32:  # scaled into the type's range; the order effect is the same
+            a, b = (a / 1000).to(dtype), (b / 1000).to(dtype)
+        alone = torch.mm(a[:1], b)
+        batch = torch.mm(a, b)[:1]
+        torch.cuda.synchronize()
+        diff = (alone.float() - batch.float()).abs().max().item()
+        bits_differ = int((alone.view(torch.int16 if dtype != torch.float32 else torch.int32) != batch.view(torch.int16 if dtype != torch.float32 else torch.int32)).sum().item())
+        rows.append(
+            {
+                "library": f"torch.mm (cuBLAS), torch {torch.__version__}",
+                "dtype": str(dtype).replace("torch.", "") + ("" if dtype == torch.float32 else " (inputs / 1000)"),
+                "max_abs_diff": diff,
+                "row_bits_differ": f"{bits_differ} of 4096",
+            }
+        )
+    return rows
+
+
+def triton_experiment(golden):
+    try:
+        import triton
+        import triton.language as tl
+    except ImportError as e:
+        return {"error": f"triton not importable: {e}"}
+    from safetensors.numpy import load_file
+
+    name = "fma-v1/mm/f32_f32/m4_k515_n12/rand"
+    manifest = json.load(open(os.path.join(golden, "manifest.json")))
+    case = next(c for c in manifest["cases"] if c["name"] == name)
+    t = load_file(os.path.join(golden, case["file"]))
+    a_np, b_np = (t[i["tensor"]] for i in case["inputs"])
+    expected = t[case["outputs"][0]["tensor"]]
+
+    @triton.jit
+    def mm_chunks(a_ptr, b_ptr, c_ptr, M, N, K, k_begin, k_end, KC: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr):
+        # One program per BM×BN tile of C over k in [k_begin, k_end): fma chains from +0 over
+        # chunks of KC (aligned at k_begin), chunk partials added in order. The chain is one
+        # k at a time (tl.fma, no tl.dot: tl.dot may use another tree), so it is slow and exact.
+        pid_m, pid_n = tl.program_id(0), tl.program_id(1)
+        rm = pid_m * BM + tl.arange(0, BM)
+        rn = pid_n * BN + tl.arange(0, BN)
+        mm, mn = rm < M, rn < N
+        total = tl.zeros((BM, BN), dtype=tl.float32)
+        for k0 in range(k_begin, k_end, KC):
+            acc = tl.zeros((BM, BN), dtype=tl.float32)
+            for k in range(k0, tl.minimum(k0 + KC, k_end)):
+                av = tl.load(a_ptr + rm * K + k, mask=mm, other=0.0)
+                bv = tl.load(b_ptr + k * N + rn, mask=mn, other=0.0)
+                acc = tl.fma(av[:, None], bv[None, :], acc)
+            if k0 == k_begin:
+                total = acc
+            else:
+                total = total + acc
+        tl.store(c_ptr + rm[:, None] * N + rn[None, :], total, mask=mm[:, None] & mn[None, :])
+
+    a = torch.from_numpy(a_np).cuda().contiguous()
+    b = torch.from_numpy(b_np).cuda().contiguous()
+    M, K = a.shape
+    N = b.shape[1]
+    grid = (triton.cdiv(M, 16), triton.cdiv(N, 16))
+
+    def run(k_begin, k_end, kc):
+        c = torch.empty((M, N), device="cuda", dtype=torch.float32)
+        mm_chunks[grid](a, b, c, M, N, K, k_begin, k_end, KC=kc, BM=16, BN=16)
+        return c
+
+    contract = run(0, K, 256)
+    half = (K + 1) // 2
+    split_k = run(0, half, 256) + run(half, K, 256)  # two partials, added at the end
+    kernels = []
+    for kernel, got in [("fma-v1 tree (KC = 256)", contract), (f"split-K in 2 (K = {half} + {K - half})", split_k)]:
+        got = got.cpu().numpy()
+        e, g = expected.view(np.uint32), got.view(np.uint32)
+        idx = np.flatnonzero(e != g)
+        first = None
+        if idx.size:
+            i = idx[0]
+            first = f"at {tuple(int(x) for x in np.unravel_index(i, expected.shape))}: expected 0x{e.flat[i]:08x}, got 0x{g.flat[i]:08x}"
+        kernels.append({"kernel": kernel, "case": name, "elements": int(expected.size), "mismatches": int(idx.size), "first": first})
+    return {"triton": triton.__version__, "kernels": kernels}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--golden", default=os.path.join(ROOT, "golden"))
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    if not torch.cuda.is_available():
+        sys.exit("gpu-book-data: no CUDA device; these numbers are GPU-only")
+    device = torch.cuda.get_device_name(0)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    data = {
+        "device": device,
+        "host": socket.gethostname(),
+        "torch": f"torch {torch.__version__}, CUDA {torch.version.cuda}",
+        "date": f"{now:%Y-%m-%d %H:%M} UTC",
+        "command": "python3 scripts/gpu-book-data.py" + (f" --golden {args.golden}" if args.golden != os.path.join(ROOT, "golden") else ""),
+        "linspace": linspace_experiment(),
+        "triton": triton_experiment(args.golden),
+    }
+    slug = "".join(ch if ch.isalnum() else "-" for ch in device.lower()).strip("-")
+    out = args.out or os.path.join(ROOT, "docs", "book", "data", f"gpu-{slug}-{now:%Y%m%d}.json")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump(data, f, indent=2)
+    print(json.dumps(data, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
