@@ -12,15 +12,15 @@
 //! stale numbers when an op changes.
 
 use half::{bf16, f16};
+use lockstep_reference::attention::{self, AttnParams};
 use lockstep_reference::dtype::same_bits;
 use lockstep_reference::elementwise::{exp, log, rsqrt};
 use lockstep_reference::matmul::{self, kstep::FmaStep, kstep::KStep};
+use lockstep_reference::philox::{philox4x32_10, uniform_open, word};
+use lockstep_reference::reduce::max2;
 use lockstep_reference::reduce::{lane_reduce, Max, Sum, SumSq};
 use lockstep_reference::rmsnorm::{rmsnorm, rmsnorm_residual, RmsnormParams};
 use lockstep_reference::rope::{rope, rope_tables, RopeParams};
-use lockstep_reference::attention::{self, AttnParams};
-use lockstep_reference::philox::{philox4x32_10, uniform_open, word};
-use lockstep_reference::reduce::max2;
 use lockstep_reference::sample::{sample, SampleParams};
 use lockstep_reference::{mean, softmax, Contract, KStepKind, FMA_V1};
 use ndarray::{array, Array1, Array2, Array3};
@@ -405,8 +405,14 @@ fn attention_example() {
 
 fn sampling_example() {
     outln!("## sampling: V = 6, temperature 0.8, top-k 4, top-p 0.9, min-p 0.05, penalty 1.2, seed 42, position 7\n");
-    outln!("philox4x32_10(counter (0, 0, 7, 0), key (42, 0)) = {:08x?}", philox4x32_10([0, 0, 7, 0], [42, 0]));
-    outln!("philox4x32_10(counter (1, 0, 7, 0), key (42, 0)) = {:08x?}", philox4x32_10([1, 0, 7, 0], [42, 0]));
+    outln!(
+        "philox4x32_10(counter (0, 0, 7, 0), key (42, 0)) = {:08x?}",
+        philox4x32_10([0, 0, 7, 0], [42, 0])
+    );
+    outln!(
+        "philox4x32_10(counter (1, 0, 7, 0), key (42, 0)) = {:08x?}",
+        philox4x32_10([1, 0, 7, 0], [42, 0])
+    );
     let x = [2.0f32, 1.0, 0.5, 3.0, -1.0, 2.5];
     let r = SampleParams {
         temperature: 0.8,
