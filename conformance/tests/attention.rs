@@ -763,6 +763,16 @@ fn bad_inputs_are_typed_errors() {
         prefill::<f32, f32>(&bad, s.q.view(), s.k.view(), s.v.view(), one(10).view(), &p),
         Err(Error::Contract(_))
     ));
+    // Two spans of one sequence in one call: the second starts where the first ended.
+    let mut c4 = Cache::<f32>::paged(&mut rng, &[10], 3, 0, hkv, d);
+    c4.append(s.k.view(), s.v.view(), &[Span { seq: 0, start: 0, len: 4 }, Span { seq: 0, start: 4, len: 6 }])
+        .unwrap();
+    assert_eq!(c4.lens[0], 10);
+    assert_same(
+        decode::<f32, f32>(C, q1, &c4.view(), &p).unwrap().view(),
+        decode::<f32, f32>(C, q1, &c.view(), &p).unwrap().view(),
+        "two spans in one append",
+    );
     // The pure append agrees with the in-place one.
     let fresh = Cache::<f32>::contiguous(1, 10, hkv, d);
     let (k, v, l) = attention::appended(&fresh.view(), s.k.view(), s.v.view(), &[Span { seq: 0, start: 0, len: 10 }]).unwrap();

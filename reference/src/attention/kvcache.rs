@@ -257,6 +257,8 @@ impl<'a, T: Element> KvCache<'a, T> {
 /// Checks a packed list of spans against a token count and (optionally) cache lengths.
 pub(crate) fn check_spans(op: &'static str, spans: &[Span], tokens: usize, lens: &[usize], within_lens: bool) -> Result<()> {
     let mut total = 0usize;
+    // For an append, the length each sequence has reached so far in this call.
+    let mut cur = lens.to_vec();
     for (i, sp) in spans.iter().enumerate() {
         if sp.seq >= lens.len() {
             return Err(Error::param(op, format!("span {i} names sequence {} of {}", sp.seq, lens.len())));
@@ -271,14 +273,17 @@ pub(crate) fn check_spans(op: &'static str, spans: &[Span], tokens: usize, lens:
                 format!("span {i} reaches position {end} of sequence {}, which holds {} positions", sp.seq, lens[sp.seq]),
             ));
         }
-        if !within_lens && sp.start > lens[sp.seq] {
-            return Err(Error::param(
-                op,
-                format!(
-                    "span {i} starts at {} but sequence {} holds {} positions (no holes)",
-                    sp.start, sp.seq, lens[sp.seq]
-                ),
-            ));
+        if !within_lens {
+            if sp.start > cur[sp.seq] {
+                return Err(Error::param(
+                    op,
+                    format!(
+                        "span {i} starts at {} but sequence {} holds {} positions (no holes)",
+                        sp.start, sp.seq, cur[sp.seq]
+                    ),
+                ));
+            }
+            cur[sp.seq] = cur[sp.seq].max(end);
         }
         total = total.checked_add(sp.len).ok_or_else(|| Error::param(op, "span lengths overflow"))?;
     }
@@ -291,7 +296,8 @@ pub(crate) fn check_spans(op: &'static str, spans: &[Span], tokens: usize, lens:
 /// Writes the K/V rows of new tokens into a cache: token `j` of span `sp` (tokens packed in
 /// span order, `k_new`/`v_new` `[tokens, Hkv, D]`) goes to position `sp.start + j` of
 /// sequence `sp.seq`, and `lens[sp.seq]` becomes `max(lens[sp.seq], sp.start + sp.len)`.
-/// A span may start at most at the current length (no holes). Everything is checked before
+/// A span may start at most at the current length, counting the spans before it in the
+/// same call (no holes). Everything is checked before
 /// anything is written. A pure copy: no arithmetic, so every layout holds the same bits.
 /// Writing into a page that other sequences share changes them too; that is the caller's
 /// business (copy-on-write happens above this op).
