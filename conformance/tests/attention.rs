@@ -654,6 +654,54 @@ fn the_tree_constants_matter_so_the_bitwise_checks_have_teeth() {
     assert_same(want.view(), m.view(), "mma-sm90-v1 attention");
 }
 
+/// The keys of one sequence seen `shift` positions later: a tree over this source with
+/// positions `first + shift ..= p + shift` has its blocks and splits anchored at
+/// `-shift` instead of 0.
+struct Shifted<'a> {
+    k: &'a Array3<f32>,
+    v: &'a Array3<f32>,
+    shift: usize,
+}
+
+impl attention::KeySource<f32> for Shifted<'_> {
+    fn k(&self, t: usize) -> &[f32] {
+        self.k.slice(s![t - self.shift, 0, ..]).to_slice().unwrap()
+    }
+    fn v(&self, t: usize) -> &[f32] {
+        self.v.slice(s![t - self.shift, 0, ..]).to_slice().unwrap()
+    }
+}
+
+#[test]
+fn a_tree_anchored_at_the_chunk_start_is_caught() {
+    // Negative control for the chunking tests: an implementation that cuts blocks and splits
+    // from the start of each chunk (what a kernel that tiles "the keys of this call" does)
+    // agrees with prefill on the first chunk and disagrees on later ones.
+    let mut rng = Rng(15);
+    let (n, d) = (600, 8);
+    let sq = gen_seq::<f32>(&mut rng, n, 1, 1, d, 4.0);
+    let p = AttnParams::for_head_dim(d);
+    let want = alone(&sq, &p);
+    let sp = C.attn_split;
+    let mut differ = 0;
+    for (c0, len) in [(0usize, 100usize), (100, 500)] {
+        let shift = (sp - c0 % sp) % sp;
+        let src = Shifted { k: &sq.k, v: &sq.v, shift };
+        for t in c0..c0 + len {
+            let q: Vec<f32> = sq.q.slice(s![t, 0, ..]).to_vec();
+            let mut out = vec![0.0f32; d];
+            attention::attend_row(C, &q, &src, shift, t + shift, p.scale, &mut out);
+            let same = out.iter().zip(want.slice(s![t, 0, ..])).all(|(a, b)| a.to_bits() == b.to_bits());
+            if c0 == 0 {
+                assert!(same, "the first chunk is anchored at 0 either way");
+            } else if !same {
+                differ += 1;
+            }
+        }
+    }
+    assert!(differ > 100, "only {differ} of 500 tokens of the second chunk changed");
+}
+
 #[test]
 fn bad_inputs_are_typed_errors() {
     let mut rng = Rng(14);
