@@ -13,7 +13,8 @@ device, the date, the command and:
   order) and the same kernel with split-K (two programs per tile, each half of K, partials
   added at the end), each compared bit for bit with the golden output.
 
-Usage: python3 scripts/gpu-book-data.py [--golden golden] [--out FILE]
+Usage: python3 scripts/gpu-book-data.py [--golden golden] [--out FILE_OR_DIR]
+Commit the JSON under docs/book/data/ with the name it was given; scripts/build-book quotes it.
 """
 import argparse
 import datetime
@@ -153,7 +154,10 @@ def main():
         "triton": triton_or_error(args.golden),
     }
     slug = "".join(ch if ch.isalnum() else "-" for ch in device.lower()).strip("-")
-    out = args.out or os.path.join(ROOT, "docs", "book", "data", f"gpu-{slug}-{now:%Y%m%d}.json")
+    name = f"gpu-{slug}-{now:%Y%m%d}.json"
+    out = args.out or os.path.join(ROOT, "docs", "book", "data", name)
+    if os.path.isdir(out):  # --out DIR: the default name inside DIR (e.g. the device tool's $OUT)
+        out = os.path.join(out, name)
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
         json.dump(data, f, indent=2)
