@@ -112,3 +112,45 @@ pub fn run(a: TreeArgs) -> Result<bool, String> {
     }
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        tree: TreeArgs,
+    }
+
+    fn dot_of(args: &[&str]) -> Result<String, String> {
+        let path = std::env::temp_dir().join(format!(
+            "lockstep-tree-test-{}-{}.dot",
+            std::process::id(),
+            args.join("_").replace(['-', ' '], "")
+        ));
+        let mut argv = vec!["tree"];
+        argv.extend_from_slice(args);
+        let p = path.to_str().unwrap().to_string();
+        argv.extend_from_slice(&["-o", &p]);
+        run(Cli::try_parse_from(argv).map_err(|e| e.to_string())?.tree)?;
+        let s = std::fs::read_to_string(&path).map_err(|e| e.to_string());
+        let _ = std::fs::remove_file(&path);
+        s
+    }
+
+    #[test]
+    fn draws_matmul_and_lane_trees_with_values() {
+        let m = dot_of(&["matmul", "--k", "8", "--kc", "4", "--bias", "--values"]).unwrap();
+        assert_eq!(m.matches("fma k=").count(), 8);
+        assert!(m.contains("chunk 1: k = 4..7") && m.contains("+ bias[j]\\n"));
+        let one = dot_of(&["matmul", "--k", "8", "--kc", "none"]).unwrap();
+        assert!(!one.contains("chunk 1"));
+        let l = dot_of(&["lanes", "--width", "10", "--lanes", "4", "--op", "max", "--values"]).unwrap();
+        assert_eq!(l.matches("cluster_").count(), 4);
+        assert!(dot_of(&["lanes", "--width", "10", "--op", "median"]).is_err());
+        assert!(dot_of(&["matmul", "--k", "8", "--kc", "zero"]).is_err());
+        assert!(dot_of(&["matmul", "--k", "0"]).is_err());
+    }
+}
