@@ -27,9 +27,9 @@
 //                    m16n8k16 and up to 8*MT tokens as the n8 columns, so one CTA of WARPS
 //                    warps streams 16*WARPS weight rows over all of K (BK per stage); K % 8 == 0.
 
-typedef unsigned short u16;
-typedef unsigned int u32;
-typedef unsigned long long u64;
+typedef unsigned short tc_u16;
+typedef unsigned int tc_u32;
+typedef unsigned long long tc_u64;
 
 enum { TC_OUT_F32 = 0, TC_OUT_BF16 = 1, TC_OUT_F16 = 2 };
 
@@ -37,13 +37,13 @@ enum { TC_OUT_F32 = 0, TC_OUT_BF16 = 1, TC_OUT_F16 = 2 };
 // Small device helpers
 // ---------------------------------------------------------------------------------------
 
-__device__ __forceinline__ u16 tc_f32_to_bf16_rn(float x) {
-  u16 r;
+__device__ __forceinline__ tc_u16 tc_f32_to_bf16_rn(float x) {
+  tc_u16 r;
   asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(r) : "f"(x));
   return r;
 }
-__device__ __forceinline__ u16 tc_f32_to_f16_rn(float x) {
-  u16 r;
+__device__ __forceinline__ tc_u16 tc_f32_to_f16_rn(float x) {
+  tc_u16 r;
   asm("cvt.rn.f16.f32 %0, %1;" : "=h"(r) : "f"(x));
   return r;
 }
@@ -56,9 +56,9 @@ __device__ __forceinline__ void tc_store(void* C, int N, int i, int j, float acc
   if constexpr (OUT == TC_OUT_F32) {
     ((float*)C)[idx] = v;
   } else if constexpr (OUT == TC_OUT_BF16) {
-    ((u16*)C)[idx] = tc_f32_to_bf16_rn(v);
+    ((tc_u16*)C)[idx] = tc_f32_to_bf16_rn(v);
   } else {
-    ((u16*)C)[idx] = tc_f32_to_f16_rn(v);
+    ((tc_u16*)C)[idx] = tc_f32_to_f16_rn(v);
   }
 }
 
@@ -74,9 +74,9 @@ __device__ __forceinline__ void tc_store2(void* C, int M, int N, int i, int j, f
     if constexpr (OUT == TC_OUT_F32) {
       *(float2*)((float*)C + idx) = make_float2(v0, v1);
     } else if constexpr (OUT == TC_OUT_BF16) {
-      *(u32*)((u16*)C + idx) = (u32)tc_f32_to_bf16_rn(v0) | ((u32)tc_f32_to_bf16_rn(v1) << 16);
+      *(tc_u32*)((tc_u16*)C + idx) = (tc_u32)tc_f32_to_bf16_rn(v0) | ((tc_u32)tc_f32_to_bf16_rn(v1) << 16);
     } else {
-      *(u32*)((u16*)C + idx) = (u32)tc_f32_to_f16_rn(v0) | ((u32)tc_f32_to_f16_rn(v1) << 16);
+      *(tc_u32*)((tc_u16*)C + idx) = (tc_u32)tc_f32_to_f16_rn(v0) | ((tc_u32)tc_f32_to_f16_rn(v1) << 16);
     }
   } else {
     tc_store<OUT>(C, N, i, j, a0, bias);
@@ -86,7 +86,7 @@ __device__ __forceinline__ void tc_store2(void* C, int M, int N, int i, int j, f
 
 // One m16n8k16 step: d = A(16x16) * B(16x8) + d, f32 accumulate.
 template <bool BF16>
-__device__ __forceinline__ void tc_mma16816(float (&d)[4], const u32 (&a)[4], const u32 (&b)[2]) {
+__device__ __forceinline__ void tc_mma16816(float (&d)[4], const tc_u32 (&a)[4], const tc_u32 (&b)[2]) {
   if constexpr (BF16) {
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
@@ -98,7 +98,7 @@ __device__ __forceinline__ void tc_mma16816(float (&d)[4], const u32 (&a)[4], co
   }
 }
 
-__device__ __forceinline__ u32 tc_smem_u32(const void* p) { return (u32)__cvta_generic_to_shared(p); }
+__device__ __forceinline__ tc_u32 tc_smem_u32(const void* p) { return (tc_u32)__cvta_generic_to_shared(p); }
 
 // 16-byte async copy global -> shared; bytes beyond `src_bytes` (0 or 16) are zero-filled.
 __device__ __forceinline__ void tc_cp_async16(void* dst, const void* src, int src_bytes) {
@@ -110,12 +110,12 @@ __device__ __forceinline__ void tc_cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
 
-__device__ __forceinline__ void tc_ldmatrix_x4(u32 (&r)[4], const void* p) {
+__device__ __forceinline__ void tc_ldmatrix_x4(tc_u32 (&r)[4], const void* p) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(tc_smem_u32(p)));
 }
-__device__ __forceinline__ void tc_ldmatrix_x2(u32 (&r)[2], const void* p) {
+__device__ __forceinline__ void tc_ldmatrix_x2(tc_u32 (&r)[2], const void* p) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\n" : "=r"(r[0]), "=r"(r[1]) : "r"(tc_smem_u32(p)));
 }
 
@@ -124,10 +124,10 @@ __device__ __forceinline__ void tc_ldmatrix_x2(u32 (&r)[2], const void* p) {
 // ---------------------------------------------------------------------------------------
 
 // Two consecutive k of row `row` packed as the low/high halves of a register; zero outside.
-__device__ __forceinline__ u32 tc_ref_pair(const u16* P, int rows, int K, int row, int k) {
-  u32 lo = 0, hi = 0;
+__device__ __forceinline__ tc_u32 tc_ref_pair(const tc_u16* P, int rows, int K, int row, int k) {
+  tc_u32 lo = 0, hi = 0;
   if (row < rows) {
-    const u16* r = P + (size_t)row * (size_t)K;
+    const tc_u16* r = P + (size_t)row * (size_t)K;
     if (k < K) lo = r[k];
     if (k + 1 < K) hi = r[k + 1];
   }
@@ -135,7 +135,7 @@ __device__ __forceinline__ u32 tc_ref_pair(const u16* P, int rows, int K, int ro
 }
 
 template <bool BF16, int OUT>
-__device__ __forceinline__ void tc_ref_body(const u16* __restrict__ A, const u16* __restrict__ W, const float* __restrict__ bias, void* __restrict__ C,
+__device__ __forceinline__ void tc_ref_body(const tc_u16* __restrict__ A, const tc_u16* __restrict__ W, const float* __restrict__ bias, void* __restrict__ C,
                                             int M, int N, int K) {
   const int lane = threadIdx.x & 31;
   const long long warp = ((long long)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
@@ -147,7 +147,7 @@ __device__ __forceinline__ void tc_ref_body(const u16* __restrict__ A, const u16
   const int r0 = (int)tm * 16 + g, r1 = r0 + 8, n = tn * 8 + g;
   float d[4] = {0.0f, 0.0f, 0.0f, 0.0f};  // the chain starts from +0
   for (int k0 = 0; k0 < K; k0 += 16) {
-    u32 a[4], b[2];
+    tc_u32 a[4], b[2];
     a[0] = tc_ref_pair(A, M, K, r0, k0 + 2 * t);
     a[1] = tc_ref_pair(A, M, K, r1, k0 + 2 * t);
     a[2] = tc_ref_pair(A, M, K, r0, k0 + 2 * t + 8);
@@ -180,7 +180,7 @@ __device__ __forceinline__ int tc_ms_off(int row, int chunk) { return row * TC_M
 
 // Fills one [128][32] tile of P (rows r0.., k k0..) into shared memory; zero outside.
 template <bool VEC>
-__device__ __forceinline__ void tc_ms_load_tile(u16* s, const u16* __restrict__ P, int rows, int K, int r0, int k0, int tid) {
+__device__ __forceinline__ void tc_ms_load_tile(tc_u16* s, const tc_u16* __restrict__ P, int rows, int K, int r0, int k0, int tid) {
   if constexpr (VEC) {
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
@@ -188,7 +188,7 @@ __device__ __forceinline__ void tc_ms_load_tile(u16* s, const u16* __restrict__ 
       const int row = idx >> 2, c = idx & 3;
       const int gr = r0 + row, gk = k0 + c * 8;
       const bool in = gr < rows && gk < K;
-      const u16* src = in ? P + (size_t)gr * (size_t)K + gk : P;
+      const tc_u16* src = in ? P + (size_t)gr * (size_t)K + gk : P;
       tc_cp_async16(s + tc_ms_off(row, c), src, in ? 16 : 0);
     }
   } else {
@@ -198,7 +198,7 @@ __device__ __forceinline__ void tc_ms_load_tile(u16* s, const u16* __restrict__ 
       const int idx = tid + i * TC_MS_THREADS;
       const int row = idx >> 5, kk = idx & 31;
       const int gr = r0 + row, gk = k0 + kk;
-      u16 v = 0;
+      tc_u16 v = 0;
       if (gr < rows && gk < K) v = P[(size_t)gr * (size_t)K + gk];
       s[tc_ms_off(row, kk >> 3) + (kk & 7)] = v;
     }
@@ -206,11 +206,11 @@ __device__ __forceinline__ void tc_ms_load_tile(u16* s, const u16* __restrict__ 
 }
 
 template <bool BF16, int OUT, bool VEC>
-__device__ __forceinline__ void tc_mma_body(const u16* __restrict__ A, const u16* __restrict__ W, const float* __restrict__ bias, void* __restrict__ C,
+__device__ __forceinline__ void tc_mma_body(const tc_u16* __restrict__ A, const tc_u16* __restrict__ W, const float* __restrict__ bias, void* __restrict__ C,
                                             int M, int N, int K) {
   extern __shared__ __align__(128) unsigned char tc_smem[];
-  u16* sA = (u16*)tc_smem;
-  u16* sB = sA + TC_MS_STAGES * TC_MS_BM * TC_MS_BK;
+  tc_u16* sA = (tc_u16*)tc_smem;
+  tc_u16* sB = sA + TC_MS_STAGES * TC_MS_BM * TC_MS_BK;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int wm = warp >> 2, wn = warp & 3;
   const int m0 = blockIdx.y * TC_MS_BM, n0 = blockIdx.x * TC_MS_BN;
@@ -246,11 +246,11 @@ __device__ __forceinline__ void tc_mma_body(const u16* __restrict__ A, const u16
       }
       tc_cp_async_commit();
     }
-    const u16* tA = sA + (kt % TC_MS_STAGES) * TC_MS_BM * TC_MS_BK;
-    const u16* tB = sB + (kt % TC_MS_STAGES) * TC_MS_BN * TC_MS_BK;
+    const tc_u16* tA = sA + (kt % TC_MS_STAGES) * TC_MS_BM * TC_MS_BK;
+    const tc_u16* tB = sB + (kt % TC_MS_STAGES) * TC_MS_BN * TC_MS_BK;
 #pragma unroll
     for (int kk = 0; kk < TC_MS_BK / 16; ++kk) {  // k-steps of this tile, in order
-      u32 af[4][4], bf[4][2];
+      tc_u32 af[4][4], bf[4][2];
 #pragma unroll
       for (int mi = 0; mi < 4; ++mi) {
         const int row = wm * 64 + mi * 16 + (lane & 15);
@@ -259,7 +259,7 @@ __device__ __forceinline__ void tc_mma_body(const u16* __restrict__ A, const u16
 #pragma unroll
       for (int nj = 0; nj < 2; ++nj) {
         const int row = wn * 32 + nj * 16 + (lane & 7) + ((lane >> 4) << 3);
-        u32 r[4];
+        tc_u32 r[4];
         tc_ldmatrix_x4(r, tB + tc_ms_off(row, kk * 2 + ((lane >> 3) & 1)));
         bf[2 * nj][0] = r[0];
         bf[2 * nj][1] = r[1];
@@ -310,13 +310,13 @@ __device__ __forceinline__ int tc_gv_off(int row, int chunk) {
 }
 
 template <bool BF16, int OUT, int WARPS, int MT, int BK, int STAGES>
-__device__ __forceinline__ void tc_gemv_body(const u16* __restrict__ A, const u16* __restrict__ W, const float* __restrict__ bias, void* __restrict__ C,
+__device__ __forceinline__ void tc_gemv_body(const tc_u16* __restrict__ A, const tc_u16* __restrict__ W, const float* __restrict__ bias, void* __restrict__ C,
                                              int M, int N, int K) {
   constexpr int R = 16 * WARPS, T = 8 * MT, THREADS = 32 * WARPS, CH = BK / 8;
   constexpr int W_ELEMS = R * BK, X_ELEMS = T * BK;
   extern __shared__ __align__(128) unsigned char tc_smem[];
-  u16* sW = (u16*)tc_smem;
-  u16* sX = sW + STAGES * W_ELEMS;
+  tc_u16* sW = (tc_u16*)tc_smem;
+  tc_u16* sX = sW + STAGES * W_ELEMS;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int n0 = blockIdx.x * R;
   const int KT = (K + BK - 1) / BK;
@@ -362,23 +362,23 @@ __device__ __forceinline__ void tc_gemv_body(const u16* __restrict__ A, const u1
       if (nk < KT) load(nk % STAGES, nk);
       tc_cp_async_commit();
     }
-    const u16* tW = sW + (kt % STAGES) * W_ELEMS;
-    const u16* tX = sX + (kt % STAGES) * X_ELEMS;
+    const tc_u16* tW = sW + (kt % STAGES) * W_ELEMS;
+    const tc_u16* tX = sX + (kt % STAGES) * X_ELEMS;
 #pragma unroll
     for (int kk = 0; kk < BK / 16; ++kk) {  // k-steps of this tile, in order
-      u32 af[4];
+      tc_u32 af[4];
       tc_ldmatrix_x4(af, tW + tc_gv_off<BK>(warp * 16 + (lane & 15), kk * 2 + (lane >> 4)));
       if constexpr (MT == 1) {
-        u32 bfr[2];
+        tc_u32 bfr[2];
         tc_ldmatrix_x2(bfr, tX + tc_gv_off<BK>(lane & 7, kk * 2 + ((lane >> 3) & 1)));
         tc_mma16816<BF16>(acc[0], af, bfr);
       } else {
 #pragma unroll
         for (int j = 0; j < MT; j += 2) {
-          u32 r[4];
+          tc_u32 r[4];
           tc_ldmatrix_x4(r, tX + tc_gv_off<BK>(j * 8 + (lane & 7) + ((lane >> 4) << 3), kk * 2 + ((lane >> 3) & 1)));
-          const u32 b0[2] = {r[0], r[1]};
-          const u32 b1[2] = {r[2], r[3]};
+          const tc_u32 b0[2] = {r[0], r[1]};
+          const tc_u32 b1[2] = {r[2], r[3]};
           tc_mma16816<BF16>(acc[j], af, b0);
           tc_mma16816<BF16>(acc[j + 1], af, b1);
         }
@@ -409,27 +409,27 @@ __device__ __forceinline__ void tc_gemv_body(const u16* __restrict__ A, const u1
 
 // The host's CUtensorMap, passed by value as an opaque 128-byte, 64-byte aligned blob.
 struct __align__(64) TcTmaDesc {
-  u64 opaque[16];
+  tc_u64 opaque[16];
 };
 
 #define TC_WG_BK 64
 #define TC_WG_GROUP_M 8
 
-__device__ __forceinline__ void tc_mbar_init(u64* bar, int count) {
+__device__ __forceinline__ void tc_mbar_init(tc_u64* bar, int count) {
   asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(tc_smem_u32(bar)), "r"(count) : "memory");
 }
-__device__ __forceinline__ void tc_mbar_expect_tx(u64* bar, u32 bytes) {
+__device__ __forceinline__ void tc_mbar_expect_tx(tc_u64* bar, tc_u32 bytes) {
   asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(tc_smem_u32(bar)), "r"(bytes) : "memory");
 }
-__device__ __forceinline__ void tc_mbar_arrive(u64* bar) {
+__device__ __forceinline__ void tc_mbar_arrive(tc_u64* bar) {
   asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(tc_smem_u32(bar)) : "memory");
 }
 // Waits for the phase of parity `parity` to complete. TC_HANG_TRAP (harness builds) turns a
 // wait that never ends into a trap, so a broken pipeline fails fast instead of hanging.
-__device__ __forceinline__ void tc_mbar_wait(u64* bar, int parity) {
+__device__ __forceinline__ void tc_mbar_wait(tc_u64* bar, int parity) {
 #ifdef TC_HANG_TRAP
   for (unsigned it = 0;; ++it) {
-    u32 done;
+    tc_u32 done;
     asm volatile(
         "{\n"
         ".reg .pred p;\n"
@@ -454,19 +454,19 @@ __device__ __forceinline__ void tc_mbar_wait(u64* bar, int parity) {
       : "memory");
 #endif
 }
-__device__ __forceinline__ void tc_tma_load_2d(void* dst, const TcTmaDesc* map, u64* bar, int c_inner, int c_outer) {
+__device__ __forceinline__ void tc_tma_load_2d(void* dst, const TcTmaDesc* map, tc_u64* bar, int c_inner, int c_outer) {
   asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4}], [%2];\n" ::"r"(tc_smem_u32(dst)),
-               "l"((u64)map), "r"(tc_smem_u32(bar)), "r"(c_inner), "r"(c_outer)
+               "l"((tc_u64)map), "r"(tc_smem_u32(bar)), "r"(c_inner), "r"(c_outer)
                : "memory");
 }
 // Shared-memory matrix descriptor: K-major tile of 64-element (128-byte) rows, 128B swizzle,
 // 8-row core groups 1024 bytes apart.
-__device__ __forceinline__ u64 tc_wg_desc(const void* p) {
-  const u64 addr = tc_smem_u32(p);
-  u64 d = (addr & 0x3FFFF) >> 4;
-  d |= (u64)(16 >> 4) << 16;    // leading byte offset (unused for swizzled K-major)
-  d |= (u64)(1024 >> 4) << 32;  // stride byte offset: 8 rows x 128 bytes
-  d |= (u64)1 << 62;            // 128-byte swizzle
+__device__ __forceinline__ tc_u64 tc_wg_desc(const void* p) {
+  const tc_u64 addr = tc_smem_u32(p);
+  tc_u64 d = (addr & 0x3FFFF) >> 4;
+  d |= (tc_u64)(16 >> 4) << 16;    // leading byte offset (unused for swizzled K-major)
+  d |= (tc_u64)(1024 >> 4) << 32;  // stride byte offset: 8 rows x 128 bytes
+  d |= (tc_u64)1 << 62;            // 128-byte swizzle
   return d;
 }
 __device__ __forceinline__ void tc_wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
@@ -613,7 +613,7 @@ template <bool BF16> __device__ __forceinline__ void wgmma_m64n256k16(float (&d)
 }
 
 template <bool BF16, int BN>
-__device__ __forceinline__ void tc_wgmma_step(float (&d)[BN / 2], u64 da, u64 db) {
+__device__ __forceinline__ void tc_wgmma_step(float (&d)[BN / 2], tc_u64 da, tc_u64 db) {
   if constexpr (BN == 256) {
     wgmma_m64n256k16<BF16>(d, da, db);
   } else if constexpr (BN == 128) {
@@ -641,10 +641,10 @@ __device__ __forceinline__ void tc_wgmma_body(const TcTmaDesc* tmap_a, const TcT
   typedef TcWgShape<BN, CWG, STAGES> S;
   extern __shared__ __align__(128) unsigned char tc_smem[];
   unsigned char* base = (unsigned char*)(((size_t)tc_smem + 1023) & ~(size_t)1023);
-  u16* sA = (u16*)base;
-  u16* sB = sA + STAGES * S::A_ELEMS;
-  u64* full = (u64*)(sB + STAGES * S::B_ELEMS);
-  u64* empty = full + STAGES;
+  tc_u16* sA = (tc_u16*)base;
+  tc_u16* sB = sA + STAGES * S::A_ELEMS;
+  tc_u64* full = (tc_u64*)(sB + STAGES * S::B_ELEMS);
+  tc_u64* empty = full + STAGES;
 
   const int tid = threadIdx.x;
   const int wg = tid >> 7;
@@ -674,7 +674,7 @@ __device__ __forceinline__ void tc_wgmma_body(const TcTmaDesc* tmap_a, const TcT
       for (int kt = 0; kt < KT; ++kt) {
         const int s = kt % STAGES;
         if (kt >= STAGES) tc_mbar_wait(&empty[s], ((kt / STAGES) - 1) & 1);
-        tc_mbar_expect_tx(&full[s], (u32)S::STAGE_BYTES);
+        tc_mbar_expect_tx(&full[s], (tc_u32)S::STAGE_BYTES);
         tc_tma_load_2d(sA + s * S::A_ELEMS, tmap_a, &full[s], kt * TC_WG_BK, m0);
         tc_tma_load_2d(sB + s * S::B_ELEMS, tmap_w, &full[s], kt * TC_WG_BK, n0);
       }
@@ -688,8 +688,8 @@ __device__ __forceinline__ void tc_wgmma_body(const TcTmaDesc* tmap_a, const TcT
     for (int kt = 0; kt < KT; ++kt) {
       const int s = kt % STAGES;
       tc_mbar_wait(&full[s], (kt / STAGES) & 1);
-      const u16* tA = sA + s * S::A_ELEMS + cw * 64 * TC_WG_BK;
-      const u16* tB = sB + s * S::B_ELEMS;
+      const tc_u16* tA = sA + s * S::A_ELEMS + cw * 64 * TC_WG_BK;
+      const tc_u16* tB = sB + s * S::B_ELEMS;
       tc_wg_fence();
 #pragma unroll
       for (int kk = 0; kk < TC_WG_BK / 16; ++kk)  // k-steps of this tile, in order
@@ -719,7 +719,7 @@ __device__ __forceinline__ void tc_wgmma_body(const TcTmaDesc* tmap_a, const TcT
 // NVRTC fixed extern "C" symbols: tc_{kernel}_{in}_{out}[_{variant}].
 // ---------------------------------------------------------------------------------------
 
-#define TC_PARAMS const u16* __restrict__ A, const u16* __restrict__ W, const float* __restrict__ bias, void* __restrict__ C, int M, int N, int K
+#define TC_PARAMS const tc_u16* __restrict__ A, const tc_u16* __restrict__ W, const float* __restrict__ bias, void* __restrict__ C, int M, int N, int K
 #define TC_ARGS A, W, bias, C, M, N, K
 
 template <bool BF16, int OUT>
