@@ -424,10 +424,10 @@ __device__ __forceinline__ void tc_mbar_expect_tx(tc_u64* bar, tc_u32 bytes) {
 __device__ __forceinline__ void tc_mbar_arrive(tc_u64* bar) {
   asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(tc_smem_u32(bar)) : "memory");
 }
-// Waits for the phase of parity `parity` to complete. TC_HANG_TRAP (harness builds) turns a
-// wait that never ends into a trap, so a broken pipeline fails fast instead of hanging.
+// Waits for the phase of parity `parity` to complete (try_wait in a loop: the form the
+// harness ran). TC_HANG_TRAP (harness builds) turns a wait that never ends into a trap, so
+// a broken pipeline fails fast instead of hanging.
 __device__ __forceinline__ void tc_mbar_wait(tc_u64* bar, int parity) {
-#ifdef TC_HANG_TRAP
   for (unsigned it = 0;; ++it) {
     tc_u32 done;
     asm volatile(
@@ -440,19 +440,12 @@ __device__ __forceinline__ void tc_mbar_wait(tc_u64* bar, int parity) {
         : "r"(tc_smem_u32(bar)), "r"(parity)
         : "memory");
     if (done) return;
+#ifdef TC_HANG_TRAP
     if (it > (1u << 26)) asm volatile("trap;");
-  }
 #else
-  asm volatile(
-      "{\n"
-      ".reg .pred done;\n"
-      "WAIT_%=:\n"
-      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
-      "@!done bra WAIT_%=;\n"
-      "}\n" ::"r"(tc_smem_u32(bar)),
-      "r"(parity)
-      : "memory");
+    (void)it;
 #endif
+  }
 }
 __device__ __forceinline__ void tc_tma_load_2d(void* dst, const TcTmaDesc* map, tc_u64* bar, int c_inner, int c_outer) {
   asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4}], [%2];\n" ::"r"(tc_smem_u32(dst)),
