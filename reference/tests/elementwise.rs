@@ -336,7 +336,11 @@ fn references_at_infinities() {
 #[test]
 fn sweep_is_thread_count_independent() {
     let run = |threads: usize| {
-        rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| sweep(Unary::Tanh, 0x3F00_0000, 0x3F20_0000, 3))
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| sweep(Unary::Tanh, 0x3F00_0000, 0x3F20_0000, 3))
     };
     let (a, b) = (run(1), run(3));
     assert_eq!(a, b);
