@@ -223,3 +223,18 @@ pub fn sweep(op: Unary, start: u32, end: u32, stride: u32) -> AccuracyReport {
 pub fn exhaustive(op: Unary) -> AccuracyReport {
     sweep(op, 0, u32::MAX, 1)
 }
+
+/// The error bound the spec states for each op: the exhaustive maximum over all 2^32
+/// inputs (docs/spec/elementwise.md, "Accuracy"), rounded up to two decimals. CI checks
+/// samples and dense sub-ranges against it; `lockstep ulp` reproduces the exhaustive number.
+pub fn stated_bound(op: Unary) -> f64 {
+    match op {
+        Unary::Exp => 0.90,
+        Unary::Log => 0.95,
+        Unary::Rsqrt => 1.50,
+        Unary::Tanh => 1.57,
+        Unary::Sigmoid => 2.10,
+        Unary::Silu => 2.50,
+        Unary::Gelu => 130.0,
+    }
+}

@@ -62,7 +62,9 @@ pub mod consts {
     pub const TANH_T7: u32 = 0xBD5C_9447; // -0.053852345794439316
     pub const TANH_T9: u32 = 0x3CAC_9ED5; // 0.02107183076441288
     pub const TANH_T11: u32 = 0xBBCD_9A0B; // -0.006274466868489981
-    /// x*sigmoid(z) is -0 for z below this (|x e^z| < 2^-150 there for silu and gelu). -120.0.
+    /// x*sigmoid(z): below this z the scaled tail form is used. -80.0.
+    pub const XSIG_Z_MID: u32 = 0xC2A0_0000;
+    /// x*sigmoid(z) is a signed zero below this z (|x e^z| < 2^-150 for sigmoid, silu, gelu). -120.0.
     pub const XSIG_Z_CUT: u32 = 0xC2F0_0000;
     /// gelu: 0.044715 rounded to f32 (0.0447149984538555145263671875).
     pub const GELU_C: u32 = 0x3D37_2713;
@@ -223,37 +225,34 @@ pub fn rsqrt(x: f32) -> f32 {
     1.0 / x.sqrt()
 }
 
-/// Logistic sigmoid (spec: elementwise.md, "sigmoid"). NaN -> x.
-/// `x >= 0` (incl. -0): `1 / (1 + exp(-x))`. `x < 0`: `e = exp(x)`, `e / (1 + e)`: this
-/// branch keeps the subnormal results of the far negative tail (`1 / (1 + exp(-x))` would
-/// flush them to 0 once `exp(-x)` overflows, at x < -88.7).
+/// Logistic sigmoid `1 / (1 + e^-x)` (spec: elementwise.md, "sigmoid"). NaN -> x;
+/// otherwise `x_sigmoid(1, x)`: `1 / (1 + exp(-x))` for `x >= -80`, and below that the
+/// scaled form, which keeps the subnormal results of the far negative tail (the plain
+/// formula flushes them to 0 once `exp(-x)` overflows, at x < -88.72).
 pub fn sigmoid(x: f32) -> f32 {
     if x.is_nan() {
         return x;
     }
-    if x >= 0.0 {
-        1.0 / (1.0 + exp(-x))
-    } else {
-        let e = exp(x);
-        e / (1.0 + e)
-    }
+    x_sigmoid(1.0, x)
 }
 
-/// `x * sigmoid(z)` for `z` of the sign of `x` (or zero), shared by [`silu`] (`z = x`) and
-/// [`gelu`] (`z = 2u`). Caller has handled NaN.
+/// `x * sigmoid(z)` for `z` of the sign of `x` (or zero, or `x = 1`), shared by [`sigmoid`]
+/// (`x = 1`), [`silu`] (`z = x`) and [`gelu`] (`z = 2u`). Caller has handled NaN.
 ///
-/// `z >= 0` (incl. -0): `x / (1 + exp(-z))`. `z < XSIG_Z_CUT` (-120, incl. -inf): -0.
-/// Otherwise `(p, k) = exp_core(z)`, `e = scale(p, k)` (= e^z), `n = x * p`, `d = 1 + e`,
-/// `q = n / d`, result `scale(q, k)`: the factor `2^k` is applied last so that the tail,
-/// where `x e^z` is tiny or subnormal, does not lose the bits that a subnormal `e^z` lacks.
+/// - `z >= XSIG_Z_MID` (-80; incl. +-0 and +inf): `x / (1 + exp(-z))`.
+/// - `z < XSIG_Z_CUT` (-120; incl. -inf): zero with the sign of `x` (|x e^z| < 2^-150 there).
+/// - otherwise `(p, k) = exp_core(z)`, `e = scale(p, k)` (= e^z), `n = x * p`, `d = 1 + e`,
+///   `q = n / d`, result `scale(q, k)`. The factor `2^k` comes last so that the tail, where
+///   `x e^z` is tiny or subnormal, keeps the bits a subnormal `e^z` lacks, and nothing
+///   overflows. (For `z >= -80`, `e^-z <= 5.6e34` cannot overflow.)
 #[inline(always)]
 fn x_sigmoid(x: f32, z: f32) -> f32 {
     use consts::*;
-    if z >= 0.0 {
+    if z >= c(XSIG_Z_MID) {
         return x / (1.0 + exp(-z));
     }
     if z < c(XSIG_Z_CUT) {
-        return -0.0;
+        return f32::from_bits(x.to_bits() & 0x8000_0000);
     }
     let (p, k) = exp_core(z);
     let e = scale(p, k);
@@ -264,7 +263,7 @@ fn x_sigmoid(x: f32, z: f32) -> f32 {
 }
 
 /// SiLU, `x * sigmoid(x)` (spec: elementwise.md, "silu"). NaN -> x; otherwise
-/// `x_sigmoid(x, x)`: `x >= 0`: `x / (1 + exp(-x))`; `x < 0`: the scaled form (see spec).
+/// `x_sigmoid(x, x)`: `x / (1 + exp(-x))` for `x >= -80`, the scaled tail form below.
 pub fn silu(x: f32) -> f32 {
     if x.is_nan() {
         return x;
