@@ -50,6 +50,8 @@ def trees():
     tree("mm-k8-kc4", ["matmul", "--k", "8", "--kc", "4", "--bias", "--values"])
     tree("mm-k8-nosplit", ["matmul", "--k", "8", "--kc", "none", "--bias", "--values"])
     tree("mm-mma-k40", ["matmul", "--contract", "mma-sm90-v1", "--k", "40"])
+    tree("attn-p21", ["attention", "--last", "21", "--bn", "4", "--split", "8"])
+    tree("attn-p21-anchor10", ["attention", "--last", "21", "--bn", "4", "--split", "8", "--anchor", "10"])
     tree("lanes-sum-h10-l4", ["lanes", "--width", "10", "--lanes", "4", "--op", "sum", "--values"])
     tree("lanes-max-h10-l4", ["lanes", "--width", "10", "--lanes", "4", "--op", "max", "--values", "--scale", "8"])
 
