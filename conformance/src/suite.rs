@@ -218,7 +218,7 @@ pub fn batch_invariance<B: Ops>(b: &B, case: &Case) -> Result<Comparison, String
     let full = run_case(b, case).map_err(|e| e.to_string())?;
     let n = case.batch();
     let slice = |outs: &BTreeMap<String, crate::tensor::Tensor>, r: std::ops::Range<usize>| -> BTreeMap<String, crate::tensor::Tensor> {
-        let ax = case.spec.batched_inputs()[0].1;
+        let ax = case.batched_inputs().expect("an op with a batch axis")[0].1;
         outs.iter().map(|(k, t)| (k.clone(), t.slice_axis(ax, r.clone()))).collect()
     };
     let mut c = Comparison::empty();

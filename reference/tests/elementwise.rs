@@ -317,3 +317,28 @@ fn sigmoid_tail_is_exp() {
         expect("sigmoid", x, sigmoid(x), exp(x));
     }
 }
+
+/// The f64 references take the limits at the infinities (x * sigmoid(x) -> -0 at -inf).
+#[test]
+fn references_at_infinities() {
+    for op in Unary::ALL {
+        for x in [f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 0.0, -0.0] {
+            let c = check(op.eval(x), reference_f64(op, x));
+            assert_ne!(c, Check::SpecialFail, "{}({x})", op.name());
+            if let Check::Ulps(u) = c {
+                assert!(u <= 0.5, "{}({x}): {u} ulp", op.name());
+            }
+        }
+    }
+}
+
+/// The sweep's report (max, worst input, counts) does not depend on the thread count.
+#[test]
+fn sweep_is_thread_count_independent() {
+    let run = |threads: usize| {
+        rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| sweep(Unary::Tanh, 0x3F00_0000, 0x3F20_0000, 3))
+    };
+    let (a, b) = (run(1), run(3));
+    assert_eq!(a, b);
+    assert!(a.max_ulp > 0.5 && a.not_correctly_rounded > 0, "{a}");
+}

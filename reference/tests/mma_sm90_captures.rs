@@ -174,7 +174,11 @@ fn fma_chain<T: Element>(c: f32, a: &[T], b: &[T]) -> f32 {
 /// The exact sum (f64 holds every bf16 product and a 17-term sum of them exactly when the
 /// exponents are close, as in `wide`), rounded once to nearest.
 fn exact_rne<T: Element>(c: f32, a: &[T], b: &[T]) -> f32 {
-    a.iter().zip(b).fold(c as f64, |acc, (x, y)| acc + x.to_f32() as f64 * y.to_f32() as f64) as f32
+    exact_f64(c, a, b) as f32
+}
+
+fn exact_f64<T: Element>(c: f32, a: &[T], b: &[T]) -> f64 {
+    a.iter().zip(b).fold(c as f64, |acc, (x, y)| acc + x.to_f32() as f64 * y.to_f32() as f64)
 }
 
 #[test]
@@ -214,6 +218,20 @@ fn simpler_models_fail_on_the_captures() {
             failures::<bf16>(tiny, &["deep"], move |c, a, b| mma_step_with(c, a, b, 26, floor)),
         );
     }
+    // Keeping the sign of a negative sum that truncates to zero (IEEE-style −0), judged by
+    // the sign of the exact sum (f64 holds these tiny products exactly enough for a sign).
+    check(
+        "underflow to −0 for negative sums (tiny)",
+        failures::<bf16>(tiny, &["tiny"], |c, a, b| {
+            let d = mma_step(c, a, b);
+            let exact = exact_f64(c, a, b);
+            if d.to_bits() == 0 && exact < 0.0 {
+                -0.0
+            } else {
+                d
+            }
+        }),
+    );
     // The measured 26 through the same entry point matches: the controls differ from the
     // model in exactly one number.
     assert_eq!(failures::<bf16>(file, &wide, |c, a, b| mma_step_with(c, a, b, 26, MIN_LSB)).1, 0);

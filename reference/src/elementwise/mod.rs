@@ -95,7 +95,7 @@ fn scale(q: f32, k: i32) -> f32 {
     (q * pow2(k1)) * pow2(k - k1)
 }
 
-/// The finite part of exp shared by [`exp`], [`silu`] and [`gelu`]: `e^x = p * 2^k` with
+/// The finite part of exp shared by [`exp`] and `x_sigmoid` (sigmoid, silu, gelu): `e^x = p * 2^k` with
 /// `p` in about `[0.707, 1.415]`. No special cases: callers keep `x` in `[-120, 88.73]`.
 ///
 /// `k = rint(x * LOG2E)`; `r = fma(-k, LN2_LO, fma(-k, LN2_HI, x))` (Cody-Waite with fma);

@@ -39,8 +39,8 @@ pub const ALIGN_BITS: i32 = 26;
 /// even when `T / 2^26` is smaller. Measured: 2^-157 and 2^-159 both mismatch the capture.
 pub const MIN_LSB: i32 = -158;
 
-/// A bf16 or f16 value decomposed once, as the step sees it: `value = sig · 2^(exp − M)`,
-/// `M` the format's explicit significand bits.
+/// A bf16 or f16 factor (or the f32 accumulator C) decomposed once, as the step sees it:
+/// `value = sig · 2^(exp − M)`, `M` the format's explicit significand bits.
 ///
 /// `sig` is signed and carries the implicit bit; `exp` is the *nominal* unbiased exponent
 /// (subnormals at the minimum normal exponent, which is what steps 1–3 need; an f16
@@ -162,8 +162,8 @@ fn step_with<T: Element>(c: f32, n: usize, align_bits: i32, min_lsb: i32, get: i
         return 0.0; // every term is ±0: the sum is +0 (step 7).
     }
 
-    // Steps 4–5: every term as a signed integer count of `2^lsb = max(T / 2^26, 2^-158)`, truncated
-    // toward zero, summed exactly. A product is < 2T and C < T, so each term is below
+    // Steps 4–5: every term as a signed integer count of `2^lsb = max(T / 2^26, 2^-158)`,
+    // truncated toward zero, summed exactly. A product is < 2T and C < T, so each term is below
     // 2^27 units and 17 of them fit an i64 with room to spare (with `align_bits` ≤ 40, as
     // `mma_step_with` allows, below 2^41 units: an i64 still holds 2^22 such terms).
     let lsb = (top - align_bits).max(min_lsb);
