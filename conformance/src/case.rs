@@ -5,8 +5,10 @@
 use crate::ops::{OpResult, Ops};
 use crate::tensor::{Tensor, TensorElem};
 use half::{bf16, f16};
+use lockstep_reference::attention::{AttnParams, KvCache, KvLayout, Span};
 use lockstep_reference::elementwise::Unary;
 use lockstep_reference::rmsnorm::RmsnormParams;
+use lockstep_reference::sample::SampleParams;
 use lockstep_reference::{Contract, DType, Element};
 use ndarray::{ArrayD, Dimension, Ix1, Ix2, Ix3};
 use serde::{Deserialize, Serialize};
@@ -19,14 +21,48 @@ pub enum OpSpec {
     Mm,
     Addmm,
     Bmm,
-    Rmsnorm { eps: f32 },
-    RmsnormResidual { eps: f32 },
+    Rmsnorm {
+        eps: f32,
+    },
+    RmsnormResidual {
+        eps: f32,
+    },
     Softmax,
     LogSoftmax,
     Sum,
     Mean,
-    Rope { dim: usize, base: f64 },
-    Unary { func: Unary },
+    Rope {
+        dim: usize,
+        base: f64,
+    },
+    Unary {
+        func: Unary,
+    },
+    /// Prefill of whole sequences (no cache): `q`, `k`, `v`, `seq_lens` → `y`.
+    AttnPrefill {
+        scale: f32,
+        window: Option<usize>,
+    },
+    /// Chunked prefill: `q` for `spans`, over `k_cache`, `v_cache`, `lens` (+ `block_table`) → `y`.
+    AttnChunked {
+        scale: f32,
+        window: Option<usize>,
+        spans: Vec<Span>,
+    },
+    /// Decode, one query per sequence: `q`, `k_cache`, `v_cache`, `lens` (+ `block_table`) → `y`.
+    AttnDecode {
+        scale: f32,
+        window: Option<usize>,
+    },
+    /// KV-cache append: `k_cache`, `v_cache`, `lens` (+ `block_table`), `k_new`, `v_new` →
+    /// `k_cache`, `v_cache`, `lens`.
+    KvAppend {
+        spans: Vec<Span>,
+    },
+    /// Sampling: `logits` → `tokens` (i64, −1 where no candidate is left).
+    Sample {
+        requests: Vec<SampleParams>,
+    },
 }
 
 impl OpSpec {
@@ -44,6 +80,11 @@ impl OpSpec {
             OpSpec::Mean => "mean".into(),
             OpSpec::Rope { .. } => "rope".into(),
             OpSpec::Unary { func } => format!("unary:{}", func.name()),
+            OpSpec::AttnPrefill { .. } => "attn_prefill".into(),
+            OpSpec::AttnChunked { .. } => "attn_chunked".into(),
+            OpSpec::AttnDecode { .. } => "attn_decode".into(),
+            OpSpec::KvAppend { .. } => "kv_append".into(),
+            OpSpec::Sample { .. } => "sample".into(),
         }
     }
 
@@ -56,19 +97,26 @@ impl OpSpec {
             OpSpec::Sum | OpSpec::Mean => "mean",
             OpSpec::Rope { .. } => "rope",
             OpSpec::Unary { .. } => "elementwise",
+            OpSpec::AttnPrefill { .. } | OpSpec::AttnChunked { .. } | OpSpec::AttnDecode { .. } | OpSpec::KvAppend { .. } => "attention",
+            OpSpec::Sample { .. } => "sample",
         }
     }
 
-    /// The inputs that carry the batch (rows, tokens), with the axis of the batch: slicing
-    /// them to one row must give that row of every output.
-    pub fn batched_inputs(&self) -> &'static [(&'static str, usize)] {
-        match self {
+    /// The inputs that carry the batch (rows, tokens, sequences), with the axis of the
+    /// batch: slicing them to some rows must give those rows of every output. `None` for
+    /// ops whose batch is not a plain axis (packed prefill, spans, per-request parameters;
+    /// their invariance tests live in conformance/tests/attention.rs and sample.rs).
+    pub fn batched_inputs(&self, paged: bool) -> Option<&'static [(&'static str, usize)]> {
+        Some(match self {
             OpSpec::Mm | OpSpec::Addmm => &[("a", 0)],
             OpSpec::Bmm => &[("a", 1)],
             OpSpec::RmsnormResidual { .. } => &[("x", 0), ("residual", 0)],
             OpSpec::Rope { .. } => &[("x", 0), ("pos", 0)],
+            OpSpec::AttnDecode { .. } if paged => &[("q", 0), ("lens", 0), ("block_table", 0)],
+            OpSpec::AttnDecode { .. } => &[("q", 0), ("lens", 0), ("k_cache", 0), ("v_cache", 0)],
+            OpSpec::AttnPrefill { .. } | OpSpec::AttnChunked { .. } | OpSpec::KvAppend { .. } | OpSpec::Sample { .. } => return None,
             _ => &[("x", 0)],
-        }
+        })
     }
 }
 
@@ -95,24 +143,32 @@ impl Case {
 
     /// The dtype of the main input (`a` or `x`).
     pub fn in_dtype(&self) -> OpResult<DType> {
-        let t = self
-            .inputs
-            .get("a")
-            .or_else(|| self.inputs.get("x"))
-            .ok_or("case has neither input `a` nor `x`")?;
+        let t = ["a", "x", "q", "logits", "k_cache"]
+            .iter()
+            .find_map(|n| self.inputs.get(*n))
+            .ok_or("case has no main input (a, x, q, logits or k_cache)")?;
         t.dtype().ok_or_else(|| format!("input dtype {} is not a float type", t.dtype_name()).into())
     }
 
-    /// Number of batch rows (the length of the first batched input along its batch axis).
-    pub fn batch(&self) -> usize {
-        let (n, ax) = self.spec.batched_inputs()[0];
-        self.inputs[n].shape()[ax]
+    /// The batched inputs of this case (see [`OpSpec::batched_inputs`]).
+    pub fn batched_inputs(&self) -> Option<&'static [(&'static str, usize)]> {
+        self.spec.batched_inputs(self.inputs.contains_key("block_table"))
     }
 
-    /// The same case restricted to batch rows `range`.
+    /// Number of batch rows (the length of the first batched input along its batch axis);
+    /// 1 for ops without a plain batch axis.
+    pub fn batch(&self) -> usize {
+        match self.batched_inputs() {
+            Some(b) => self.inputs[b[0].0].shape()[b[0].1],
+            None => 1,
+        }
+    }
+
+    /// The same case restricted to batch rows `range` (unchanged for ops without a plain
+    /// batch axis).
     pub fn rows(&self, range: std::ops::Range<usize>) -> Case {
         let mut c = self.clone();
-        for &(n, ax) in self.spec.batched_inputs() {
+        for &(n, ax) in self.batched_inputs().unwrap_or(&[]) {
             let t = c.inputs[n].slice_axis(ax, range.clone());
             c.inputs.insert(n.to_string(), t);
         }
@@ -179,7 +235,89 @@ fn run_typed<B: Ops, T: Element + TensorElem, O: Element + TensorElem>(b: &B, ca
             get::<f32, Ix2>(case, "sin")?.view(),
         )?)),
         OpSpec::Unary { func } => y(b.unary::<T, O>(*func, get::<T, ndarray::IxDyn>(case, "x")?.view()).map(O::wrap)?),
+        OpSpec::AttnPrefill { scale, window } => {
+            let p = AttnParams {
+                scale: *scale,
+                window: *window,
+            };
+            let (q, k, v) = (get::<T, Ix3>(case, "q")?, get::<T, Ix3>(case, "k")?, get::<T, Ix3>(case, "v")?);
+            y(out(b.attn_prefill::<T, O>(
+                c,
+                q.view(),
+                k.view(),
+                v.view(),
+                get::<i64, Ix1>(case, "seq_lens")?.view(),
+                &p,
+            )?))
+        }
+        OpSpec::AttnChunked { scale, window, spans } => {
+            let p = AttnParams {
+                scale: *scale,
+                window: *window,
+            };
+            let cache = CacheInputs::<T>::get(case)?;
+            y(out(b.attn_chunked::<T, O>(c, get::<T, Ix3>(case, "q")?.view(), &cache.view(), spans, &p)?))
+        }
+        OpSpec::AttnDecode { scale, window } => {
+            let p = AttnParams {
+                scale: *scale,
+                window: *window,
+            };
+            let cache = CacheInputs::<T>::get(case)?;
+            y(out(b.attn_decode::<T, O>(c, get::<T, Ix3>(case, "q")?.view(), &cache.view(), &p)?))
+        }
+        OpSpec::KvAppend { spans } => {
+            let cache = CacheInputs::<T>::get(case)?;
+            let (k, v, lens) = b.kv_append::<T>(&cache.view(), get::<T, Ix3>(case, "k_new")?.view(), get::<T, Ix3>(case, "v_new")?.view(), spans)?;
+            BTreeMap::from([
+                ("k_cache".to_string(), out(k)),
+                ("v_cache".to_string(), out(v)),
+                ("lens".to_string(), out(lens)),
+            ])
+        }
+        OpSpec::Sample { requests } => BTreeMap::from([("tokens".to_string(), out(b.sample::<T>(c, get::<T, Ix2>(case, "logits")?.view(), requests)?))]),
     })
+}
+
+/// The cache inputs of a case: `k_cache`, `v_cache`, `lens`, and `block_table` if paged.
+struct CacheInputs<T> {
+    k: ndarray::Array4<T>,
+    v: ndarray::Array4<T>,
+    lens: ndarray::Array1<i64>,
+    table: Option<ndarray::Array2<i64>>,
+}
+
+impl<T: Element + TensorElem> CacheInputs<T> {
+    fn get(case: &Case) -> OpResult<Self> {
+        Ok(CacheInputs {
+            k: get::<T, ndarray::Ix4>(case, "k_cache")?,
+            v: get::<T, ndarray::Ix4>(case, "v_cache")?,
+            lens: get::<i64, Ix1>(case, "lens")?,
+            table: if case.inputs.contains_key("block_table") {
+                Some(get::<i64, Ix2>(case, "block_table")?)
+            } else {
+                None
+            },
+        })
+    }
+
+    fn view(&self) -> KvCache<'_, T> {
+        let layout = match &self.table {
+            None => KvLayout::Contiguous {
+                k: self.k.view(),
+                v: self.v.view(),
+            },
+            Some(t) => KvLayout::Paged {
+                k: self.k.view(),
+                v: self.v.view(),
+                block_table: t.view(),
+            },
+        };
+        KvCache {
+            layout,
+            lens: self.lens.view(),
+        }
+    }
 }
 
 /// Runs `case` on backend `b`, dispatching on its input and output types.

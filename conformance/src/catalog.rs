@@ -7,6 +7,7 @@ use crate::case::{Case, OpSpec};
 use crate::gen::Gen;
 use crate::tensor::Tensor;
 use half::{bf16, f16};
+use lockstep_reference::attention::Span;
 use lockstep_reference::elementwise::Unary;
 use lockstep_reference::rope::{rope_tables, RopeParams};
 use lockstep_reference::{Contract, DType, Element, KStepKind};
@@ -52,6 +53,15 @@ pub fn vname(v: Values) -> &'static str {
     match v {
         Values::Uniform(_) => "rand",
         Values::Specials(_) => "special",
+    }
+}
+
+/// Output types checked for an input type: f32, and the input type itself.
+fn out_dtypes(tin: DType) -> Vec<DType> {
+    if tin == DType::F32 {
+        vec![DType::F32]
+    } else {
+        vec![DType::F32, tin]
     }
 }
 
@@ -179,7 +189,7 @@ pub fn golden_cases() -> Vec<Case> {
     for c in lockstep_reference::contract::CONTRACTS {
         let kc = c.kc.unwrap_or(256);
         for &tin in matmul_in_dtypes(c) {
-            for tout in [DType::F32, tin] {
+            for tout in out_dtypes(tin) {
                 for &(m, k, n) in &[
                     (1, 7, 5),
                     (3, kc - 1, 17),
@@ -200,7 +210,7 @@ pub fn golden_cases() -> Vec<Case> {
     let c = &lockstep_reference::FMA_V1;
     for op in row_ops() {
         for tin in [DType::F32, DType::Bf16] {
-            for tout in [DType::F32, tin] {
+            for tout in out_dtypes(tin) {
                 for &(r, h) in &[(1, 1), (3, 7), (2, 1024), (5, 1025), (257, 16), (2, 4096)] {
                     v.push(row_case(c, op.clone(), tin, tout, r, h, Values::Uniform(1.0)));
                 }
@@ -209,7 +219,7 @@ pub fn golden_cases() -> Vec<Case> {
         }
     }
     for tin in [DType::F32, DType::Bf16] {
-        for tout in [DType::F32, tin] {
+        for tout in out_dtypes(tin) {
             v.push(rope_case(c, tin, tout, 9, 2, 64, 4096));
             v.push(rope_case(c, tin, tout, 3, 1, 128, 100));
         }
@@ -218,6 +228,252 @@ pub fn golden_cases() -> Vec<Case> {
         for (tin, tout) in [(DType::F32, DType::F32), (DType::Bf16, DType::Bf16), (DType::Bf16, DType::F32)] {
             v.push(unary_case(c, func, tin, tout, 500));
         }
+    }
+    v.extend(attention_cases(c));
+    v.extend(sample_cases(c));
+    v
+}
+
+/// Attention inputs of one call: the tokens of every sequence, written into a cache.
+struct AttnSetup {
+    hkv: usize,
+    d: usize,
+    /// Per sequence: `[n, Hkv, D]` keys and values for positions `0..n`.
+    k: Vec<ArrayD<f32>>,
+    v: Vec<ArrayD<f32>>,
+}
+
+fn attn_setup(g: &mut Gen, lens: &[usize], hkv: usize, d: usize) -> AttnSetup {
+    let mut k = Vec::new();
+    let mut v = Vec::new();
+    for &n in lens {
+        k.push(g.array::<f32>(&[n, hkv, d], 2.0));
+        v.push(g.array::<f32>(&[n, hkv, d], 1.0));
+    }
+    AttnSetup { hkv, d, k, v }
+}
+
+fn cast<T: Element>(a: &ArrayD<f32>) -> ArrayD<T> {
+    a.mapv(T::from_f32)
+}
+
+fn wrap(dtype: DType, a: &ArrayD<f32>) -> Tensor {
+    match dtype {
+        DType::F32 => Tensor::F32(a.clone()),
+        DType::Bf16 => Tensor::Bf16(cast(a)),
+        DType::F16 => Tensor::F16(cast(a)),
+    }
+}
+
+/// The cache of `s` holding the first `upto[i]` tokens of sequence i; every other slot is
+/// NaN (the reference must never read it). `page = None`: contiguous; else paged with the
+/// pages of all sequences shuffled through the pool and two spare NaN pages.
+fn cache_inputs(g: &mut Gen, s: &AttnSetup, upto: &[usize], cap: usize, page: Option<usize>, dtype: DType) -> Vec<(&'static str, Tensor)> {
+    let (hkv, d) = (s.hkv, s.d);
+    let n_seq = upto.len();
+    let mut lens = Vec::new();
+    let (k, v, table) = match page {
+        None => {
+            let mut k = ArrayD::from_elem(IxDyn(&[n_seq, cap, hkv, d]), f32::NAN);
+            let mut v = k.clone();
+            for (i, &n) in upto.iter().enumerate() {
+                for t in 0..n {
+                    k.slice_mut(ndarray::s![i, t, .., ..]).assign(&s.k[i].slice(ndarray::s![t, .., ..]));
+                    v.slice_mut(ndarray::s![i, t, .., ..]).assign(&s.v[i].slice(ndarray::s![t, .., ..]));
+                }
+                lens.push(n as i64);
+            }
+            (k, v, None)
+        }
+        Some(p) => {
+            let blocks = cap.div_ceil(p);
+            let n_pages = n_seq * blocks + 2;
+            let mut order: Vec<usize> = (0..n_pages).collect();
+            for i in (1..order.len()).rev() {
+                order.swap(i, g.below(i as u64 + 1) as usize);
+            }
+            let mut k = ArrayD::from_elem(IxDyn(&[n_pages, p, hkv, d]), f32::NAN);
+            let mut v = k.clone();
+            // Unused table entries point at page 0 .. they are never read either.
+            let mut table = ndarray::Array2::<i64>::zeros((n_seq, blocks));
+            for (i, &n) in upto.iter().enumerate() {
+                for b in 0..blocks {
+                    table[[i, b]] = order[i * blocks + b] as i64;
+                }
+                for t in 0..n {
+                    let pg = table[[i, t / p]] as usize;
+                    k.slice_mut(ndarray::s![pg, t % p, .., ..]).assign(&s.k[i].slice(ndarray::s![t, .., ..]));
+                    v.slice_mut(ndarray::s![pg, t % p, .., ..]).assign(&s.v[i].slice(ndarray::s![t, .., ..]));
+                }
+                lens.push(n as i64);
+            }
+            (k, v, Some(table))
+        }
+    };
+    let mut out = vec![
+        ("k_cache", wrap(dtype, &k)),
+        ("v_cache", wrap(dtype, &v)),
+        ("lens", Tensor::I64(Array1::from(lens).into_dyn())),
+    ];
+    if let Some(t) = table {
+        out.push(("block_table", Tensor::I64(t.into_dyn())));
+    }
+    out
+}
+
+fn layout_name(page: Option<usize>) -> String {
+    page.map_or("contig".to_string(), |p| format!("paged{p}"))
+}
+
+/// Attention cases: prefill, chunked prefill and decode over contiguous and paged caches,
+/// lengths around BN and S, GQA ratios, a window; and KV-cache appends.
+pub fn attention_cases(c: &Contract) -> Vec<Case> {
+    let (bn, sp) = (c.attn_block, c.attn_split);
+    let mut v = Vec::new();
+    for dtype in [DType::F32, DType::Bf16] {
+        // Prefill: packed whole sequences.
+        for &(ref lens, hq, hkv, d, window) in &[
+            (vec![5usize, bn + 1], 4usize, 2usize, 64usize, None),
+            (vec![sp + 3], 2, 1, 128, None),
+            (vec![40, 9], 8, 8, 64, Some(16usize)),
+        ] {
+            let name = format!("{}/attn_prefill/{dtype}_{dtype}/lens{lens:?}_hq{hq}_hkv{hkv}_d{d}_w{window:?}/rand", c.id());
+            let mut g = Gen::new(seed_of(&name));
+            let s = attn_setup(&mut g, lens, hkv, d);
+            let n: usize = lens.iter().sum();
+            let q = g.array::<f32>(&[n, hq, d], 2.0);
+            let k = ndarray::concatenate(ndarray::Axis(0), &s.k.iter().map(|a| a.view()).collect::<Vec<_>>()).unwrap();
+            let vv = ndarray::concatenate(ndarray::Axis(0), &s.v.iter().map(|a| a.view()).collect::<Vec<_>>()).unwrap();
+            let seq_lens = Array1::from(lens.iter().map(|&l| l as i64).collect::<Vec<_>>());
+            let spec = OpSpec::AttnPrefill {
+                scale: 1.0 / (d as f32).sqrt(),
+                window,
+            };
+            v.push(Case::new(
+                name,
+                spec,
+                c,
+                dtype,
+                vec![
+                    ("q", wrap(dtype, &q)),
+                    ("k", wrap(dtype, &k)),
+                    ("v", wrap(dtype, &vv)),
+                    ("seq_lens", Tensor::I64(seq_lens.into_dyn())),
+                ],
+            ));
+        }
+        // Decode and chunked prefill over both layouts.
+        for page in [None, Some(16), Some(7)] {
+            let lens = [1usize, bn, sp + 1];
+            let (hq, hkv, d) = (8, 2, 64);
+            let cap = sp + 8;
+            let name = format!(
+                "{}/attn_decode/{dtype}_{dtype}/lens{lens:?}_hq{hq}_hkv{hkv}_d{d}_{}/rand",
+                c.id(),
+                layout_name(page)
+            );
+            let mut g = Gen::new(seed_of(&name));
+            let s = attn_setup(&mut g, &lens, hkv, d);
+            let q = g.array::<f32>(&[lens.len(), hq, d], 2.0);
+            let mut inputs = vec![("q", wrap(dtype, &q))];
+            inputs.extend(cache_inputs(&mut g, &s, &lens, cap, page, dtype));
+            v.push(Case::new(name, OpSpec::AttnDecode { scale: 0.125, window: None }, c, dtype, inputs));
+
+            // Chunked prefill: sequence 0 has 100 tokens cached, its next 37 arrive as a
+            // chunk (already appended, as a server does before attending); sequence 1 a
+            // chunk of 5 at the start.
+            let lens = [137usize, 5];
+            let name = format!(
+                "{}/attn_chunked/{dtype}_{dtype}/lens{lens:?}_hq{hq}_hkv{hkv}_d{d}_{}/rand",
+                c.id(),
+                layout_name(page)
+            );
+            let mut g = Gen::new(seed_of(&name));
+            let s = attn_setup(&mut g, &lens, hkv, d);
+            let spans = vec![Span { seq: 0, start: 100, len: 37 }, Span { seq: 1, start: 0, len: 5 }];
+            let q = g.array::<f32>(&[42, hq, d], 2.0);
+            let mut inputs = vec![("q", wrap(dtype, &q))];
+            inputs.extend(cache_inputs(&mut g, &s, &lens, 160, page, dtype));
+            v.push(Case::new(
+                name,
+                OpSpec::AttnChunked {
+                    scale: 0.125,
+                    window: None,
+                    spans,
+                },
+                c,
+                dtype,
+                inputs,
+            ));
+
+            // Append: 3 tokens to sequence 0 after its 4, 2 to sequence 1 after its 0.
+            let name = format!("{}/kv_append/{dtype}/{}/rand", c.id(), layout_name(page));
+            let mut g = Gen::new(seed_of(&name));
+            let s = attn_setup(&mut g, &[7, 2], hkv, d);
+            let mut inputs = cache_inputs(&mut g, &s, &[4, 0], 24, page, dtype);
+            let k_new = g.array::<f32>(&[5, hkv, d], 2.0);
+            let v_new = g.array::<f32>(&[5, hkv, d], 1.0);
+            inputs.push(("k_new", wrap(dtype, &k_new)));
+            inputs.push(("v_new", wrap(dtype, &v_new)));
+            let spans = vec![Span { seq: 0, start: 4, len: 3 }, Span { seq: 1, start: 0, len: 2 }];
+            v.push(Case::new(name, OpSpec::KvAppend { spans }, c, dtype, inputs));
+        }
+    }
+    v
+}
+
+/// Sampling cases: greedy, temperature, top-k, top-p, min-p, repetition penalty, ties.
+pub fn sample_cases(c: &Contract) -> Vec<Case> {
+    use lockstep_reference::sample::SampleParams;
+    let mut v = Vec::new();
+    for dtype in [DType::F32, DType::Bf16] {
+        let vocab = 1000;
+        let name = format!("{}/sample/{dtype}/b6_v{vocab}/rand", c.id());
+        let mut g = Gen::new(seed_of(&name));
+        let mut logits = g.array::<f32>(&[6, vocab], 6.0);
+        // Row 5: ties everywhere (greedy must take the lowest index).
+        logits.slice_mut(ndarray::s![5, ..]).fill(1.0);
+        let base = SampleParams::default();
+        let requests = vec![
+            SampleParams {
+                temperature: 0.0,
+                ..base.clone()
+            },
+            SampleParams {
+                temperature: 0.7,
+                seed: 42,
+                position: 17,
+                ..base.clone()
+            },
+            SampleParams {
+                temperature: 1.0,
+                top_k: 20,
+                seed: 7,
+                position: 0,
+                ..base.clone()
+            },
+            SampleParams {
+                temperature: 1.3,
+                top_p: 0.9,
+                seed: 7,
+                position: 1,
+                ..base.clone()
+            },
+            SampleParams {
+                temperature: 1.0,
+                min_p: 0.05,
+                repetition_penalty: 1.3,
+                history: vec![3, 17, 17, 999],
+                seed: 1 << 40,
+                position: 123456,
+                ..base.clone()
+            },
+            SampleParams {
+                temperature: 0.0,
+                ..base.clone()
+            },
+        ];
+        v.push(Case::new(name, OpSpec::Sample { requests }, c, dtype, vec![("logits", wrap(dtype, &logits))]));
     }
     v
 }

@@ -3,7 +3,7 @@
 //! `golden/manifest.json` lists every case: op and parameters, contract, the safetensors
 //! file and tensor names of its inputs and outputs, their dtypes and shapes, and the
 //! SHA-256 of every output. Tensors live in one safetensors file per op stem
-//! (`golden/matmul.safetensors`, …), named `<case name>/<input or output name>`.
+//! (`golden/matmul.safetensors`, …), named `<case name>/in/<input>` and `<case name>/out/<output>`.
 
 use crate::case::{run_case, Case, OpSpec};
 use crate::compare::{compare, Comparison};
@@ -50,10 +50,12 @@ pub struct Manifest {
     pub cases: Vec<CaseEntry>,
 }
 
-fn entry(case: &str, name: &str, t: &Tensor, with_hash: bool) -> TensorEntry {
+/// Tensor names in the files: `<case>/in/<name>` and `<case>/out/<name>`.
+fn entry(case: &str, name: &str, t: &Tensor, output: bool) -> TensorEntry {
+    let with_hash = output;
     TensorEntry {
         name: name.to_string(),
-        tensor: format!("{case}/{name}"),
+        tensor: format!("{case}/{}/{name}", if output { "out" } else { "in" }),
         dtype: t.dtype_name().to_string(),
         shape: t.shape(),
         sha256: with_hash.then(|| t.sha256()),
@@ -64,6 +66,10 @@ fn entry(case: &str, name: &str, t: &Tensor, with_hash: bool) -> TensorEntry {
 /// safetensors file per op stem. Returns the manifest.
 pub fn generate(dir: &Path, cases: &[Case], progress: impl Fn(usize, &str) + Sync) -> Result<Manifest, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut names = std::collections::HashSet::new();
+    if let Some(dup) = cases.iter().find(|c| !names.insert(c.name.as_str())) {
+        return Err(format!("two cases are named {:?}", dup.name));
+    }
     let mut by_file: BTreeMap<String, Vec<(String, Tensor)>> = BTreeMap::new();
     let mut entries = Vec::new();
     for (i, case) in cases.iter().enumerate() {
@@ -73,8 +79,8 @@ pub fn generate(dir: &Path, cases: &[Case], progress: impl Fn(usize, &str) + Syn
         let inputs: Vec<TensorEntry> = case.inputs.iter().map(|(n, t)| entry(&case.name, n, t, false)).collect();
         let outputs: Vec<TensorEntry> = outs.iter().map(|(n, t)| entry(&case.name, n, t, true)).collect();
         let bucket = by_file.entry(file.clone()).or_default();
-        for (n, t) in case.inputs.iter().chain(outs.iter()) {
-            bucket.push((format!("{}/{n}", case.name), t.clone()));
+        for (e, t) in inputs.iter().zip(case.inputs.values()).chain(outputs.iter().zip(outs.values())) {
+            bucket.push((e.tensor.clone(), t.clone()));
         }
         entries.push(CaseEntry {
             name: case.name.clone(),

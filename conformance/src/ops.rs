@@ -1,10 +1,12 @@
 //! One interface over every implementation of the trees, so that each check is written
 //! once and runs on every backend (the reference's literal and fast CPU paths, the GPU).
 
+use lockstep_reference::attention::{self, AttnParams, KvCache, Span};
 use lockstep_reference::elementwise::Unary;
 use lockstep_reference::rmsnorm::RmsnormParams;
+use lockstep_reference::sample::{self, SampleParams};
 use lockstep_reference::{elementwise, matmul, mean, rmsnorm, rope, softmax, Contract, Element};
-use ndarray::{Array2, Array3, ArrayD, ArrayView1, ArrayView2, ArrayView3, ArrayViewD};
+use ndarray::{Array1, Array2, Array3, Array4, ArrayD, ArrayView1, ArrayView2, ArrayView3, ArrayViewD};
 
 pub type OpResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -31,6 +33,27 @@ pub trait Ops: Sync {
     fn mean<T: Element, O: Element>(&self, c: &Contract, x: ArrayView2<T>) -> OpResult<Array2<O>>;
     fn rope<T: Element, O: Element>(&self, x: ArrayView3<T>, pos: ArrayView1<i64>, cos: ArrayView2<f32>, sin: ArrayView2<f32>) -> OpResult<Array3<O>>;
     fn unary<T: Element, O: Element>(&self, op: Unary, x: ArrayViewD<T>) -> OpResult<ArrayD<O>>;
+    #[allow(clippy::too_many_arguments)]
+    fn attn_prefill<T: Element, O: Element>(
+        &self,
+        c: &Contract,
+        q: ArrayView3<T>,
+        k: ArrayView3<T>,
+        v: ArrayView3<T>,
+        seq_lens: ArrayView1<i64>,
+        p: &AttnParams,
+    ) -> OpResult<Array3<O>>;
+    fn attn_chunked<T: Element, O: Element>(&self, c: &Contract, q: ArrayView3<T>, cache: &KvCache<T>, spans: &[Span], p: &AttnParams) -> OpResult<Array3<O>>;
+    fn attn_decode<T: Element, O: Element>(&self, c: &Contract, q: ArrayView3<T>, cache: &KvCache<T>, p: &AttnParams) -> OpResult<Array3<O>>;
+    #[allow(clippy::type_complexity)]
+    fn kv_append<T: Element>(
+        &self,
+        cache: &KvCache<T>,
+        k_new: ArrayView3<T>,
+        v_new: ArrayView3<T>,
+        spans: &[Span],
+    ) -> OpResult<(Array4<T>, Array4<T>, Array1<i64>)>;
+    fn sample<T: Element>(&self, c: &Contract, logits: ArrayView2<T>, reqs: &[SampleParams]) -> OpResult<Array1<i64>>;
 }
 
 /// The literal, single-threaded reference: the definition.
@@ -39,7 +62,7 @@ pub struct CpuLiteral;
 pub struct CpuFast;
 
 macro_rules! cpu_ops {
-    ($ty:ty, $name:expr, $mm:path, $addmm:path, $bmm:path, $rms:path, $rmsr:path, $sm:path, $lsm:path, $sum:path, $mean:path, $rope:path, $un:path) => {
+    ($ty:ty, $name:expr, $mm:path, $addmm:path, $bmm:path, $rms:path, $rmsr:path, $sm:path, $lsm:path, $sum:path, $mean:path, $rope:path, $un:path, $pre:path, $chk:path, $dec:path, $samp:path) => {
         impl Ops for $ty {
             fn name(&self) -> String {
                 $name.into()
@@ -84,6 +107,42 @@ macro_rules! cpu_ops {
             fn unary<T: Element, O: Element>(&self, op: Unary, x: ArrayViewD<T>) -> OpResult<ArrayD<O>> {
                 Ok($un(op, x))
             }
+            fn attn_prefill<T: Element, O: Element>(
+                &self,
+                c: &Contract,
+                q: ArrayView3<T>,
+                k: ArrayView3<T>,
+                v: ArrayView3<T>,
+                seq_lens: ArrayView1<i64>,
+                p: &AttnParams,
+            ) -> OpResult<Array3<O>> {
+                Ok($pre(c, q, k, v, seq_lens, p)?)
+            }
+            fn attn_chunked<T: Element, O: Element>(
+                &self,
+                c: &Contract,
+                q: ArrayView3<T>,
+                cache: &KvCache<T>,
+                spans: &[Span],
+                p: &AttnParams,
+            ) -> OpResult<Array3<O>> {
+                Ok($chk(c, q, cache, spans, p)?)
+            }
+            fn attn_decode<T: Element, O: Element>(&self, c: &Contract, q: ArrayView3<T>, cache: &KvCache<T>, p: &AttnParams) -> OpResult<Array3<O>> {
+                Ok($dec(c, q, cache, p)?)
+            }
+            fn kv_append<T: Element>(
+                &self,
+                cache: &KvCache<T>,
+                k_new: ArrayView3<T>,
+                v_new: ArrayView3<T>,
+                spans: &[Span],
+            ) -> OpResult<(Array4<T>, Array4<T>, Array1<i64>)> {
+                Ok(attention::appended(cache, k_new, v_new, spans)?)
+            }
+            fn sample<T: Element>(&self, c: &Contract, logits: ArrayView2<T>, reqs: &[SampleParams]) -> OpResult<Array1<i64>> {
+                Ok($samp(c, logits, reqs)?)
+            }
         }
     };
 }
@@ -101,7 +160,11 @@ cpu_ops!(
     mean::sum,
     mean::mean,
     rope::rope,
-    elementwise::unary
+    elementwise::unary,
+    attention::prefill,
+    attention::chunked_prefill,
+    attention::decode,
+    sample::sample
 );
 cpu_ops!(
     CpuFast,
@@ -116,5 +179,9 @@ cpu_ops!(
     mean::sum_fast,
     mean::mean_fast,
     rope::rope_fast,
-    elementwise::unary_fast
+    elementwise::unary_fast,
+    attention::prefill_fast,
+    attention::chunked_prefill_fast,
+    attention::decode_fast,
+    sample::sample_fast
 );

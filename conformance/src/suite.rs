@@ -8,7 +8,7 @@
 //!   equal their batch-1 results.
 
 use crate::case::{run_case, Case, OpSpec};
-use crate::catalog::{matmul_case, matmul_in_dtypes, rope_case, row_case, row_ops, unary_case, Values};
+use crate::catalog::{attention_cases, matmul_case, matmul_in_dtypes, rope_case, row_case, row_ops, sample_cases, unary_case, Values};
 use crate::compare::{compare, Comparison};
 use crate::golden::{self, Source};
 use crate::ops::{CpuLiteral, Ops};
@@ -188,6 +188,13 @@ pub fn reference_cases(c: &Contract) -> Vec<(&'static str, Case)> {
             v.push(("sweep", unary_case(c, func, DType::Bf16, DType::Bf16, 2000)));
         }
     }
+    // Attention and sampling keep the fma-v1 trees under every contract.
+    for case in attention_cases(c) {
+        v.push(("entry-points", case));
+    }
+    for case in sample_cases(c) {
+        v.push(("requests", case));
+    }
     v
 }
 
@@ -204,6 +211,8 @@ pub fn invariance_cases(c: &Contract) -> Vec<Case> {
         }
         v.push(rope_case(c, DType::Bf16, DType::Bf16, big, 2, 64, 8192));
     }
+    // Decode over both layouts: each sequence alone equals itself inside the batch.
+    v.extend(attention_cases(c).into_iter().filter(|k| matches!(k.spec, OpSpec::AttnDecode { .. })));
     v
 }
 
@@ -218,7 +227,7 @@ pub fn batch_invariance<B: Ops>(b: &B, case: &Case) -> Result<Comparison, String
     let full = run_case(b, case).map_err(|e| e.to_string())?;
     let n = case.batch();
     let slice = |outs: &BTreeMap<String, crate::tensor::Tensor>, r: std::ops::Range<usize>| -> BTreeMap<String, crate::tensor::Tensor> {
-        let ax = case.spec.batched_inputs()[0].1;
+        let ax = case.batched_inputs().expect("an op with a batch axis")[0].1;
         outs.iter().map(|(k, t)| (k.clone(), t.slice_axis(ax, r.clone()))).collect()
     };
     let mut c = Comparison::empty();

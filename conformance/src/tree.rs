@@ -7,7 +7,7 @@ use crate::gen::Gen;
 use clap::{Args, Subcommand};
 use half::bf16;
 use lockstep_reference::reduce::{Max, Sum, SumSq};
-use lockstep_reference::trace::{eval_lanes, eval_matmul, lane_tree, matmul_tree};
+use lockstep_reference::trace::{attention_tree, eval_lanes, eval_matmul, lane_tree, matmul_tree};
 use lockstep_reference::{Contract, KStepKind};
 use std::path::PathBuf;
 
@@ -43,6 +43,24 @@ enum TreeCmd {
         /// Add the bias step.
         #[arg(long)]
         bias: bool,
+    },
+    /// One attention output row: the query at position `last` over keys `first..=last`.
+    Attention {
+        #[arg(long)]
+        last: usize,
+        #[arg(long, default_value_t = 0)]
+        first: usize,
+        #[arg(long, default_value = "fma-v1")]
+        contract: String,
+        /// Override the contract's BN (keys per block): a teaching contract.
+        #[arg(long)]
+        bn: Option<usize>,
+        /// Override the contract's S (keys per split, a multiple of BN).
+        #[arg(long)]
+        split: Option<usize>,
+        /// Align blocks and splits at this position instead of 0 (what a chunk-anchored kernel does; not the contract).
+        #[arg(long, default_value_t = 0)]
+        anchor: usize,
     },
     /// One row reduction of width H over L lanes.
     Lanes {
@@ -87,6 +105,21 @@ pub fn run(a: TreeArgs) -> Result<bool, String> {
             };
             t.to_dot(values.as_deref())
         }
+        TreeCmd::Attention {
+            last,
+            first,
+            contract,
+            bn,
+            split,
+            anchor,
+        } => {
+            if a.values {
+                return Err("--values: attention drawings show the tree only".into());
+            }
+            let base = Contract::by_id(contract).map_err(e)?;
+            let c = Contract::custom(base.kstep, base.kc, base.lanes, bn.unwrap_or(base.attn_block), split.unwrap_or(base.attn_split)).map_err(e)?;
+            attention_tree(&c, *first, *last, *anchor).map_err(e)?.to_dot(None)
+        }
         TreeCmd::Lanes { width, lanes, op } => {
             let t = lane_tree(*lanes, *width, op).map_err(e)?;
             let values = if a.values {
@@ -111,4 +144,50 @@ pub fn run(a: TreeArgs) -> Result<bool, String> {
         None => print!("{dot}"),
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        tree: TreeArgs,
+    }
+
+    fn dot_of(args: &[&str]) -> Result<String, String> {
+        let path = std::env::temp_dir().join(format!(
+            "lockstep-tree-test-{}-{}.dot",
+            std::process::id(),
+            args.join("_").replace(['-', ' '], "")
+        ));
+        let mut argv = vec!["tree"];
+        argv.extend_from_slice(args);
+        let p = path.to_str().unwrap().to_string();
+        argv.extend_from_slice(&["-o", &p]);
+        run(Cli::try_parse_from(argv).map_err(|e| e.to_string())?.tree)?;
+        let s = std::fs::read_to_string(&path).map_err(|e| e.to_string());
+        let _ = std::fs::remove_file(&path);
+        s
+    }
+
+    #[test]
+    fn draws_matmul_and_lane_trees_with_values() {
+        let m = dot_of(&["matmul", "--k", "8", "--kc", "4", "--bias", "--values"]).unwrap();
+        assert_eq!(m.matches("fma k=").count(), 8);
+        assert!(m.contains("chunk 1: k = 4..7") && m.contains("+ bias[j]\\n"));
+        let one = dot_of(&["matmul", "--k", "8", "--kc", "none"]).unwrap();
+        assert!(!one.contains("chunk 1"));
+        let l = dot_of(&["lanes", "--width", "10", "--lanes", "4", "--op", "max", "--values"]).unwrap();
+        assert_eq!(l.matches("cluster_").count(), 4);
+        assert!(dot_of(&["lanes", "--width", "10", "--op", "median"]).is_err());
+        assert!(dot_of(&["matmul", "--k", "8", "--kc", "zero"]).is_err());
+        assert!(dot_of(&["matmul", "--k", "0"]).is_err());
+        let at = dot_of(&["attention", "--last", "13", "--bn", "4", "--split", "8"]).unwrap();
+        assert_eq!(at.matches("cluster_").count(), 2);
+        assert_eq!(at.matches("merge").count(), 1);
+        assert!(dot_of(&["attention", "--last", "13", "--values"]).is_err());
+    }
 }

@@ -5,10 +5,12 @@ use lockstep_conformance::case::OpSpec;
 use lockstep_conformance::catalog::{matmul_case, row_case, Values};
 use lockstep_conformance::ops::{CpuFast, OpResult, Ops};
 use lockstep_conformance::suite::batch_invariance;
+use lockstep_reference::attention::{AttnParams, KvCache, Span};
 use lockstep_reference::elementwise::Unary;
 use lockstep_reference::rmsnorm::RmsnormParams;
+use lockstep_reference::sample::SampleParams;
 use lockstep_reference::{Contract, DType, Element, KStepKind, FMA_V1};
-use ndarray::{Array2, Array3, ArrayD, ArrayView1, ArrayView2, ArrayView3, ArrayViewD};
+use ndarray::{Array1, Array2, Array3, Array4, ArrayD, ArrayView1, ArrayView2, ArrayView3, ArrayViewD};
 
 /// Chooses KC and the lane count from the number of rows: exactly the heuristic that
 /// makes real libraries non-invariant. Everything else is the fast reference.
@@ -62,6 +64,35 @@ impl Ops for Heuristic {
     }
     fn unary<T: Element, O: Element>(&self, op: Unary, x: ArrayViewD<T>) -> OpResult<ArrayD<O>> {
         CpuFast.unary(op, x)
+    }
+    fn attn_prefill<T: Element, O: Element>(
+        &self,
+        c: &Contract,
+        q: ArrayView3<T>,
+        k: ArrayView3<T>,
+        v: ArrayView3<T>,
+        seq_lens: ArrayView1<i64>,
+        p: &AttnParams,
+    ) -> OpResult<Array3<O>> {
+        CpuFast.attn_prefill(c, q, k, v, seq_lens, p)
+    }
+    fn attn_chunked<T: Element, O: Element>(&self, c: &Contract, q: ArrayView3<T>, cache: &KvCache<T>, spans: &[Span], p: &AttnParams) -> OpResult<Array3<O>> {
+        CpuFast.attn_chunked(c, q, cache, spans, p)
+    }
+    fn attn_decode<T: Element, O: Element>(&self, c: &Contract, q: ArrayView3<T>, cache: &KvCache<T>, p: &AttnParams) -> OpResult<Array3<O>> {
+        CpuFast.attn_decode(c, q, cache, p)
+    }
+    fn kv_append<T: Element>(
+        &self,
+        cache: &KvCache<T>,
+        k_new: ArrayView3<T>,
+        v_new: ArrayView3<T>,
+        spans: &[Span],
+    ) -> OpResult<(Array4<T>, Array4<T>, Array1<i64>)> {
+        CpuFast.kv_append(cache, k_new, v_new, spans)
+    }
+    fn sample<T: Element>(&self, c: &Contract, logits: ArrayView2<T>, reqs: &[SampleParams]) -> OpResult<Array1<i64>> {
+        CpuFast.sample(c, logits, reqs)
     }
 }
 

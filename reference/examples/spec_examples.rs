@@ -5,19 +5,23 @@
 //! Every example recomputes its op step by step, printing each intermediate with its bit
 //! pattern, and then asserts that the step-by-step result equals the reference op bit for
 //! bit: the numbers on the spec pages are the reference's numbers, not hand arithmetic.
-//! Sections: dtypes, reduce, matmul, rmsnorm, softmax, mean, rope (default: all).
+//! Sections: dtypes, reduce, matmul, rmsnorm, softmax, mean, rope, attention, sampling (default: all).
 //!
 //! `reference/tests/spec_examples.rs` includes this file and checks that every bit pattern
 //! quoted in a page's worked example is one this program prints, so the pages cannot keep
 //! stale numbers when an op changes.
 
 use half::{bf16, f16};
+use lockstep_reference::attention::{self, AttnParams};
 use lockstep_reference::dtype::same_bits;
 use lockstep_reference::elementwise::{exp, log, rsqrt};
 use lockstep_reference::matmul::{self, kstep::FmaStep, kstep::KStep};
+use lockstep_reference::philox::{philox4x32_10, uniform_open, word};
+use lockstep_reference::reduce::max2;
 use lockstep_reference::reduce::{lane_reduce, Max, Sum, SumSq};
 use lockstep_reference::rmsnorm::{rmsnorm, rmsnorm_residual, RmsnormParams};
 use lockstep_reference::rope::{rope, rope_tables, RopeParams};
+use lockstep_reference::sample::{sample, SampleParams};
 use lockstep_reference::{mean, softmax, Contract, KStepKind, FMA_V1};
 use ndarray::{array, Array1, Array2, Array3};
 
@@ -331,8 +335,162 @@ fn rope_example() {
     outln!();
 }
 
+fn attention_example() {
+    outln!("## attention: one query row, D = 2, keys 0..=5, scale 0.5, custom contract BN = 2, S = 4\n");
+    let c = Contract::custom(KStepKind::Fma, FMA_V1.kc, FMA_V1.lanes, 2, 4).unwrap();
+    let q = [1.0f32, 0.5];
+    let k = [[0.5f32, -1.0], [1.0, 1.0], [-0.5, 2.0], [2.0, 0.0], [0.0, -2.0], [1.5, 0.5]];
+    let v = [[1.0f32, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 2.0], [0.5, -0.5], [2.0, 1.0]];
+    let scale = 0.5f32;
+    let sc: Vec<f32> = k.iter().map(|kt| q[1].mul_add(kt[1], q[0].mul_add(kt[0], 0.0)) * scale).collect();
+    for (t, x) in sc.iter().enumerate() {
+        outln!("score_{t} = fma(q1, k{t}1, fma(q0, k{t}0, +0)) * 0.5 = {}", f(*x));
+    }
+    // Splits [0, 4) and [4, 8); blocks of 2.
+    let mut states: Vec<(f32, f32, [f32; 2])> = Vec::new();
+    for (si, blocks) in [vec![0usize, 2], vec![4]].into_iter().enumerate() {
+        outln!("split {si}:");
+        let (mut m, mut l, mut acc) = (f32::NEG_INFINITY, 0.0f32, [0.0f32; 2]);
+        for (bi, &b0) in blocks.iter().enumerate() {
+            let mb = max2(max2(f32::NEG_INFINITY, sc[b0]), sc[b0 + 1]);
+            if bi == 0 {
+                m = mb;
+                outln!("  block [{b0}, {}]: mb = {} (first block: m = mb, l = +0, acc = +0)", b0 + 1, f(mb));
+            } else {
+                let mn = max2(m, mb);
+                let alpha = exp(m - mn);
+                l *= alpha;
+                acc = [acc[0] * alpha, acc[1] * alpha];
+                m = mn;
+                outln!("  block [{b0}, {}]: mb = {}, m' = {}, alpha = exp(m - m') = {}", b0 + 1, f(mb), f(mn), f(alpha));
+                outln!("    rescaled: l = {}, acc = [{}, {}]", f(l), f(acc[0]), f(acc[1]));
+            }
+            for t in b0..b0 + 2 {
+                let e = exp(sc[t] - m);
+                l += e;
+                acc = [e.mul_add(v[t][0], acc[0]), e.mul_add(v[t][1], acc[1])];
+                outln!("    key {t}: e = exp(score - m) = {}, l = {}, acc = [{}, {}]", f(e), f(l), f(acc[0]), f(acc[1]));
+            }
+        }
+        outln!("  state: m = {}, l = {}, acc = [{}, {}]", f(m), f(l), f(acc[0]), f(acc[1]));
+        states.push((m, l, acc));
+    }
+    let ((ma, la, aa), (mb, lb, ab)) = (states[0], states[1]);
+    let m = max2(ma, mb);
+    let (fa, fb_) = (exp(ma - m), exp(mb - m));
+    let l = (la * fa) + (lb * fb_);
+    let acc = [(aa[0] * fa) + (ab[0] * fb_), (aa[1] * fa) + (ab[1] * fb_)];
+    outln!("merge: M = {}, a = exp(m0 - M) = {}, b = exp(m1 - M) = {}", f(m), f(fa), f(fb_));
+    outln!("  L = (l0 * a) + (l1 * b) = {}, A = [{}, {}]", f(l), f(acc[0]), f(acc[1]));
+    let out = [acc[0] / l, acc[1] / l];
+    outln!("out = A / L = [{}, {}]", f(out[0]), f(out[1]));
+    // The same through the entry points: prefill of the 6 tokens (row 5), and fma-v1.
+    let qa = Array3::from_shape_fn((6, 1, 2), |(t, _, i)| if t == 5 { q[i] } else { 0.0 });
+    let ka = Array3::from_shape_fn((6, 1, 2), |(t, _, i)| k[t][i]);
+    let va = Array3::from_shape_fn((6, 1, 2), |(t, _, i)| v[t][i]);
+    let lens = array![6i64];
+    let p = AttnParams { scale, window: None };
+    let y: Array3<f32> = attention::prefill(&c, qa.view(), ka.view(), va.view(), lens.view(), &p).unwrap();
+    check("attention d0", out[0], y[[5, 0, 0]]);
+    check("attention d1", out[1], y[[5, 0, 1]]);
+    let yb: Array3<bf16> = attention::prefill(&c, qa.view(), ka.view(), va.view(), lens.view(), &p).unwrap();
+    outln!("bf16 out = [{}, {}]", fb(yb[[5, 0, 0]]), fb(yb[[5, 0, 1]]));
+    let y1: Array3<f32> = attention::prefill(&FMA_V1, qa.view(), ka.view(), va.view(), lens.view(), &p).unwrap();
+    outln!("fma-v1 (one split, one block of 6 keys): [{}, {}]", f(y1[[5, 0, 0]]), f(y1[[5, 0, 1]]));
+    let w = AttnParams { scale, window: Some(3) };
+    let yw: Array3<f32> = attention::prefill(&c, qa.view(), ka.view(), va.view(), lens.view(), &w).unwrap();
+    outln!("window 3 (keys 3..=5; split 0 holds key 3 alone): [{}, {}]", f(yw[[5, 0, 0]]), f(yw[[5, 0, 1]]));
+    outln!();
+}
+
+fn sampling_example() {
+    outln!("## sampling: V = 6, temperature 0.8, top-k 4, top-p 0.9, min-p 0.05, penalty 1.2, seed 42, position 7\n");
+    outln!(
+        "philox4x32_10(counter (0, 0, 7, 0), key (42, 0)) = {:08x?}",
+        philox4x32_10([0, 0, 7, 0], [42, 0])
+    );
+    outln!(
+        "philox4x32_10(counter (1, 0, 7, 0), key (42, 0)) = {:08x?}",
+        philox4x32_10([1, 0, 7, 0], [42, 0])
+    );
+    let x = [2.0f32, 1.0, 0.5, 3.0, -1.0, 2.5];
+    let r = SampleParams {
+        temperature: 0.8,
+        top_k: 4,
+        top_p: 0.9,
+        min_p: 0.05,
+        repetition_penalty: 1.2,
+        history: vec![3, 4, 3],
+        seed: 42,
+        position: 7,
+    };
+    let mut z = x.to_vec();
+    for t in [3usize, 4] {
+        z[t] = if z[t] > 0.0 { z[t] / 1.2 } else { z[t] * 1.2 };
+        outln!("penalty on {t}: {}", f(z[t]));
+    }
+    for a in z.iter_mut() {
+        *a /= 0.8;
+    }
+    outln!("z = x / 0.8: {}", z.iter().map(|&a| f(a)).collect::<Vec<_>>().join(", "));
+    let mut sorted = z.clone();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    let tau = sorted[3];
+    let mut kept: Vec<bool> = z.iter().map(|&a| a >= tau).collect();
+    outln!("top-k 4: tau = {}, kept {:?}", f(tau), (0..6).filter(|&i| kept[i]).collect::<Vec<_>>());
+    let zm: Vec<f32> = (0..6).map(|i| if kept[i] { z[i] } else { f32::NEG_INFINITY }).collect();
+    let m = lane_reduce::<Max>(FMA_V1.lanes, &zm);
+    let e: Vec<f32> = (0..6).map(|i| if kept[i] { exp(zm[i] - m) } else { 0.0 }).collect();
+    let s = lane_reduce::<Sum>(FMA_V1.lanes, &e);
+    let p: Vec<f32> = e.iter().map(|&a| a / s).collect();
+    outln!("m = {}, s = {}", f(m), f(s));
+    for i in 0..6 {
+        outln!("  {i}: e = {}, p = {}", f(e[i]), f(p[i]));
+    }
+    let mut order: Vec<usize> = (0..6).filter(|&i| kept[i]).collect();
+    order.sort_by(|&a, &b| zm[b].partial_cmp(&zm[a]).unwrap().then(a.cmp(&b)));
+    let mut cum = 0.0f32;
+    let mut cut = order.len();
+    for (n, &i) in order.iter().enumerate() {
+        cum += p[i];
+        outln!("top-p walk: token {i}, c = {}", f(cum));
+        if cum >= 0.9 {
+            cut = n + 1;
+            break;
+        }
+    }
+    for &i in &order[cut..] {
+        kept[i] = false;
+    }
+    let thr = 0.05f32 * (1.0 / s);
+    outln!("min-p: thr = 0.05 * (1 / s) = {}", f(thr));
+    for i in 0..6 {
+        if kept[i] && p[i] < thr {
+            kept[i] = false;
+        }
+    }
+    let mut best = (f32::NEG_INFINITY, -1i64);
+    for i in 0..6u64 {
+        let wd = word(42, 7, i);
+        let u = uniform_open(wd);
+        let g = -log(-log(u));
+        let y = z[i as usize] + g;
+        let mark = if kept[i as usize] { "kept" } else { "masked" };
+        outln!("  {i} ({mark}): word {wd:08x}, u = {}, g = {}, z + g = {}", f(u), f(g), f(y));
+        if kept[i as usize] && y > best.0 {
+            best = (y, i as i64);
+        }
+    }
+    let logits = Array2::from_shape_vec((1, 6), x.to_vec()).unwrap();
+    let tok = sample(&FMA_V1, logits.view(), std::slice::from_ref(&r)).unwrap()[0];
+    assert_eq!(tok, best.1, "sampled token");
+    outln!("token = {tok}");
+    let g = sample(&FMA_V1, logits.view(), &[SampleParams { temperature: 0.0, ..r.clone() }]).unwrap()[0];
+    outln!("greedy (same penalty) = {g}\n");
+}
+
 /// The sections, by name.
-pub const SECTIONS: [(&str, fn()); 7] = [
+pub const SECTIONS: [(&str, fn()); 9] = [
     ("dtypes", dtypes),
     ("reduce", reduce),
     ("matmul", matmul_example),
@@ -340,6 +498,8 @@ pub const SECTIONS: [(&str, fn()); 7] = [
     ("softmax", softmax_example),
     ("mean", mean_example),
     ("rope", rope_example),
+    ("attention", attention_example),
+    ("sampling", sampling_example),
 ];
 
 /// Runs one section and returns what it printed.

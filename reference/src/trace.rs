@@ -35,6 +35,13 @@ pub enum NodeKind {
     AddChunk,
     /// Matmul: `t + bias[j]`.
     Bias,
+    /// Attention: one block of keys `lo..=hi` (scores, block max, rescale, then one key at a
+    /// time); the argument is the previous block of the same split, if any.
+    Block { lo: usize, hi: usize },
+    /// Attention: split results merged left to right (arguments: running, next split).
+    Merge,
+    /// Attention: `out = acc / l`.
+    Divide,
 }
 
 /// One node; `args` are indices of earlier nodes.
@@ -68,7 +75,8 @@ impl Tree {
         self.nodes.len() - 1
     }
 
-    /// Number of rounding operations (every node that is not an input or a start value).
+    /// Number of rounding operations of a matmul or lane tree (every node that is not an
+    /// input or a start value).
     pub fn roundings(&self) -> usize {
         self.nodes
             .iter()
@@ -129,7 +137,7 @@ impl Tree {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"")
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 /// Largest K or width drawn: a drawing of more nodes teaches nothing.
@@ -204,9 +212,7 @@ pub fn eval_matmul<T: Element>(t: &Tree, kstep: KStepKind, a: &[T], b: &[T], bia
             }
             NodeKind::AddChunk => v[n.args[0]] + v[n.args[1]],
             NodeKind::Bias => v[n.args[0]] + bias.unwrap_or(0.0),
-            NodeKind::Input { .. } | NodeKind::Fold | NodeKind::Combine { .. } => {
-                return Err(Error::param("trace", "a lane tree evaluated as a matmul tree"));
-            }
+            _ => return Err(Error::param("trace", "not a matmul tree")),
         };
     }
     Ok(v)
@@ -278,6 +284,101 @@ pub fn eval_lanes<Op: LaneOp>(t: &Tree, x: &[f32]) -> Result<Vec<f32>> {
     Ok(v)
 }
 
+/// The tree of one attention output row: a query at absolute position `last` attending to
+/// keys `first..=last` (`first > 0` with a sliding window), with blocks of `BN` and splits
+/// of `S` keys (the contract's `attn_block`, `attn_split`) whose boundaries fall on the
+/// positions `anchor + j·BN`. The contract's tree is `anchor = 0`
+/// ([`crate::attention::attend_row`]); `anchor = c0` draws what a kernel that tiles from the
+/// start of its chunk (at position `c0`) would compute instead.
+pub fn attention_tree(c: &Contract, first: usize, last: usize, anchor: usize) -> Result<Tree> {
+    c.validate()?;
+    if first > last || last - first >= MAX_DRAWN {
+        return Err(Error::param(
+            "trace",
+            format!("keys {first}..={last}: need first <= last and fewer than {MAX_DRAWN} keys"),
+        ));
+    }
+    let (bn, sp) = (c.attn_block, c.attn_split);
+    let shift = (sp - anchor % sp) % sp; // positions + shift put the boundaries at multiples of BN and S
+    let mut t = Tree {
+        title: format!(
+            "out[{last}]: keys {first}..={last}, BN = {bn}, S = {sp}, aligned at {}",
+            if shift == 0 {
+                "position 0 (the contract)".to_string()
+            } else {
+                format!("{anchor} (not the contract)")
+            }
+        ),
+        inputs: last + 1 - first,
+        nodes: Vec::new(),
+    };
+    let (f, l) = (first + shift, last + shift);
+    let mut total: Option<usize> = None;
+    for s in (f / sp)..=(l / sp) {
+        let (lo, hi) = (f.max(s * sp), l.min(s * sp + sp - 1));
+        let group = Some(format!("split: keys {}..={}", lo - shift, hi - shift));
+        let mut prev: Option<usize> = None;
+        for b in (lo / bn)..=(hi / bn) {
+            let (blo, bhi) = (lo.max(b * bn) - shift, hi.min(b * bn + bn - 1) - shift);
+            let label = if prev.is_none() {
+                format!("block {blo}..={bhi}\nm, l, acc from +0")
+            } else {
+                format!("block {blo}..={bhi}\nrescale, add")
+            };
+            prev = Some(t.push(NodeKind::Block { lo: blo, hi: bhi }, prev.into_iter().collect(), label, group.clone()));
+        }
+        let split = prev.expect("lo <= hi gives a block");
+        total = Some(match total {
+            None => split,
+            Some(tt) => t.push(NodeKind::Merge, vec![tt, split], "merge", None),
+        });
+    }
+    t.push(NodeKind::Divide, vec![total.expect("a split")], "out = acc / l", None);
+    Ok(t)
+}
+
+/// The output row of an attention tree drawn with `anchor = 0`, computed split by split
+/// from the drawing's own split ranges with the definition's [`split_state`] and
+/// [`merge`]; equal to [`crate::attention::attend_row`] (tested).
+///
+/// [`split_state`]: crate::attention::split_state
+/// [`merge`]: crate::attention::merge
+pub fn eval_attention<T: Element, K: crate::attention::KeySource<T>>(t: &Tree, c: &Contract, q: &[f32], keys: &K, scale: f32) -> Result<Vec<f32>> {
+    use crate::attention::{merge, split_state, SplitState};
+    let contract_tree = |first: usize, last: usize| attention_tree(c, first, last, 0).map(|x| x.nodes == t.nodes).unwrap_or(false);
+    let span = t
+        .nodes
+        .iter()
+        .filter_map(|n| if let NodeKind::Block { lo, hi } = n.kind { Some((lo, hi)) } else { None });
+    let (first, last) = (span.clone().map(|b| b.0).min(), span.map(|b| b.1).max());
+    if !matches!((first, last), (Some(f), Some(l)) if contract_tree(f, l)) {
+        return Err(Error::param("trace", "only the contract's attention tree (anchor 0) is evaluated"));
+    }
+    let mut splits: Vec<(usize, usize)> = Vec::new();
+    for n in &t.nodes {
+        if let NodeKind::Block { lo, hi } = n.kind {
+            if n.args.is_empty() {
+                splits.push((lo, hi)); // the first block of a split
+            } else if let Some(s) = splits.last_mut() {
+                s.1 = hi;
+            }
+        }
+    }
+    if splits.is_empty() {
+        return Err(Error::param("trace", "not an attention tree"));
+    }
+    let mut total: Option<SplitState> = None;
+    for (lo, hi) in splits {
+        let st = split_state(c.attn_block, q, keys, lo, hi, scale);
+        match &mut total {
+            None => total = Some(st),
+            Some(tt) => merge(tt, &st),
+        }
+    }
+    let tt = total.expect("one split at least");
+    Ok(tt.acc.iter().map(|a| a / tt.l).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -339,6 +440,54 @@ mod tests {
                 assert_eq!(r(eval_lanes::<Max>(&t, &x)), lane_reduce::<Max>(lanes, &x).to_bits());
             }
         }
+    }
+
+    struct Keys(Vec<Vec<f32>>, Vec<Vec<f32>>);
+    impl crate::attention::KeySource<f32> for Keys {
+        fn k(&self, t: usize) -> &[f32] {
+            &self.0[t]
+        }
+        fn v(&self, t: usize) -> &[f32] {
+            &self.1[t]
+        }
+    }
+
+    #[test]
+    fn attention_drawing_is_the_definition() {
+        let d = 4;
+        let keys = Keys(
+            (0..300).map(|t| values(d, 10 + t as u32)).collect(),
+            (0..300).map(|t| values(d, 1000 + t as u32)).collect(),
+        );
+        let q = values(d, 7);
+        for (bn, sp) in [(4, 8), (4, 4), (64, 256), (3, 9)] {
+            let c = Contract::custom(KStepKind::Fma, None, 4, bn, sp).unwrap();
+            for (first, last) in [(0, 0), (0, 13), (5, 13), (0, 299), (250, 299), (7, 8)] {
+                let t = attention_tree(&c, first, last, 0).unwrap();
+                let got = eval_attention(&t, &c, &q, &keys, 0.5).unwrap();
+                let mut want = vec![0.0f32; d];
+                crate::attention::attend_row(&c, &q, &keys, first, last, 0.5, &mut want);
+                assert_eq!(
+                    got.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                    want.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+                );
+                // Every block lies inside one split and starts at a multiple of BN (or at `first`).
+                for n in &t.nodes {
+                    if let NodeKind::Block { lo, hi } = n.kind {
+                        assert!(lo == first || lo % bn == 0, "{lo}");
+                        assert_eq!(lo / sp, hi / sp);
+                    }
+                }
+            }
+        }
+        let c = Contract::custom(KStepKind::Fma, None, 4, 4, 8).unwrap();
+        let at0 = attention_tree(&c, 0, 21, 0).unwrap();
+        let at10 = attention_tree(&c, 0, 21, 10).unwrap();
+        assert_ne!(at0.nodes, at10.nodes);
+        assert!(at10.nodes.iter().any(|n| n.kind == NodeKind::Block { lo: 10, hi: 13 }));
+        assert!(eval_attention(&at10, &c, &q, &keys, 0.5).is_err());
+        assert_eq!(attention_tree(&c, 0, 21, 16).unwrap().nodes, at0.nodes, "anchor 16 = 0 mod S");
+        assert!(attention_tree(&c, 5, 3, 0).is_err());
     }
 
     #[test]

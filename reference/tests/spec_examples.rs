@@ -47,6 +47,8 @@ fn worked_examples_quote_only_printed_bits() {
         ("softmax", include_str!("../../docs/spec/softmax.md")),
         ("mean", include_str!("../../docs/spec/mean.md")),
         ("rope", include_str!("../../docs/spec/rope.md")),
+        ("attention", include_str!("../../docs/spec/attention.md")),
+        ("sampling", include_str!("../../docs/spec/sampling.md")),
     ];
     assert_eq!(pages.len(), spec_examples::SECTIONS.len());
     for (name, page) in pages {

@@ -1,7 +1,9 @@
 # Chapter 7: check your own kernel against lockstep's golden files, numpy + safetensors only.
 # Runs in CI (scripts/build-book) from the repository root; its output is quoted in the book.
+# ANCHOR: load
 import json
 import os
+import subprocess
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
@@ -35,6 +37,10 @@ def compare(expected, got):
     )
 
 
+# ANCHOR_END: load
+
+
+# ANCHOR: sum
 # --- A row sum: the lane tree of the fma-v1 contract (L = 1024 lanes) -------------------
 def row_sum_lanes(x, lanes=1024):
     acc = np.zeros((x.shape[0], lanes), np.float32)  # every lane starts at +0
@@ -51,8 +57,11 @@ case, (x,), expected, _ = load_case("fma-v1/sum/f32_f32/r2_h4096/rand")
 print("sum", x.shape)
 print("  lane tree (L = 1024):", compare(expected, row_sum_lanes(x)))
 print("  numpy x.sum(axis=1): ", compare(expected, x.sum(axis=1, keepdims=True)))
+# ANCHOR_END: sum
 
 
+
+# ANCHOR: mm
 # --- A matmul: the fma-v1 tree (fma chains over chunks of KC = 256, chunks added in order)
 def fma32(a, b, c):
     """Correctly rounded float32 fma(a, b, c); numpy has no fma, so: the product is exact in
@@ -89,8 +98,22 @@ print("  KC = 256 (the contract):", compare(expected, mine))
 print(f"  split-K in 2 (KC = {(K + 1) // 2}):  ", compare(expected, split_k))
 print("  numpy a @ b (BLAS):     ", compare(expected, a @ b))
 
+# ANCHOR_END: mm
+
+# ANCHOR: save
 # Hand both to lockstep: outputs under the golden tensor names, one directory per kernel.
 out = os.path.join(os.environ.get("BOOK_OUT", "/tmp"), "ch07-outputs")
 for kernel, y in [("pass", mine), ("split-k", split_k)]:
     os.makedirs(f"{out}/{kernel}", exist_ok=True)
     save_file({tensor: y}, f"{out}/{kernel}/matmul.safetensors")
+# ANCHOR_END: save
+
+# ANCHOR: ref
+# A shape of your own: ask the reference (`lockstep ref mm`) and compare.
+lockstep = os.environ.get("LOCKSTEP", "target/release/lockstep")
+rng = np.random.default_rng(7)
+a, b = rng.uniform(-1, 1, (3, 700)).astype(np.float32), rng.uniform(-1, 1, (700, 5)).astype(np.float32)
+np.save(f"{out}/a.npy", a), np.save(f"{out}/b.npy", b)
+subprocess.run([lockstep, "ref", "mm", "--contract", "fma-v1", "--a", f"{out}/a.npy", "--b", f"{out}/b.npy", "-o", f"{out}/c.npy"], check=True, capture_output=True)
+print("your shape (3, 700) x (700, 5), KC = 256:", compare(np.load(f"{out}/c.npy"), mm_chunked(a, b, kc=256)))
+# ANCHOR_END: ref
