@@ -20,7 +20,13 @@ pub fn open_or_skip(what: &str) -> Result<Option<Gpu>> {
     match Gpu::open() {
         Ok(g) => Ok(Some(g)),
         Err(e) if e.is_no_gpu() && !gpu_required() => {
-            eprintln!("{what}: skipped: no CUDA device ({e}); set {REQUIRE_GPU_ENV}=1 to make this a failure");
+            // Written to stderr directly, not through eprintln!, so that the test harness's
+            // output capture cannot hide the skip.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "{what}: skipped: no CUDA device ({e}); set {REQUIRE_GPU_ENV}=1 to make this a failure"
+            );
             Ok(None)
         }
         Err(e) => Err(e),
