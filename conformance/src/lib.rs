@@ -10,6 +10,7 @@
 //! - [`suite`]: the case families `lockstep conform` runs and reports.
 
 pub mod bench;
+pub mod book;
 pub mod case;
 pub mod catalog;
 pub mod compare;
@@ -20,3 +21,4 @@ pub mod ops;
 pub mod refcmd;
 pub mod suite;
 pub mod tensor;
+pub mod tree;

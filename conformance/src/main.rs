@@ -32,6 +32,10 @@ enum Cmd {
     /// The reference result for your own inputs (.npy in, .npy out).
     #[command(subcommand)]
     Ref(refcmd::RefCmd),
+    /// Accuracy of the elementwise functions in ulps against f64 (default: all 2^32 inputs).
+    Ulp(UlpArgs),
+    /// The reduction tree of one output element as Graphviz dot (small shapes).
+    Tree(lockstep_conformance::tree::TreeArgs),
 }
 
 #[derive(Args)]
@@ -86,6 +90,37 @@ struct BenchArgs {
     max_m: Option<usize>,
     #[arg(long)]
     json: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct UlpArgs {
+    /// Functions to measure (comma-separated; default exp,log).
+    #[arg(long, value_delimiter = ',', default_value = "exp,log")]
+    op: Vec<String>,
+    /// Measure every `stride`-th bit pattern only (1 = exhaustive).
+    #[arg(long, default_value_t = 1)]
+    stride: u32,
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+fn ulp_cmd(a: UlpArgs) -> Result<bool, String> {
+    use lockstep_reference::elementwise::{accuracy, Unary};
+    let mut reports = Vec::new();
+    for name in &a.op {
+        let op = Unary::parse(name).map_err(|e| e.to_string())?;
+        let pb = spinner(&format!("ulp {name}"));
+        let t = std::time::Instant::now();
+        let r = accuracy::sweep(op, 0, u32::MAX, a.stride);
+        pb.finish_and_clear();
+        println!("{r} [{:.0} s]", t.elapsed().as_secs_f64());
+        reports.push(r);
+    }
+    println!("reproduce: lockstep ulp --op {} --stride {}", a.op.join(","), a.stride);
+    if let Some(p) = &a.json {
+        write_json(p, &reports)?;
+    }
+    Ok(reports.iter().all(|r| r.special_failures == 0))
 }
 
 fn golden_dir(given: Option<PathBuf>) -> PathBuf {
@@ -241,6 +276,8 @@ fn main() -> ExitCode {
         Cmd::Golden(g) => golden_cmd(g),
         Cmd::Bench(b) => bench_cmd(b),
         Cmd::Ref(r) => refcmd::run(r),
+        Cmd::Ulp(u) => ulp_cmd(u),
+        Cmd::Tree(t) => lockstep_conformance::tree::run(t),
     };
     match r {
         Ok(true) => ExitCode::SUCCESS,

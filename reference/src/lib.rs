@@ -22,17 +22,23 @@
 //! | sum, mean | [`mean`] | docs/spec/mean.md | lane tree | same |
 //! | exp, log, rsqrt, tanh, sigmoid, silu, gelu | [`elementwise`] | docs/spec/elementwise.md | fixed polynomials | same |
 //! | rope | [`rope`] | docs/spec/rope.md | f64 tables, 3 roundings | same |
+//! | attention: prefill, chunked prefill, decode, kv append | [`attention`] | docs/spec/attention.md | BN = 64, S = 256, fma score chains | same |
+//! | sample (greedy, temperature, top-k/p, min-p, repetition penalty), philox | [`sample`], [`philox`] | docs/spec/sampling.md | lane-tree softmax, Philox4x32-10 Gumbel-max | same |
 
+pub mod attention;
 pub mod contract;
 pub mod dtype;
 pub mod elementwise;
 pub mod error;
 pub mod matmul;
 pub mod mean;
+pub mod philox;
 pub mod reduce;
 pub mod rmsnorm;
 pub mod rope;
+pub mod sample;
 pub mod softmax;
+pub mod trace;
 
 pub use contract::{Contract, KStepKind, FMA_V1, MMA_SM90_V1};
 pub use dtype::{DType, Element};

@@ -49,6 +49,12 @@ fn rotate(x: &[f32], c: &[f32], s: &[f32], y: &mut [f32]) {
 
 fn rope_path<T: Element, O: Element>(parallel: bool, x: ArrayView3<T>, pos: ArrayView1<i64>, cos: ArrayView2<f32>, sin: ArrayView2<f32>) -> Result<Array3<O>> {
     let (tokens, heads, d) = x.dim();
+    if tokens == 0 || heads == 0 || d == 0 {
+        return Err(Error::empty(
+            "rope",
+            format!("x is {tokens}×{heads}×{d}: tokens, heads and head dim must be at least 1"),
+        ));
+    }
     if pos.len() != tokens {
         return Err(Error::shape("rope", format!("x has {tokens} tokens but {} positions were given", pos.len())));
     }

@@ -6,11 +6,12 @@
 //! lives in the f32 result buffer. Vectorisation is across columns `j`, parallelism across
 //! column blocks, so no reduction is ever reordered.
 //!
-//! The tensor-core step has no SIMD form here; its fast path runs the literal per-output
-//! chain in parallel across rows.
+//! The tensor-core step has no SIMD form here. Its fast path decomposes every element of A
+//! and B once ([`Operand::of`]) instead of once per output, and runs the tree of
+//! [`super::dot`] per output over those operands, parallel across outputs.
 
-use super::kstep::{KStep, MmaSm90Step};
-use super::{check, dot, round_out};
+use super::tensor_core::{mma_step_ops, Operand};
+use super::{check, round_out};
 use crate::contract::{Contract, KStepKind};
 use crate::dtype::Element;
 use crate::error::{Error, Result};
@@ -58,7 +59,7 @@ pub fn bmm_fast<T: Element, O: Element>(c: &Contract, a: ArrayView3<T>, b: Array
 fn run<T: Element>(c: &Contract, a: ArrayView2<T>, b: ArrayView2<T>, bias: Option<ArrayView1<f32>>) -> Array2<f32> {
     let mut out = match c.kstep {
         KStepKind::Fma => fma_blocked(c.kc, a, b),
-        KStepKind::MmaSm90 => per_output::<MmaSm90Step, T>(c.kc, a, b),
+        KStepKind::MmaSm90 => mma_per_output::<T>(c.kc, a, b),
     };
     if let Some(bias) = bias {
         out.axis_iter_mut(Axis(0)).into_par_iter().for_each(|mut row| {
@@ -70,19 +71,36 @@ fn run<T: Element>(c: &Contract, a: ArrayView2<T>, b: ArrayView2<T>, bias: Optio
     out
 }
 
-fn per_output<S: KStep, T: Element>(kc: Option<usize>, a: ArrayView2<T>, b: ArrayView2<T>) -> Array2<f32> {
-    let a = a.as_standard_layout();
-    let bt = b.t().as_standard_layout().into_owned();
-    let (m, n) = (a.nrows(), b.ncols());
-    let mut out = Array2::<f32>::zeros((m, n));
-    out.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(|(i, mut row)| {
-        let ai = a.row(i);
-        let ai = ai.as_slice().unwrap();
-        for (j, o) in row.iter_mut().enumerate() {
-            *o = dot::<S, T>(kc, ai, bt.row(j).as_slice().unwrap());
+/// The `mma-sm90` tree, as in [`super::dot`]: K in chunks of `KC` (`None`: one chunk), each
+/// chunk a chain from +0 of tensor-core steps over 16 k at a time in order (the last one
+/// short, i.e. zero-padded), the chunk partials added left to right with IEEE `+`.
+fn mma_per_output<T: Element>(kc: Option<usize>, a: ArrayView2<T>, b: ArrayView2<T>) -> Array2<f32> {
+    let (m, k) = a.dim();
+    let n = b.ncols();
+    let kc = kc.unwrap_or(k).max(1);
+    let w = KStepKind::MmaSm90.width();
+    // Row i of A and column j of B, each decomposed once and contiguous (`iter` walks the
+    // logical row-major order whatever the memory layout).
+    let ad: Vec<Operand> = a.iter().map(|&x| Operand::of(x)).collect();
+    let bd: Vec<Operand> = b.t().iter().map(|&x| Operand::of(x)).collect();
+    let mut out = vec![0.0f32; m * n];
+    out.par_iter_mut().enumerate().with_min_len(16).for_each(|(ij, o)| {
+        let (i, j) = (ij / n, ij % n);
+        let (ai, bj) = (&ad[i * k..(i + 1) * k], &bd[j * k..(j + 1) * k]);
+        let mut total: Option<f32> = None;
+        for (ca, cb) in ai.chunks(kc).zip(bj.chunks(kc)) {
+            let mut acc = 0.0f32;
+            for (sa, sb) in ca.chunks(w).zip(cb.chunks(w)) {
+                acc = mma_step_ops::<T>(acc, sa, sb);
+            }
+            total = Some(match total {
+                None => acc,
+                Some(t) => t + acc,
+            });
         }
+        *o = total.unwrap_or(0.0);
     });
-    out
+    Array2::from_shape_vec((m, n), out).expect("m × n")
 }
 
 /// The blocked fma tree. `tot` holds each output's running total between chunks.
