@@ -317,3 +317,17 @@ fn sigmoid_tail_is_exp() {
         expect("sigmoid", x, sigmoid(x), exp(x));
     }
 }
+
+/// The f64 references take the limits at the infinities (x * sigmoid(x) -> -0 at -inf).
+#[test]
+fn references_at_infinities() {
+    for op in Unary::ALL {
+        for x in [f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 0.0, -0.0] {
+            let c = check(op.eval(x), reference_f64(op, x));
+            assert_ne!(c, Check::SpecialFail, "{}({x})", op.name());
+            if let Check::Ulps(u) = c {
+                assert!(u <= 0.5, "{}({x}): {u} ulp", op.name());
+            }
+        }
+    }
+}
