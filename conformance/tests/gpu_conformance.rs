@@ -16,6 +16,7 @@ use lockstep_conformance::compare::{assert_bits, compare};
 use lockstep_conformance::ops::{CpuFast, CpuLiteral};
 use lockstep_conformance::suite::{self, batch_invariance, Report, BATCHES};
 use lockstep_conformance::tensor::Tensor;
+use lockstep_reference::elementwise::Unary;
 use lockstep_reference::rmsnorm::RmsnormParams;
 use lockstep_reference::{matmul, Contract, DType, KStepKind, FMA_V1, MMA_SM90_V1};
 use ndarray::{s, Array1, Array2};
@@ -265,7 +266,8 @@ fn gpu_bad_input_is_an_error_value() {
 #[test]
 fn gpu_sanitize_every_kernel_on_small_shapes() {
     // Small enough for compute-sanitizer (memcheck, racecheck): both matmul launches
-    // (split and whole tiles), bias, bmm, every row op and rope, compared bitwise.
+    // (split and whole tiles), bias, bmm, every row op, rope and every elementwise op,
+    // compared bitwise.
     let Some(g) = gpu("gpu_sanitize_every_kernel_on_small_shapes") else { return };
     let g = GpuOps(g);
     let mut cases = vec![
@@ -273,10 +275,13 @@ fn gpu_sanitize_every_kernel_on_small_shapes() {
         matmul_case(&FMA_V1, OpSpec::Mm, DType::Bf16, DType::Bf16, 130, 300, 1100, 0, Values::Uniform(1.0)),
         matmul_case(&FMA_V1, OpSpec::Bmm, DType::Bf16, DType::F16, 9, 513, 10, 3, Values::Uniform(1.0)),
     ];
-    for op in row_ops().into_iter().filter(|o| GPU_STEMS.contains(&o.stem())) {
+    for op in row_ops() {
         cases.push(row_case(&FMA_V1, op, DType::Bf16, DType::F32, 3, 1500, Values::Uniform(1.0)));
     }
     cases.push(lockstep_conformance::catalog::rope_case(&FMA_V1, DType::Bf16, DType::Bf16, 5, 2, 64, 100));
+    for func in Unary::ALL {
+        cases.push(lockstep_conformance::catalog::unary_case(&FMA_V1, func, DType::Bf16, DType::F32, 300));
+    }
     for case in &cases {
         let exp = run_case(&CpuLiteral, case).unwrap();
         let got = run_case(&g, case).unwrap_or_else(|e| panic!("{}: {e}", case.name));

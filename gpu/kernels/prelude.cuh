@@ -27,11 +27,20 @@ struct ls_f16 { unsigned short bits; };
 // Widening is exact for every storage type.
 __device__ __forceinline__ float ls_to_f32(float x) { return x; }
 __device__ __forceinline__ float ls_to_f32(ls_bf16 x) { return __uint_as_float(((unsigned)x.bits) << 16); }
+#ifdef LS_HOST_EMULATION
+// scripts/gpu-emulate runs these kernels as C++ on a CPU; _Float16 conversions are IEEE too.
+__device__ __forceinline__ float ls_to_f32(ls_f16 x) {
+    _Float16 h;
+    __builtin_memcpy(&h, &x.bits, 2);
+    return (float)h;
+}
+#else
 __device__ __forceinline__ float ls_to_f32(ls_f16 x) {
     float f;
     asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(x.bits));
     return f;
 }
+#endif
 
 // Narrowing: round to nearest, ties to even; NaN stays NaN (payload not part of any contract).
 template <typename O> __device__ __forceinline__ O ls_from_f32(float x);
@@ -48,7 +57,12 @@ template <> __device__ __forceinline__ ls_bf16 ls_from_f32<ls_bf16>(float x) {
 }
 template <> __device__ __forceinline__ ls_f16 ls_from_f32<ls_f16>(float x) {
     ls_f16 r;
+#ifdef LS_HOST_EMULATION
+    _Float16 h = (_Float16)x;
+    __builtin_memcpy(&r.bits, &h, 2);
+#else
     asm("cvt.rn.f16.f32 %0, %1;" : "=h"(r.bits) : "f"(x));
+#endif
     return r;
 }
 

@@ -2,10 +2,7 @@
 // reference/src/rmsnorm.rs). One block of LS_ROW_THREADS threads per row of width H:
 //   1. (residual form) h_i = round_T(x_i + r_i), returned as the new residual stream;
 //   2. ss = lane tree of fma(h_i, h_i, acc);
-//   3. ms = ss / H;  4. r = rsqrt(ms + eps);  5. y_i = (h_i * r) * w_i;  6. round to O.
-
-// The reference's elementwise::rsqrt: IEEE sqrt, then IEEE division (two roundings).
-__device__ __forceinline__ float ls_rmsnorm_rsqrt(float x) { return __fdiv_rn(1.0f, __fsqrt_rn(x)); }
+//   3. ms = ss / H;  4. r = rsqrt(ms + eps) (ls_rsqrt of elementwise.cuh);  5. y_i = (h_i * r) * w_i;  6. round to O.
 
 template <typename T, typename O>
 __device__ __forceinline__ void ls_rmsnorm(const T* __restrict__ x, const T* __restrict__ res, const T* __restrict__ w, O* __restrict__ y,
@@ -20,7 +17,7 @@ __device__ __forceinline__ void ls_rmsnorm(const T* __restrict__ x, const T* __r
     };
     const float ss = ls_lane_reduce<LsSumSq>(get, H, sh);
     const float ms = __fdiv_rn(ss, __int2float_rn(H));
-    const float r = ls_rmsnorm_rsqrt(__fadd_rn(ms, eps));
+    const float r = ls_rsqrt(__fadd_rn(ms, eps));
     for (int i = threadIdx.x; i < H; i += blockDim.x) {
         const float v = get(i);
         if (h_out) h_out[base + i] = ls_from_f32<T>(v);

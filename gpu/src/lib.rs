@@ -22,6 +22,8 @@
 //! | mm, addmm, bmm | [`Gpu::mm`], [`Gpu::addmm`], [`Gpu::bmm`] | kernels/matmul.cu | yes (f32, bf16, f16 in; any out) | `Unsupported` error |
 //! | rmsnorm (+ residual) | [`Gpu::rmsnorm`], [`Gpu::rmsnorm_residual`] | kernels/rmsnorm.cu | lane tree, L from contract | same |
 //! | sum, mean | [`Gpu::sum`], [`Gpu::mean`] | kernels/mean.cu | lane tree | same |
+//! | softmax, log_softmax | [`Gpu::softmax`], [`Gpu::log_softmax`] | kernels/softmax.cu | lane trees + elementwise.cuh | same |
+//! | exp, log, rsqrt, tanh, sigmoid, silu, gelu | [`Gpu::unary`] | kernels/elementwise.cu(h) | fixed polynomials | same |
 //! | rope | [`Gpu::rope`] | kernels/rope.cu | host f64 tables, 3 roundings | same |
 //! | cuBLAS negative control | [`cublas::invariance_probe`] | cuBLAS sgemm | — | — |
 //!

@@ -9,8 +9,8 @@ use lockstep_reference::rmsnorm::RmsnormParams;
 use lockstep_reference::{Contract, Element};
 use ndarray::{Array2, Array3, ArrayD, ArrayView1, ArrayView2, ArrayView3, ArrayViewD};
 
-/// Op stems with GPU kernels (softmax and elementwise wait for `gpu/kernels/elementwise.cuh`).
-pub const GPU_STEMS: [&str; 4] = ["matmul", "rmsnorm", "mean", "rope"];
+/// Op stems with GPU kernels (attention and sampling have none yet).
+pub const GPU_STEMS: [&str; 6] = ["matmul", "rmsnorm", "mean", "softmax", "rope", "elementwise"];
 
 /// The GPU for test `name`, or `None` after printing the skip line. With
 /// `LOCKSTEP_REQUIRE_GPU=1` a missing GPU fails the test instead.
@@ -20,10 +20,6 @@ pub fn gpu(name: &str) -> Option<Gpu> {
 
 /// The GPU as a conformance backend.
 pub struct GpuOps(pub Gpu);
-
-fn missing<T>(op: &str) -> OpResult<T> {
-    Err(format!("{op}: no GPU kernel yet (waits for gpu/kernels/elementwise.cuh)").into())
-}
 
 impl Ops for GpuOps {
     fn name(&self) -> String {
@@ -51,11 +47,11 @@ impl Ops for GpuOps {
     ) -> OpResult<(Array2<O>, Array2<T>)> {
         Ok(self.0.rmsnorm_residual(c, x, r, w, p)?)
     }
-    fn softmax<T: Element, O: Element>(&self, _c: &Contract, _x: ArrayView2<T>) -> OpResult<Array2<O>> {
-        missing("softmax")
+    fn softmax<T: Element, O: Element>(&self, c: &Contract, x: ArrayView2<T>) -> OpResult<Array2<O>> {
+        Ok(self.0.softmax(c, x)?)
     }
-    fn log_softmax<T: Element, O: Element>(&self, _c: &Contract, _x: ArrayView2<T>) -> OpResult<Array2<O>> {
-        missing("log_softmax")
+    fn log_softmax<T: Element, O: Element>(&self, c: &Contract, x: ArrayView2<T>) -> OpResult<Array2<O>> {
+        Ok(self.0.log_softmax(c, x)?)
     }
     fn sum<T: Element, O: Element>(&self, c: &Contract, x: ArrayView2<T>) -> OpResult<Array2<O>> {
         Ok(self.0.sum(c, x)?)
@@ -66,7 +62,7 @@ impl Ops for GpuOps {
     fn rope<T: Element, O: Element>(&self, x: ArrayView3<T>, pos: ArrayView1<i64>, cos: ArrayView2<f32>, sin: ArrayView2<f32>) -> OpResult<Array3<O>> {
         Ok(self.0.rope(x, pos, cos, sin)?)
     }
-    fn unary<T: Element, O: Element>(&self, _op: Unary, _x: ArrayViewD<T>) -> OpResult<ArrayD<O>> {
-        missing("unary")
+    fn unary<T: Element, O: Element>(&self, op: Unary, x: ArrayViewD<T>) -> OpResult<ArrayD<O>> {
+        Ok(self.0.unary(op, x)?)
     }
 }

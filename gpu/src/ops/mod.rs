@@ -2,10 +2,12 @@
 //! the same name (same generic parameters, same param structs, same error values for bad
 //! input) and returns host arrays.
 
+pub mod elementwise;
 pub mod matmul;
 pub mod mean;
 pub mod rmsnorm;
 pub mod rope;
+pub mod softmax;
 
 use cudarc::driver::LaunchConfig;
 
