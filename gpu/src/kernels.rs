@@ -147,6 +147,11 @@ pub(crate) fn ptx_for(c: &Contract, arch: &str) -> Result<Arc<String>> {
     Ok(p)
 }
 
+/// The PTX of a contract's program for an architecture (cached; needs libnvrtc, no GPU).
+pub fn ptx(c: &Contract, arch: &str) -> Result<String> {
+    Ok(ptx_for(c, arch)?.as_str().to_string())
+}
+
 fn dtype_index(d: DType) -> usize {
     match d {
         DType::F32 => 0,
@@ -271,9 +276,17 @@ mod tests {
                     }
                 }
             }
-            // No flush-to-zero and no approximate division/sqrt anywhere.
+            // No flush-to-zero and no approximate division/sqrt/exp/log anywhere.
             for bad in [".ftz", ".approx", "rsqrt", "ex2", "lg2"] {
                 assert!(!ptx.contains(bad), "PTX for {arch} contains {bad}");
+            }
+            // Float max/min instructions treat ±0 by their own rule, not max2's "left wins";
+            // the only one allowed is the compiler's max with −inf (the Max identity), where
+            // no zero tie can arise.
+            for line in ptx.lines().map(str::trim) {
+                if line.starts_with("max.f") || line.starts_with("min.f") || line.starts_with("max.NaN") || line.starts_with("min.NaN") {
+                    assert!(line.ends_with(", 0fFF800000;") && line.starts_with("max.f32"), "PTX for {arch}: {line}");
+                }
             }
         }
     }
