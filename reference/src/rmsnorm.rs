@@ -21,7 +21,9 @@ pub struct RmsnormParams {
     pub eps: f32,
 }
 
-fn check<T: Element>(op: &'static str, c: &Contract, x: ArrayView2<T>, w: ArrayView1<T>, p: RmsnormParams) -> Result<()> {
+/// The input checks of both forms; public so that other backends (lockstep-gpu) reject the
+/// same inputs with the same errors.
+pub fn check<T: Element>(op: &'static str, c: &Contract, x: ArrayView2<T>, w: ArrayView1<T>, p: RmsnormParams) -> Result<()> {
     check_rows(op, c, x.nrows(), x.ncols())?;
     if w.len() != x.ncols() {
         return Err(Error::shape(

@@ -37,8 +37,9 @@ pub fn dot<S: KStep, T: Element>(kc: Option<usize>, a: &[T], b: &[T]) -> f32 {
     total.unwrap_or(0.0)
 }
 
-/// Checks shared by every entry point; returns (M, K, N).
-pub(crate) fn check<T: Element>(op: &'static str, c: &Contract, a: (usize, usize), b: (usize, usize), bias: Option<usize>) -> Result<(usize, usize, usize)> {
+/// Checks shared by every entry point (and by lockstep-gpu, so both backends reject the same
+/// inputs with the same errors); returns (M, K, N).
+pub fn check<T: Element>(op: &'static str, c: &Contract, a: (usize, usize), b: (usize, usize), bias: Option<usize>) -> Result<(usize, usize, usize)> {
     c.validate()?;
     let ((m, k), (k2, n)) = (a, b);
     if k != k2 {

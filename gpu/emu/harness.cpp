@@ -1,0 +1,220 @@
+// Runs lockstep's CUDA kernels on the CPU (shim.h) and compares them bit for bit with a
+// naive, single-threaded statement of each tree written here from docs/spec. Checks the
+// kernels' indexing, tiling, chunk split / combine, padding and lane tree; not the GPU's
+// arithmetic. Built and run by scripts/gpu-emulate; exit status 0 = all equal.
+#include "shim.h"
+#include PROGRAM
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+static uint64_t g_state = 0x1234;
+static float uniform() {
+    g_state += 0x9E3779B97F4A7C15ull;
+    uint64_t z = g_state;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (float)(z >> 40) * (1.0f / 8388608.0f) - 1.0f;
+}
+static const unsigned SPECIALS[] = {0x0u, 0x80000000u, 0x1u, 0x7fffffu, 0x800000u, 0x7f7fffffu, 0x7f800000u, 0xff800000u, 0x7fc00000u, 0x3f800000u, 0xbf800000u, 0x80000001u};
+static float draw(float scale, bool specials) {
+    float v = scale * uniform();
+    if (specials && (uniform() < -0.75f)) v = __uint_as_float(SPECIALS[(unsigned)((uniform() + 1.0f) * 6.0f) % 12]);
+    return v;
+}
+template <typename T> static std::vector<T> gen(size_t n, float scale, bool specials = false) {
+    std::vector<T> v(n);
+    for (auto& e : v) e = ls_from_f32<T>(draw(scale, specials));
+    return v;
+}
+static uint32_t bits(float x) { return __float_as_uint(x); }
+static uint32_t bits(ls_bf16 x) { return x.bits; }
+static uint32_t bits(ls_f16 x) { return x.bits; }
+template <typename O> static bool same(O a, O b) {
+    float fa = ls_to_f32(a), fb = ls_to_f32(b);
+    return bits(a) == bits(b) || (std::isnan(fa) && std::isnan(fb));
+}
+static int g_failures = 0, g_checks = 0;
+template <typename O> static void expect_equal(const std::string& what, const std::vector<O>& want, const std::vector<O>& got) {
+    ++g_checks;
+    for (size_t i = 0; i < want.size(); ++i)
+        if (!same(want[i], got[i])) {
+            std::printf("FAIL %s: index %zu: want 0x%08x (%g) got 0x%08x (%g)\n", what.c_str(), i, bits(want[i]), ls_to_f32(want[i]), bits(got[i]),
+                        ls_to_f32(got[i]));
+            ++g_failures;
+            return;
+        }
+    std::printf("ok   %s (%zu elements)\n", what.c_str(), want.size());
+}
+
+// ---- matmul: docs/spec/matmul.md, written plainly ----
+template <typename T, typename O>
+static std::vector<O> naive_matmul(const std::vector<T>& A, const std::vector<T>& B, const float* bias, int batch, int M, int N, int K) {
+    const int kc = LS_KC > 0 ? LS_KC : K;
+    std::vector<O> C((size_t)batch * M * N);
+    for (int p = 0; p < batch; ++p)
+        for (int i = 0; i < M; ++i)
+            for (int j = 0; j < N; ++j) {
+                float t = 0;
+                for (int k0 = 0, c = 0; k0 < K; k0 += kc, ++c) {
+                    float acc = 0.0f;
+                    for (int k = k0; k < std::min(K, k0 + kc); ++k)
+                        acc = std::fma(ls_to_f32(A[((size_t)p * M + i) * K + k]), ls_to_f32(B[((size_t)p * K + k) * N + j]), acc);
+                    t = c == 0 ? acc : t + acc;
+                }
+                if (bias) t = t + bias[j];
+                C[((size_t)p * M + i) * N + j] = ls_from_f32<O>(t);
+            }
+    return C;
+}
+
+template <typename T, typename O> static void check_matmul(int batch, int M, int N, int K, bool with_bias, bool specials) {
+    auto A = gen<T>((size_t)batch * M * K, 1.0f, specials);
+    auto B = gen<T>((size_t)batch * K * N, 1.0f, specials);
+    auto bias = gen<float>(N, 1.0f);
+    const float* bp = with_bias ? bias.data() : nullptr;
+    auto want = naive_matmul<T, O>(A, B, bp, batch, M, N, K);
+    const int kc = LS_KC > 0 ? LS_KC : K, chunks = (K + kc - 1) / kc;
+    const unsigned gx = (N + LS_MM_BN - 1) / LS_MM_BN, gy = (M + LS_MM_BM - 1) / LS_MM_BM;
+    char name[160];
+    // Whole tiles: each block runs all chunks.
+    std::vector<O> C((size_t)batch * M * N);
+    ls_launch({gx, gy, (unsigned)batch}, LS_MM_THREADS, [&] { ls_matmul<T, O>(A.data(), B.data(), bp, C.data(), nullptr, M, N, K, 0); });
+    std::snprintf(name, sizeof name, "matmul whole  b%d m%d n%d k%d bias%d sp%d (%zu->%zu B)", batch, M, N, K, with_bias, specials, sizeof(T), sizeof(O));
+    expect_equal(name, want, C);
+    // Split: a block per (tile, chunk), then the ordered combine.
+    std::vector<float> P((size_t)batch * chunks * M * N);
+    std::vector<O> C2((size_t)batch * M * N);
+    ls_launch({gx, gy, (unsigned)(batch * chunks)}, LS_MM_THREADS, [&] { ls_matmul<T, O>(A.data(), B.data(), bp, C2.data(), P.data(), M, N, K, 1); });
+    const long long total = (long long)batch * M * N;
+    ls_launch({(unsigned)((total + 255) / 256), 1, 1}, 256, [&] { ls_matmul_combine<O>(P.data(), bp, C2.data(), M, N, K, batch); });
+    std::snprintf(name, sizeof name, "matmul split  b%d m%d n%d k%d bias%d sp%d (%zu->%zu B)", batch, M, N, K, with_bias, specials, sizeof(T), sizeof(O));
+    expect_equal(name, want, C2);
+}
+
+// ---- the lane tree: docs/spec/reduce.md ----
+template <typename Op> static float naive_lanes(const std::vector<float>& x) {
+    std::vector<float> lane(LS_LANES, Op::identity());
+    for (size_t i = 0; i < x.size(); ++i) lane[i % LS_LANES] = Op::fold(lane[i % LS_LANES], x[i]);
+    for (int s = LS_LANES / 2; s >= 1; s /= 2)
+        for (int l = 0; l < s; ++l) lane[l] = Op::combine(lane[l], lane[l + s]);
+    return lane[0];
+}
+
+template <typename T, typename O> static void check_rows(int rows, int H, bool specials) {
+    auto x = gen<T>((size_t)rows * H, 1.0f, specials);
+    auto r = gen<T>((size_t)rows * H, 1.0f, specials);
+    auto w = gen<T>(H, 2.0f);
+    const float eps = 1e-5f;
+    char name[160];
+    // rmsnorm with residual.
+    std::vector<O> y((size_t)rows * H), want_y(y.size());
+    std::vector<T> h(y.size()), want_h(y.size());
+    for (int i = 0; i < rows; ++i) {
+        std::vector<float> hv(H);
+        for (int j = 0; j < H; ++j) {
+            want_h[(size_t)i * H + j] = ls_from_f32<T>(ls_to_f32(x[(size_t)i * H + j]) + ls_to_f32(r[(size_t)i * H + j]));
+            hv[j] = ls_to_f32(want_h[(size_t)i * H + j]);
+        }
+        const float rs = ls_rsqrt(naive_lanes<LsSumSq>(hv) / (float)H + eps);
+        for (int j = 0; j < H; ++j) want_y[(size_t)i * H + j] = ls_from_f32<O>((hv[j] * rs) * ls_to_f32(w[j]));
+    }
+    ls_launch({(unsigned)rows, 1, 1}, LS_ROW_THREADS, [&] { ls_rmsnorm<T, O>(x.data(), r.data(), w.data(), y.data(), h.data(), H, eps); });
+    std::snprintf(name, sizeof name, "rmsnorm_residual r%d h%d sp%d (%zu->%zu B)", rows, H, specials, sizeof(T), sizeof(O));
+    expect_equal(std::string(name) + " y", want_y, y);
+    expect_equal(std::string(name) + " h", want_h, h);
+    // sum and mean.
+    for (int divide = 0; divide < 2; ++divide) {
+        std::vector<O> s(rows), want(rows);
+        for (int i = 0; i < rows; ++i) {
+            std::vector<float> xv(H);
+            for (int j = 0; j < H; ++j) xv[j] = ls_to_f32(x[(size_t)i * H + j]);
+            const float t = naive_lanes<LsSum>(xv);
+            want[i] = ls_from_f32<O>(divide ? t / (float)H : t);
+        }
+        ls_launch({(unsigned)rows, 1, 1}, LS_ROW_THREADS, [&] { ls_mean<T, O>(x.data(), s.data(), H, divide); });
+        std::snprintf(name, sizeof name, "%s r%d h%d sp%d (%zu->%zu B)", divide ? "mean" : "sum", rows, H, specials, sizeof(T), sizeof(O));
+        expect_equal(name, want, s);
+    }
+    // softmax and log_softmax.
+    for (int lf = 0; lf < 2; ++lf) {
+        std::vector<O> out((size_t)rows * H), want(out.size());
+        for (int i = 0; i < rows; ++i) {
+            std::vector<float> xv(H), e(H);
+            for (int j = 0; j < H; ++j) xv[j] = ls_to_f32(x[(size_t)i * H + j]);
+            const float m = naive_lanes<LsMax>(xv);
+            for (int j = 0; j < H; ++j) e[j] = ls_exp(xv[j] - m);
+            const float s = naive_lanes<LsSum>(e);
+            const float lg = ls_log(s);
+            for (int j = 0; j < H; ++j) want[(size_t)i * H + j] = ls_from_f32<O>(lf ? (xv[j] - m) - lg : e[j] / s);
+        }
+        ls_launch({(unsigned)rows, 1, 1}, LS_ROW_THREADS, [&] { ls_softmax<T, O>(x.data(), out.data(), H, lf); });
+        std::snprintf(name, sizeof name, "%s r%d h%d sp%d (%zu->%zu B)", lf ? "log_softmax" : "softmax", rows, H, specials, sizeof(T), sizeof(O));
+        expect_equal(name, want, out);
+    }
+}
+
+template <typename T, typename O> static void check_rope(int tokens, int heads, int d, int max_pos) {
+    auto x = gen<T>((size_t)tokens * heads * d, 4.0f);
+    auto cs = gen<float>((size_t)max_pos * d / 2, 1.0f), sn = gen<float>((size_t)max_pos * d / 2, 1.0f);
+    std::vector<long long> pos(tokens);
+    for (auto& p : pos) p = (long long)((uniform() + 1.0f) * 0.5f * max_pos) % max_pos;
+    std::vector<O> y(x.size()), want(x.size());
+    const int half = d / 2;
+    for (int t = 0; t < tokens; ++t)
+        for (int h = 0; h < heads; ++h)
+            for (int i = 0; i < half; ++i) {
+                const size_t b = ((size_t)t * heads + h) * d;
+                const float c = cs[pos[t] * half + i], s = sn[pos[t] * half + i];
+                const float a = ls_to_f32(x[b + i]), bb = ls_to_f32(x[b + i + half]);
+                want[b + i] = ls_from_f32<O>(a * c - bb * s);
+                want[b + i + half] = ls_from_f32<O>(bb * c + a * s);
+            }
+    const long long pairs = (long long)tokens * heads * half;
+    ls_launch({(unsigned)((pairs + 255) / 256), 1, 1}, 256, [&] { ls_rope<T, O>(x.data(), pos.data(), cs.data(), sn.data(), y.data(), tokens, heads, d); });
+    char name[160];
+    std::snprintf(name, sizeof name, "rope t%d h%d d%d (%zu->%zu B)", tokens, heads, d, sizeof(T), sizeof(O));
+    expect_equal(name, want, y);
+}
+
+// bf16 rounding of the prelude vs a plain statement of round-to-nearest-even.
+static void check_bf16_rounding() {
+    for (uint64_t u = 0; u <= 0xffffffffull; u += 0x7) {
+        const float x = __uint_as_float((unsigned)u);
+        const ls_bf16 got = ls_from_f32<ls_bf16>(x);
+        if (std::isnan(x)) {
+            if (!std::isnan(ls_to_f32(got))) { std::printf("FAIL bf16(NaN 0x%08x)\n", (unsigned)u); ++g_failures; return; }
+            continue;
+        }
+        const unsigned lo = (unsigned)u & 0xffff0000u, hi = lo + 0x10000u;  // truncation and next
+        const double dl = (double)__uint_as_float(lo), dh = std::isinf(__uint_as_float(lo)) ? dl : (double)__uint_as_float(hi);
+        // The next value past the largest finite is inf: compare as if at 2^128.
+        const double dh2 = ((lo & 0x7fffffffu) == 0x7f7f0000u) ? std::copysign(std::ldexp(1.0, 128), dl) : dh;
+        const double dx = (double)x, el = std::fabs(dx - dl), eh = std::fabs(dh2 - dx);
+        const unsigned want = (std::isinf(x) || el < eh || (el == eh && ((lo >> 16) & 1) == 0)) ? lo : hi;
+        if (got.bits != (want >> 16)) { std::printf("FAIL bf16(0x%08x): want 0x%04x got 0x%04x\n", (unsigned)u, want >> 16, got.bits); ++g_failures; return; }
+    }
+    ++g_checks;
+    std::printf("ok   bf16 rounding (every 7th f32 pattern)\n");
+}
+
+int main() {
+    std::printf("contract %s: KC = %d, L = %d\n", LS_CONTRACT, LS_KC, LS_LANES);
+    check_bf16_rounding();
+    const int kc = LS_KC > 0 ? LS_KC : 300;
+    for (int K : {1, 15, kc - 1, kc, kc + 1, 2 * kc + 3}) check_matmul<float, float>(1, 5, 70, K, true, false);
+    check_matmul<float, float>(1, 70, 65, 2 * kc + 1, false, true);
+    check_matmul<float, ls_bf16>(1, 130, 33, kc + 7, true, false);
+    check_matmul<ls_bf16, ls_bf16>(3, 9, 10, kc + 1, false, false);
+    check_matmul<ls_bf16, float>(1, 1, 129, 3 * kc, false, true);
+    check_matmul<ls_f16, ls_f16>(2, 17, 5, 40, true, false);
+    for (int H : {1, 7, 1023, 1024, 1025, 3000}) check_rows<float, float>(2, H, false);
+    check_rows<ls_bf16, float>(3, 1500, true);
+    check_rows<float, ls_bf16>(2, 2049, true);
+    check_rows<ls_f16, ls_f16>(2, 777, false);
+    check_rope<float, float>(5, 2, 64, 100);
+    check_rope<ls_bf16, ls_bf16>(3, 4, 128, 50);
+    std::printf("%d checks, %d failed\n", g_checks, g_failures);
+    return g_failures ? 1 : 0;
+}

@@ -1,0 +1,41 @@
+//! Launcher of `gpu/kernels/mean.cu`: sum and mean, one block per row, output `[rows, 1]`.
+
+use super::grid1;
+use crate::device::Gpu;
+use crate::error::{At, Result};
+use crate::kernels::ROW_THREADS;
+use cudarc::driver::PushKernelArg;
+use lockstep_reference::reduce::check_rows;
+use lockstep_reference::{Contract, Element};
+use ndarray::{Array2, ArrayView2};
+
+impl Gpu {
+    /// Row sums: [`lockstep_reference::mean::sum`] on the GPU.
+    pub fn sum<T: Element, O: Element>(&self, c: &Contract, x: ArrayView2<T>) -> Result<Array2<O>> {
+        self.mean_run("sum", c, x, false)
+    }
+
+    /// Row means: [`lockstep_reference::mean::mean`] on the GPU.
+    pub fn mean<T: Element, O: Element>(&self, c: &Contract, x: ArrayView2<T>) -> Result<Array2<O>> {
+        self.mean_run("mean", c, x, true)
+    }
+
+    fn mean_run<T: Element, O: Element>(&self, op: &'static str, c: &Contract, x: ArrayView2<T>, divide: bool) -> Result<Array2<O>> {
+        let (rows, h) = x.dim();
+        check_rows(op, c, rows, h)?;
+        let at = At::new(op, format!("x {rows}×{h} ({} → {}, {})", T::DTYPE, O::DTYPE, c.id()));
+        if h > i32::MAX as usize || rows > i32::MAX as usize {
+            return Err(at.too_large("rows and width ≤ 2^31 - 1"));
+        }
+        let kern = self.kernels(c)?;
+        let x = x.as_standard_layout();
+        let dx = self.upload(x.as_slice().unwrap_or_default()).map_err(|e| at.err(e))?;
+        let dy = self.alloc::<O>(rows).map_err(|e| at.err(e))?;
+        let (hi, div) = (h as i32, divide as i32);
+        let mut l = self.stream().launch_builder(kern.mean.get(T::DTYPE, O::DTYPE));
+        l.arg(&dx).arg(&dy).arg(&hi).arg(&div);
+        // SAFETY: matches `mean_*` in mean.cu; x holds rows*h elements, y rows.
+        unsafe { l.launch(grid1(rows as u32, ROW_THREADS)) }.map_err(|e| at.err(e))?;
+        Ok(Array2::from_shape_vec((rows, 1), self.download::<O>(&dy).map_err(|e| at.err(e))?).expect("rows outputs"))
+    }
+}

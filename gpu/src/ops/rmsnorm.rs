@@ -1,0 +1,88 @@
+//! Launcher of `gpu/kernels/rmsnorm.cu`: one block of `ROW_THREADS` per row.
+
+use super::{grid1, NULL};
+use crate::device::Gpu;
+use crate::error::{At, Result};
+use crate::kernels::ROW_THREADS;
+use cudarc::driver::PushKernelArg;
+use lockstep_reference::rmsnorm::{check, RmsnormParams};
+use lockstep_reference::{Contract, Element, Error as RefError};
+use ndarray::{Array2, ArrayView1, ArrayView2};
+
+impl Gpu {
+    /// RMSNorm of every row: [`lockstep_reference::rmsnorm::rmsnorm`] on the GPU.
+    pub fn rmsnorm<T: Element, O: Element>(&self, c: &Contract, x: ArrayView2<T>, w: ArrayView1<T>, p: RmsnormParams) -> Result<Array2<O>> {
+        check("rmsnorm", c, x, w, p)?;
+        Ok(self.rmsnorm_run::<T, O>("rmsnorm", c, x, None, w, p)?.0)
+    }
+
+    /// Fused residual add + RMSNorm: [`lockstep_reference::rmsnorm::rmsnorm_residual`] on
+    /// the GPU; returns `(y, h)` with `h = round_T(x + residual)`.
+    pub fn rmsnorm_residual<T: Element, O: Element>(
+        &self,
+        c: &Contract,
+        x: ArrayView2<T>,
+        residual: ArrayView2<T>,
+        w: ArrayView1<T>,
+        p: RmsnormParams,
+    ) -> Result<(Array2<O>, Array2<T>)> {
+        check("rmsnorm_residual", c, x, w, p)?;
+        if residual.dim() != x.dim() {
+            return Err(RefError::shape("rmsnorm_residual", format!("input is {:?} but residual is {:?}", x.dim(), residual.dim())).into());
+        }
+        let (y, h) = self.rmsnorm_run::<T, O>("rmsnorm_residual", c, x, Some(residual), w, p)?;
+        Ok((y, h.expect("the residual form returns h")))
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn rmsnorm_run<T: Element, O: Element>(
+        &self,
+        op: &'static str,
+        c: &Contract,
+        x: ArrayView2<T>,
+        residual: Option<ArrayView2<T>>,
+        w: ArrayView1<T>,
+        p: RmsnormParams,
+    ) -> Result<(Array2<O>, Option<Array2<T>>)> {
+        let (rows, h) = x.dim();
+        let at = At::new(op, format!("x {rows}×{h} ({} → {}, {})", T::DTYPE, O::DTYPE, c.id()));
+        if h > i32::MAX as usize || rows > i32::MAX as usize {
+            return Err(at.too_large("rows and width ≤ 2^31 - 1"));
+        }
+        let kern = self.kernels(c)?;
+        let (x, w) = (x.as_standard_layout(), w.as_standard_layout());
+        let dx = self.upload(x.as_slice().unwrap_or_default()).map_err(|e| at.err(e))?;
+        let dw = self.upload(w.as_slice().unwrap_or_default()).map_err(|e| at.err(e))?;
+        let dr = match residual {
+            Some(r) => Some(self.upload(r.as_standard_layout().as_slice().unwrap_or_default()).map_err(|e| at.err(e))?),
+            None => None,
+        };
+        let dy = self.alloc::<O>(rows * h).map_err(|e| at.err(e))?;
+        let dh = match dr {
+            Some(_) => Some(self.alloc::<T>(rows * h).map_err(|e| at.err(e))?),
+            None => None,
+        };
+        let (hi, eps) = (h as i32, p.eps);
+        let mut l = self.stream().launch_builder(kern.rmsnorm.get(T::DTYPE, O::DTYPE));
+        l.arg(&dx);
+        match &dr {
+            Some(r) => l.arg(r),
+            None => l.arg(&NULL),
+        };
+        l.arg(&dw).arg(&dy);
+        match &dh {
+            Some(hb) => l.arg(hb),
+            None => l.arg(&NULL),
+        };
+        l.arg(&hi).arg(&eps);
+        // SAFETY: matches `rmsnorm_*` in rmsnorm.cu; every buffer holds rows*h elements
+        // (w: h); one block per row.
+        unsafe { l.launch(grid1(rows as u32, ROW_THREADS)) }.map_err(|e| at.err(e))?;
+        let y = Array2::from_shape_vec((rows, h), self.download::<O>(&dy).map_err(|e| at.err(e))?).expect("rows*h outputs");
+        let hout = match &dh {
+            Some(hb) => Some(Array2::from_shape_vec((rows, h), self.download::<T>(hb).map_err(|e| at.err(e))?).expect("rows*h outputs")),
+            None => None,
+        };
+        Ok((y, hout))
+    }
+}

@@ -1,0 +1,41 @@
+//! Launcher of `gpu/kernels/softmax.cu`: softmax and log_softmax, one block per row.
+
+use super::grid1;
+use crate::device::Gpu;
+use crate::error::{At, Result};
+use crate::kernels::ROW_THREADS;
+use cudarc::driver::PushKernelArg;
+use lockstep_reference::reduce::check_rows;
+use lockstep_reference::{Contract, Element};
+use ndarray::{Array2, ArrayView2};
+
+impl Gpu {
+    /// softmax of every row: [`lockstep_reference::softmax::softmax`] on the GPU.
+    pub fn softmax<T: Element, O: Element>(&self, c: &Contract, x: ArrayView2<T>) -> Result<Array2<O>> {
+        self.softmax_run("softmax", c, x, false)
+    }
+
+    /// log_softmax of every row: [`lockstep_reference::softmax::log_softmax`] on the GPU.
+    pub fn log_softmax<T: Element, O: Element>(&self, c: &Contract, x: ArrayView2<T>) -> Result<Array2<O>> {
+        self.softmax_run("log_softmax", c, x, true)
+    }
+
+    fn softmax_run<T: Element, O: Element>(&self, op: &'static str, c: &Contract, x: ArrayView2<T>, log_form: bool) -> Result<Array2<O>> {
+        let (rows, h) = x.dim();
+        check_rows(op, c, rows, h)?;
+        let at = At::new(op, format!("x {rows}×{h} ({} → {}, {})", T::DTYPE, O::DTYPE, c.id()));
+        if h > i32::MAX as usize || rows > i32::MAX as usize {
+            return Err(at.too_large("rows and width ≤ 2^31 - 1"));
+        }
+        let kern = self.kernels(c)?;
+        let x = x.as_standard_layout();
+        let dx = self.upload(x.as_slice().unwrap_or_default()).map_err(|e| at.err(e))?;
+        let dy = self.alloc::<O>(rows * h).map_err(|e| at.err(e))?;
+        let (hi, lf) = (h as i32, log_form as i32);
+        let mut l = self.stream().launch_builder(kern.softmax.get(T::DTYPE, O::DTYPE));
+        l.arg(&dx).arg(&dy).arg(&hi).arg(&lf);
+        // SAFETY: matches `softmax_*` in softmax.cu; x and y hold rows*h elements.
+        unsafe { l.launch(grid1(rows as u32, ROW_THREADS)) }.map_err(|e| at.err(e))?;
+        Ok(Array2::from_shape_vec((rows, h), self.download::<O>(&dy).map_err(|e| at.err(e))?).expect("rows*h outputs"))
+    }
+}
