@@ -177,6 +177,8 @@ pub fn load_case(store: &Store, e: &CaseEntry) -> Result<Case, String> {
 pub struct Verdict {
     pub case: String,
     pub op: String,
+    #[serde(skip)]
+    pub spec: OpSpec,
     pub contract: String,
     pub comparison: Comparison,
     /// A problem that kept the case from being compared (missing tensor, hash mismatch, error).
@@ -220,10 +222,19 @@ fn verify_one<B: Ops>(store: &Store, e: &CaseEntry, src: &Source<'_, B>) -> Verd
     let mut v = Verdict {
         case: e.name.clone(),
         op: e.spec.name(),
+        spec: e.spec.clone(),
         contract: e.contract.clone(),
         comparison: Comparison::empty(),
         error: None,
     };
+    if let Source::Backend(b) = src {
+        if let Ok(c) = Contract::by_id(&e.contract) {
+            if !b.supports(&e.spec, c) {
+                v.error = Some(format!("{} does not implement {} under {}", b.name(), e.spec.name(), e.contract));
+                return v;
+            }
+        }
+    }
     let result: Result<(), String> = (|| {
         let got: HashMap<String, Tensor> = match src {
             Source::Backend(b) => {

@@ -14,6 +14,11 @@ pub type OpResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 pub trait Ops: Sync {
     /// Short name for reports: `cpu-literal`, `cpu-fast`, `gpu`.
     fn name(&self) -> String;
+    /// Whether this backend implements `op` under contract `c`. An op it does not implement
+    /// is reported as SKIPPED (visibly), never run and never counted as a pass.
+    fn supports(&self, _op: &crate::case::OpSpec, _c: &Contract) -> bool {
+        true
+    }
     fn mm<T: Element, O: Element>(&self, c: &Contract, a: ArrayView2<T>, b: ArrayView2<T>) -> OpResult<Array2<O>>;
     fn addmm<T: Element, O: Element>(&self, c: &Contract, a: ArrayView2<T>, b: ArrayView2<T>, bias: ArrayView1<f32>) -> OpResult<Array2<O>>;
     fn bmm<T: Element, O: Element>(&self, c: &Contract, a: ArrayView3<T>, b: ArrayView3<T>) -> OpResult<Array3<O>>;

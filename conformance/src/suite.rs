@@ -240,6 +240,11 @@ pub fn batch_invariance<B: Ops>(b: &B, case: &Case) -> Result<Comparison, String
     Ok(c)
 }
 
+fn unsupported<B: Ops>(b: &B, op: &OpSpec, contract: &str) -> Option<String> {
+    let c = Contract::by_id(contract).ok()?;
+    (!b.supports(op, c)).then(|| format!("{} has no {} kernel for {contract}", b.name(), op.name()))
+}
+
 /// Runs every family on one backend. `progress(done, total, label)` is called per case.
 pub fn run_backend<B: Ops>(b: &B, golden_dir: Option<&Path>, contracts: &[&Contract], report: &mut Report, progress: &dyn Fn(&str)) {
     let name = b.name();
@@ -248,6 +253,10 @@ pub fn run_backend<B: Ops>(b: &B, golden_dir: Option<&Path>, contracts: &[&Contr
         match golden::verify(dir, Source::Backend(b), None, |_, _, n| progress(n)) {
             Ok(verdicts) => {
                 for v in verdicts.into_iter().filter(|v| contracts.iter().any(|c| c.id() == v.contract)) {
+                    if let Some(why) = unsupported(b, &v.spec, &v.contract) {
+                        report.skip(&name, &v.contract, &v.op, "golden", &why);
+                        continue;
+                    }
                     let r = match &v.error {
                         Some(e) => Err(e.clone()),
                         None => Ok(v.comparison.clone()),
@@ -261,6 +270,10 @@ pub fn run_backend<B: Ops>(b: &B, golden_dir: Option<&Path>, contracts: &[&Contr
     for &c in contracts {
         if !is_reference {
             for (family, case) in reference_cases(c) {
+                if let Some(why) = unsupported(b, &case.spec, &c.id()) {
+                    report.skip(&name, &c.id(), &case.spec.name(), &format!("vs-ref:{family}"), &why);
+                    continue;
+                }
                 progress(&case.name);
                 let r = run_case(&CpuLiteral, &case)
                     .map_err(|e| format!("reference failed: {e}"))
@@ -269,6 +282,10 @@ pub fn run_backend<B: Ops>(b: &B, golden_dir: Option<&Path>, contracts: &[&Contr
             }
         }
         for case in invariance_cases(c) {
+            if let Some(why) = unsupported(b, &case.spec, &c.id()) {
+                report.skip(&name, &c.id(), &case.spec.name(), "batch-invariance", &why);
+                continue;
+            }
             progress(&case.name);
             report.add(&name, &c.id(), &case.spec.name(), "batch-invariance", &case.name, batch_invariance(b, &case));
         }
