@@ -79,13 +79,26 @@ impl Ops for GpuOps {
     ) -> OpResult<Array3<O>> {
         Err(missing("attn_prefill"))
     }
-    fn attn_chunked<T: Element, O: Element>(&self, _c: &Contract, _q: ArrayView3<T>, _cache: &KvCache<T>, _spans: &[Span], _p: &AttnParams) -> OpResult<Array3<O>> {
+    fn attn_chunked<T: Element, O: Element>(
+        &self,
+        _c: &Contract,
+        _q: ArrayView3<T>,
+        _cache: &KvCache<T>,
+        _spans: &[Span],
+        _p: &AttnParams,
+    ) -> OpResult<Array3<O>> {
         Err(missing("attn_chunked"))
     }
     fn attn_decode<T: Element, O: Element>(&self, _c: &Contract, _q: ArrayView3<T>, _cache: &KvCache<T>, _p: &AttnParams) -> OpResult<Array3<O>> {
         Err(missing("attn_decode"))
     }
-    fn kv_append<T: Element>(&self, _cache: &KvCache<T>, _k_new: ArrayView3<T>, _v_new: ArrayView3<T>, _spans: &[Span]) -> OpResult<(Array4<T>, Array4<T>, Array1<i64>)> {
+    fn kv_append<T: Element>(
+        &self,
+        _cache: &KvCache<T>,
+        _k_new: ArrayView3<T>,
+        _v_new: ArrayView3<T>,
+        _spans: &[Span],
+    ) -> OpResult<(Array4<T>, Array4<T>, Array1<i64>)> {
         Err(missing("kv_append"))
     }
     fn sample<T: Element>(&self, _c: &Contract, _logits: ArrayView2<T>, _reqs: &[SampleParams]) -> OpResult<Array1<i64>> {
@@ -96,7 +109,6 @@ impl Ops for GpuOps {
 fn missing(op: &str) -> Box<dyn std::error::Error + Send + Sync> {
     format!("{op}: no GPU kernel in this build").into()
 }
-
 
 /// Runs every family on the GPU when one is present; otherwise records a visible skip.
 pub fn conform(golden: Option<&Path>, contracts: &[&Contract], report: &mut Report, spinner: &dyn Fn(&str) -> ProgressBar) {
@@ -118,7 +130,10 @@ pub fn conform(golden: Option<&Path>, contracts: &[&Contract], report: &mut Repo
     let (m, k, n) = (2048, 4096, 4096);
     let batches = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048];
     println!("\nnegative control: f32 matmul of linspace(-1000, 1000) {m}×{k} by {k}×{n}, rows 0..B alone vs inside the batch of {m}:");
-    for (who, r) in [("cuBLAS sgemm", lockstep_gpu::cublas::invariance_probe(&gpu, m, k, n, &batches)), ("lockstep fma-v1", lockstep_gpu::cublas::lockstep_probe(&gpu, m, k, n, &batches))] {
+    for (who, r) in [
+        ("cuBLAS sgemm", lockstep_gpu::cublas::invariance_probe(&gpu, m, k, n, &batches)),
+        ("lockstep fma-v1", lockstep_gpu::cublas::lockstep_probe(&gpu, m, k, n, &batches)),
+    ] {
         match r {
             Ok(r) => println!("  {who:<16} {}", r.summary()),
             Err(e) => println!("  {who:<16} could not run: {e}"),

@@ -10,4 +10,3 @@ use lockstep_gpu::Gpu;
 pub fn gpu(name: &str) -> Option<Gpu> {
     lockstep_gpu::testing::open_or_skip(name).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
-
