@@ -26,6 +26,9 @@ pub const MM_THREADS: usize = 256;
 pub const ROW_THREADS: usize = 256;
 /// Threads per block of the elementwise-style kernels (rope, combine).
 pub const FLAT_THREADS: usize = 256;
+/// Threads per attention split block (each scores keys `tid, tid + ATTN_THREADS, …` of a
+/// BN block and owns head dims `tid, tid + ATTN_THREADS, …`; no effect on the tree).
+pub const ATTN_THREADS: usize = 128;
 
 /// Sources in compile order, prelude first. Adding an op means one line here and one
 /// entry in [`Kernels`].
@@ -40,6 +43,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("softmax.cu", include_str!("../kernels/softmax.cu")),
     ("rope.cu", include_str!("../kernels/rope.cu")),
     ("elementwise.cu", include_str!("../kernels/elementwise.cu")),
+    ("attention.cu", include_str!("../kernels/attention.cu")),
 ];
 
 /// The generated header: every constant the kernels use, from the contract and from the
@@ -56,7 +60,8 @@ pub fn header(c: &Contract) -> String {
          #define LS_MM_BN {bnn}\n\
          #define LS_MM_BK {bk}\n\
          #define LS_MM_THREADS {mt}\n\
-         #define LS_ROW_THREADS {rt}\n",
+         #define LS_ROW_THREADS {rt}\n\
+         #define LS_ATTN_THREADS {at}\n",
         id = c.id(),
         kc = c.kc.unwrap_or(0),
         lanes = c.lanes,
@@ -67,6 +72,7 @@ pub fn header(c: &Contract) -> String {
         bk = MM_BK,
         mt = MM_THREADS,
         rt = ROW_THREADS,
+        at = ATTN_THREADS,
     );
     // Op codes of the elementwise kernel: the index in `Unary::ALL` (ops/elementwise.rs).
     for (i, u) in Unary::ALL.iter().enumerate() {
@@ -179,7 +185,7 @@ impl ByPair {
     }
 }
 
-/// One kernel per output type.
+/// One kernel per storage type (the output type, or the only type of the op).
 pub(crate) struct ByOut([CudaFunction; 3]);
 
 impl ByOut {
@@ -209,6 +215,9 @@ pub(crate) struct Kernels {
     pub softmax: ByPair,
     pub rope: ByPair,
     pub unary: ByPair,
+    pub attn_split: ByOut,
+    pub attn_merge: ByOut,
+    pub kv_append: ByOut,
 }
 
 impl Kernels {
@@ -227,6 +236,9 @@ impl Kernels {
             softmax: ByPair::load(&m, c, "softmax")?,
             rope: ByPair::load(&m, c, "rope")?,
             unary: ByPair::load(&m, c, "unary")?,
+            attn_split: ByOut::load(&m, c, "attn_split")?,
+            attn_merge: ByOut::load(&m, c, "attn_merge")?,
+            kv_append: ByOut::load(&m, c, "kv_append")?,
         })
     }
 }
@@ -274,6 +286,12 @@ mod tests {
                         let sym = symbol(stem, tin, tout);
                         assert!(ptx.contains(&format!(".entry {sym}(")), "{sym} missing from the PTX for {arch}");
                     }
+                }
+            }
+            for stem in ["attn_split", "attn_merge", "kv_append"] {
+                for t in DType::ALL {
+                    let sym = format!("{stem}_{}", t.name());
+                    assert!(ptx.contains(&format!(".entry {sym}(")), "{sym} missing from the PTX for {arch}");
                 }
             }
             // No flush-to-zero and no approximate division/sqrt/exp/log anywhere.

@@ -2,6 +2,7 @@
 //! the same name (same generic parameters, same param structs, same error values for bad
 //! input) and returns host arrays.
 
+pub mod attention;
 pub mod elementwise;
 pub mod matmul;
 pub mod mean;

@@ -302,25 +302,56 @@ pub(crate) fn check_spans(op: &'static str, spans: &[Span], tokens: usize, lens:
 /// Writing into a page that other sequences share changes them too; that is the caller's
 /// business (copy-on-write happens above this op).
 pub fn append<T: Element>(cache: &mut KvCacheMut<T>, k_new: ArrayView3<T>, v_new: ArrayView3<T>, spans: &[Span]) -> Result<()> {
-    const OP: &str = "kv_append";
     let (kst, vst, table) = match &cache.layout {
         KvLayoutMut::Contiguous { k, v } => (k.shape().to_vec(), v.shape().to_vec(), None),
         KvLayoutMut::Paged { k, v, block_table } => (k.shape().to_vec(), v.shape().to_vec(), Some(block_table.view())),
     };
+    let (dest, new_lens_i64) = plan_rows(&kst, &vst, table, cache.lens.view(), k_new.shape(), v_new.shape(), spans)?;
+    let (k, v) = match &mut cache.layout {
+        KvLayoutMut::Contiguous { k, v } | KvLayoutMut::Paged { k, v, .. } => (k, v),
+    };
+    let rows = kst[1];
+    for (tok, &r) in dest.iter().enumerate() {
+        let (a, b) = (r / rows, r % rows);
+        k.slice_mut(s![a, b, .., ..]).assign(&k_new.slice(s![tok, .., ..]));
+        v.slice_mut(s![a, b, .., ..]).assign(&v_new.slice(s![tok, .., ..]));
+    }
+    for (l, &n) in cache.lens.iter_mut().zip(&new_lens_i64) {
+        *l = n;
+    }
+    Ok(())
+}
+
+/// The checks of [`append`] (same errors) without writing: the storage row (index over the
+/// flattened first two storage axes) of every new token, in token order, and the lengths
+/// after the append. What a device implementation of the copy needs (lockstep-gpu).
+pub fn append_plan<T: Element>(cache: &KvCache<T>, k_new: &[usize], v_new: &[usize], spans: &[Span]) -> Result<(Vec<usize>, Vec<i64>)> {
+    let (k, v, table) = match &cache.layout {
+        KvLayout::Contiguous { k, v } => (k, v, None),
+        KvLayout::Paged { k, v, block_table } => (k, v, Some(block_table.view())),
+    };
+    plan_rows(k.shape(), v.shape(), table, cache.lens, k_new, v_new, spans)
+}
+
+fn plan_rows(
+    kst: &[usize],
+    vst: &[usize],
+    table: Option<ArrayView2<i64>>,
+    lens: ArrayView1<i64>,
+    k_new: &[usize],
+    v_new: &[usize],
+    spans: &[Span],
+) -> Result<(Vec<usize>, Vec<i64>)> {
+    const OP: &str = "kv_append";
     check_kv_dims(OP, &kst, &vst)?;
-    if k_new.dim() != v_new.dim() || k_new.shape()[1..] != kst[2..] {
+    if k_new != v_new || k_new[1..] != kst[2..] {
         return Err(Error::shape(
             OP,
-            format!(
-                "new K is {:?} and new V is {:?}; the cache rows are [Hkv, D] = {:?}",
-                k_new.shape(),
-                v_new.shape(),
-                &kst[2..]
-            ),
+            format!("new K is {k_new:?} and new V is {v_new:?}; the cache rows are [Hkv, D] = {:?}", &kst[2..]),
         ));
     }
-    let (_, lens) = check_map(OP, &kst, table, cache.lens.view())?;
-    check_spans(OP, spans, k_new.shape()[0], &lens, false)?;
+    let (_, lens) = check_map(OP, kst, table, lens)?;
+    check_spans(OP, spans, k_new[0], &lens, false)?;
     // Lengths after the append, and the map that can reach them.
     let mut new_lens = lens.clone();
     for sp in spans {
@@ -330,25 +361,13 @@ pub fn append<T: Element>(cache: &mut KvCacheMut<T>, k_new: ArrayView3<T>, v_new
         .iter()
         .map(|&l| i64::try_from(l).map_err(|_| Error::param(OP, format!("length {l} overflows i64"))))
         .collect::<Result<_>>()?;
-    let (map, _) = check_map(OP, &kst, table, ArrayView1::from(&new_lens_i64[..]))?;
-    let (k, v) = match &mut cache.layout {
-        KvLayoutMut::Contiguous { k, v } | KvLayoutMut::Paged { k, v, .. } => (k, v),
-    };
-    let rows = kst[1];
-    let mut tok = 0;
-    for sp in spans {
-        for j in 0..sp.len {
-            let r = map.row(sp.seq, sp.start + j);
-            let (a, b) = (r / rows, r % rows);
-            k.slice_mut(s![a, b, .., ..]).assign(&k_new.slice(s![tok, .., ..]));
-            v.slice_mut(s![a, b, .., ..]).assign(&v_new.slice(s![tok, .., ..]));
-            tok += 1;
-        }
-    }
-    for (l, &n) in cache.lens.iter_mut().zip(&new_lens_i64) {
-        *l = n;
-    }
-    Ok(())
+    let (map, _) = check_map(OP, kst, table, ArrayView1::from(&new_lens_i64[..]))?;
+    let dest = spans
+        .iter()
+        .flat_map(|sp| (0..sp.len).map(move |j| (sp.seq, sp.start + j)))
+        .map(|(q, t)| map.row(q, t))
+        .collect();
+    Ok((dest, new_lens_i64))
 }
 
 /// [`append`] as a pure function: copies of `(k, v, lens)` with the new tokens written.

@@ -26,7 +26,7 @@
 pub mod fast;
 pub mod kvcache;
 
-pub use kvcache::{append, appended, KvCache, KvCacheMut, KvLayout, KvLayoutMut, Span};
+pub use kvcache::{append, append_plan, appended, KvCache, KvCacheMut, KvLayout, KvLayoutMut, Span};
 
 use crate::elementwise::exp;
 use crate::error::{Error, Result};
@@ -254,21 +254,14 @@ impl<T: Element> KeySource<T> for Packed<'_, T> {
     }
 }
 
-fn prefill_path<T: Element, O: Element>(
-    path: Path,
-    c: &Contract,
-    q: ArrayView3<T>,
-    k: ArrayView3<T>,
-    v: ArrayView3<T>,
-    seq_lens: ArrayView1<i64>,
-    p: &AttnParams,
-) -> Result<Array3<O>> {
+/// The checks of [`prefill`]: returns the rows and the packed base of every sequence.
+fn prefill_rows(c: &Contract, q: &[usize], k: &[usize], v: &[usize], seq_lens: ArrayView1<i64>, p: &AttnParams) -> Result<(Vec<Row>, Vec<usize>)> {
     const OP: &str = "attention_prefill";
-    if k.dim() != v.dim() {
-        return Err(Error::shape(OP, format!("K is {:?} but V is {:?}", k.shape(), v.shape())));
+    if k != v {
+        return Err(Error::shape(OP, format!("K is {k:?} but V is {v:?}")));
     }
-    let (nk, hkv, d) = k.dim();
-    let (n, _, _) = check_q(OP, c, q.shape(), hkv, d, p)?;
+    let (nk, hkv, d) = (k[0], k[1], k[2]);
+    let (n, _, _) = check_q(OP, c, q, hkv, d, p)?;
     if nk != n {
         return Err(Error::shape(OP, format!("{n} query tokens but {nk} key tokens")));
     }
@@ -285,6 +278,20 @@ fn prefill_path<T: Element, O: Element>(
     if rows.len() != n {
         return Err(Error::shape(OP, format!("seq_lens add up to {} but {n} tokens were given", rows.len())));
     }
+    Ok((rows, bases))
+}
+
+fn prefill_path<T: Element, O: Element>(
+    path: Path,
+    c: &Contract,
+    q: ArrayView3<T>,
+    k: ArrayView3<T>,
+    v: ArrayView3<T>,
+    seq_lens: ArrayView1<i64>,
+    p: &AttnParams,
+) -> Result<Array3<O>> {
+    let (rows, bases) = prefill_rows(c, q.shape(), k.shape(), v.shape(), seq_lens, p)?;
+    let (_, hkv, d) = k.dim();
     let (k, v) = (k.as_standard_layout(), v.as_standard_layout());
     let (ks, vs) = (k.as_slice().expect("standard"), v.as_slice().expect("standard"));
     Ok(run_rows(path, c, q, &rows, hkv, p, |seq, head| Packed {
@@ -334,7 +341,13 @@ fn cached_path<T: Element, O: Element>(
     p: &AttnParams,
 ) -> Result<Array3<O>> {
     let store = cache.store(op)?;
-    let (n, _, _) = check_q(op, c, q.shape(), store.hkv, store.d, p)?;
+    let rows = cached_rows(op, c, q.shape(), &store, spans, p)?;
+    Ok(run_rows(path, c, q, &rows, store.hkv, p, |seq, head| store.source(seq, head)))
+}
+
+/// The checks of [`chunked_prefill`] (`spans` given) and [`decode`] (`None`): the rows.
+fn cached_rows<T: Element>(op: &'static str, c: &Contract, q: &[usize], store: &kvcache::Store<T>, spans: Option<&[Span]>, p: &AttnParams) -> Result<Vec<Row>> {
+    let (n, _, _) = check_q(op, c, q, store.hkv, store.d, p)?;
     let rows: Vec<Row> = match spans {
         Some(spans) => {
             check_spans(op, spans, n, &store.lens, true)?;
@@ -362,7 +375,62 @@ fn cached_path<T: Element, O: Element>(
             rows
         }
     };
-    Ok(run_rows(path, c, q, &rows, store.hkv, p, |seq, head| store.source(seq, head)))
+    Ok(rows)
+}
+
+/// Where the K/V rows of every query row live, after all the checks of an entry point: what
+/// a device implementation of the same tree needs (lockstep-gpu), so that its errors are
+/// the reference's. Storage row of position `t` of sequence `s` (index over the flattened
+/// first two storage axes): `base[s] + t`, or with pages `table[s][t / page] * page + t % page`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// Per query token (in `q` order): `(sequence, absolute position)`.
+    pub rows: Vec<(usize, usize)>,
+    /// Query heads, KV heads, head dim.
+    pub hq: usize,
+    pub hkv: usize,
+    pub d: usize,
+    pub map: PlanMap,
+}
+
+/// The storage map of a [`Plan`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PlanMap {
+    /// Position `t` of sequence `s` is storage row `base[s] + t` (packed prefill, contiguous cache).
+    Base(Vec<usize>),
+    /// Pages of `page` tokens; `table[s]` holds the checked pages sequence `s` can read.
+    Paged { page: usize, table: Vec<Vec<usize>> },
+}
+
+fn plan_of(rows: Vec<Row>, hq: usize, hkv: usize, d: usize, map: PlanMap) -> Plan {
+    Plan {
+        rows: rows.iter().map(|r| (r.seq, r.pos)).collect(),
+        hq,
+        hkv,
+        d,
+        map,
+    }
+}
+
+/// The checks of [`prefill`] (same errors) and its [`Plan`].
+pub fn prefill_plan<T: Element>(c: &Contract, q: ArrayView3<T>, k: ArrayView3<T>, v: ArrayView3<T>, seq_lens: ArrayView1<i64>, p: &AttnParams) -> Result<Plan> {
+    let (rows, bases) = prefill_rows(c, q.shape(), k.shape(), v.shape(), seq_lens, p)?;
+    Ok(plan_of(rows, q.shape()[1], k.shape()[1], k.shape()[2], PlanMap::Base(bases)))
+}
+
+/// The checks of [`chunked_prefill`] (`spans` given) or [`decode`] (`None`), same errors, and the [`Plan`].
+pub fn cached_plan<T: Element>(c: &Contract, q: ArrayView3<T>, cache: &KvCache<T>, spans: Option<&[Span]>, p: &AttnParams) -> Result<Plan> {
+    let op = if spans.is_some() { "attention_chunked_prefill" } else { "attention_decode" };
+    let store = cache.store(op)?;
+    let rows = cached_rows(op, c, q.shape(), &store, spans, p)?;
+    let map = match &store.map {
+        kvcache::Map::Contiguous { max_pos } => PlanMap::Base((0..store.lens.len()).map(|s| s * max_pos).collect()),
+        kvcache::Map::Paged { page, table } => PlanMap::Paged {
+            page: *page,
+            table: table.clone(),
+        },
+    };
+    Ok(plan_of(rows, q.shape()[1], store.hkv, store.d, map))
 }
 
 /// Chunked prefill (and any mix of chunks): `q` `[N, Hq, D]` packed in span order; token `j`

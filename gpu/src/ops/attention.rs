@@ -1,0 +1,224 @@
+//! Launchers of `gpu/kernels/attention.cu`: prefill, chunked prefill and decode (one tree:
+//! split states, then the ordered merge) and the KV-cache append (a copy). Every check is
+//! the reference's own ([`attention::prefill_plan`], [`attention::cached_plan`],
+//! [`attention::append_plan`]), so bad input gives the reference's error values.
+
+use super::{grid1, NULL};
+use crate::device::Gpu;
+use crate::error::{At, Result};
+use crate::kernels::{ATTN_THREADS, FLAT_THREADS};
+use cudarc::driver::{LaunchConfig, PushKernelArg};
+use lockstep_reference::attention::{self, AttnParams, KvCache, KvLayout, Plan, PlanMap, Span};
+use lockstep_reference::{Contract, Element};
+use ndarray::{Array1, Array3, Array4, ArrayView1, ArrayView3, ArrayView4};
+
+impl Gpu {
+    /// [`lockstep_reference::attention::prefill`] on the GPU.
+    pub fn attn_prefill<T: Element, O: Element>(
+        &self,
+        c: &Contract,
+        q: ArrayView3<T>,
+        k: ArrayView3<T>,
+        v: ArrayView3<T>,
+        seq_lens: ArrayView1<i64>,
+        p: &AttnParams,
+    ) -> Result<Array3<O>> {
+        let plan = attention::prefill_plan(c, q, k, v, seq_lens, p)?;
+        let (k, v) = (k.as_standard_layout(), v.as_standard_layout());
+        self.attn_run(
+            "attention_prefill",
+            c,
+            q,
+            k.as_slice().unwrap_or_default(),
+            v.as_slice().unwrap_or_default(),
+            &plan,
+            p,
+        )
+    }
+
+    /// [`lockstep_reference::attention::chunked_prefill`] on the GPU.
+    pub fn attn_chunked<T: Element, O: Element>(
+        &self,
+        c: &Contract,
+        q: ArrayView3<T>,
+        cache: &KvCache<T>,
+        spans: &[Span],
+        p: &AttnParams,
+    ) -> Result<Array3<O>> {
+        let plan = attention::cached_plan(c, q, cache, Some(spans), p)?;
+        self.attn_cached("attention_chunked_prefill", c, q, cache, &plan, p)
+    }
+
+    /// [`lockstep_reference::attention::decode`] on the GPU.
+    pub fn attn_decode<T: Element, O: Element>(&self, c: &Contract, q: ArrayView3<T>, cache: &KvCache<T>, p: &AttnParams) -> Result<Array3<O>> {
+        let plan = attention::cached_plan(c, q, cache, None, p)?;
+        self.attn_cached("attention_decode", c, q, cache, &plan, p)
+    }
+
+    fn attn_cached<T: Element, O: Element>(
+        &self,
+        op: &'static str,
+        c: &Contract,
+        q: ArrayView3<T>,
+        cache: &KvCache<T>,
+        plan: &Plan,
+        p: &AttnParams,
+    ) -> Result<Array3<O>> {
+        let (k, v) = storage(cache);
+        let (k, v) = (k.as_standard_layout(), v.as_standard_layout());
+        self.attn_run(op, c, q, k.as_slice().unwrap_or_default(), v.as_slice().unwrap_or_default(), plan, p)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn attn_run<T: Element, O: Element>(
+        &self,
+        op: &'static str,
+        c: &Contract,
+        q: ArrayView3<T>,
+        k: &[T],
+        v: &[T],
+        plan: &Plan,
+        p: &AttnParams,
+    ) -> Result<Array3<O>> {
+        let (n, hq, hkv, d) = (plan.rows.len(), plan.hq, plan.hkv, plan.d);
+        let mut out = Array3::<O>::from_elem((n, hq, d), O::from_f32(0.0));
+        if n == 0 {
+            return Ok(out);
+        }
+        let at = At::new(op, format!("q {n}×{hq}×{d}, Hkv {hkv} ({} → {}, {})", T::DTYPE, O::DTYPE, c.id()));
+        let sp = c.attn_split;
+        let window = p.window.unwrap_or(0);
+        // Splits of the longest row: the grid's second axis (a row with fewer exits early).
+        let nsplit = plan.rows.iter().map(|&(_, pos)| pos / sp - p.first_key(pos) / sp + 1).max().unwrap_or(1);
+        let blocks = n.checked_mul(hq).filter(|&b| b <= i32::MAX as usize);
+        let flat = blocks.and_then(|b| b.checked_mul(d)).filter(|&t| t.div_ceil(FLAT_THREADS) <= i32::MAX as usize);
+        let scratch = blocks.and_then(|b| b.checked_mul(nsplit)).and_then(|x| x.checked_mul(d + 2));
+        if flat.is_none() || scratch.is_none() || nsplit > 65535 || hq.max(hkv).max(d) > i32::MAX as usize || window > i64::MAX as usize {
+            return Err(at.too_large("rows × Hq ≤ 2^31 - 1, at most 65535 splits per row, Hq, Hkv, D ≤ 2^31 - 1"));
+        }
+        let (blocks, flat, scratch) = (blocks.unwrap_or(0), flat.unwrap_or(0), scratch.unwrap_or(0));
+        let kern = self.kernels(c)?;
+        let s = self.stream();
+        let q = q.as_standard_layout();
+        let rows: Vec<i64> = plan.rows.iter().flat_map(|&(seq, pos)| [seq as i64, pos as i64]).collect();
+        let (base, table, page, max_blocks): (Option<Vec<i64>>, Option<Vec<i64>>, i64, i64) = match &plan.map {
+            PlanMap::Base(b) => (Some(b.iter().map(|&x| x as i64).collect()), None, 1, 0),
+            PlanMap::Paged { page, table } => {
+                let mb = table.iter().map(Vec::len).max().unwrap_or(0).max(1);
+                // Columns past a sequence's readable blocks are never read: 0 pads them.
+                let flat: Vec<i64> = table.iter().flat_map(|r| (0..mb).map(move |b| r.get(b).map_or(0, |&x| x as i64))).collect();
+                (None, Some(flat), *page as i64, mb as i64)
+            }
+        };
+        let dq = self.upload(q.as_slice().unwrap_or_default()).map_err(|e| at.err(e))?;
+        let dk = self.upload(k).map_err(|e| at.err(e))?;
+        let dv = self.upload(v).map_err(|e| at.err(e))?;
+        let drows = s.clone_htod(&rows).map_err(|e| at.err(e))?;
+        let dbase = match &base {
+            Some(b) => Some(s.clone_htod(b).map_err(|e| at.err(e))?),
+            None => None,
+        };
+        let dtable = match &table {
+            Some(t) => Some(s.clone_htod(t).map_err(|e| at.err(e))?),
+            None => None,
+        };
+        let dst = s.alloc_zeros::<f32>(scratch).map_err(|e| at.err(e))?;
+        let dy = self.alloc::<O>(n * hq * d).map_err(|e| at.err(e))?;
+        let (hqi, hkvi, di, ns, w) = (hq as i32, hkv as i32, d as i32, nsplit as i32, window as i64);
+        let mut l = s.launch_builder(kern.attn_split.get(T::DTYPE));
+        l.arg(&dq).arg(&dk).arg(&dv).arg(&drows);
+        match &dbase {
+            Some(b) => l.arg(b),
+            None => l.arg(&NULL),
+        };
+        match &dtable {
+            Some(t) => l.arg(t),
+            None => l.arg(&NULL),
+        };
+        l.arg(&page)
+            .arg(&max_blocks)
+            .arg(&hqi)
+            .arg(&hkvi)
+            .arg(&di)
+            .arg(&p.scale)
+            .arg(&w)
+            .arg(&dst)
+            .arg(&ns);
+        let cfg = LaunchConfig {
+            grid_dim: (blocks as u32, nsplit as u32, 1),
+            block_dim: (ATTN_THREADS as u32, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: matches `attn_split_*` in attention.cu; the plan's rows, bases and pages were
+        // checked by the reference against the storage, so every index read is in bounds.
+        unsafe { l.launch(cfg) }.map_err(|e| at.err(e))?;
+        let nl = n as i64;
+        let mut l = s.launch_builder(kern.attn_merge.get(O::DTYPE));
+        l.arg(&dst).arg(&drows).arg(&dy).arg(&nl).arg(&hqi).arg(&di).arg(&w).arg(&ns);
+        // SAFETY: matches `attn_merge_*`; dst holds n*hq*nsplit*(d+2) floats, dy n*hq*d.
+        unsafe { l.launch(grid1(flat.div_ceil(FLAT_THREADS) as u32, FLAT_THREADS)) }.map_err(|e| at.err(e))?;
+        let y = self.download::<O>(&dy).map_err(|e| at.err(e))?;
+        out.as_slice_mut().expect("fresh array is standard").copy_from_slice(&y);
+        Ok(out)
+    }
+
+    /// [`lockstep_reference::attention::appended`] on the GPU: copies of the cache's `(k, v,
+    /// lens)` with the new tokens written (same checks, same errors).
+    #[allow(clippy::type_complexity)]
+    pub fn kv_append<T: Element>(
+        &self,
+        cache: &KvCache<T>,
+        k_new: ArrayView3<T>,
+        v_new: ArrayView3<T>,
+        spans: &[Span],
+    ) -> Result<(Array4<T>, Array4<T>, Array1<i64>)> {
+        let (dest, lens) = attention::append_plan(cache, k_new.shape(), v_new.shape(), spans)?;
+        let (k, v) = storage(cache);
+        let shape = k.dim();
+        let width = shape.2 * shape.3;
+        // One writer per storage row: the last token that goes there (as the sequential copy).
+        let mut seen = std::collections::HashSet::new();
+        let mut pairs: Vec<i64> = Vec::with_capacity(2 * dest.len());
+        for (tok, &r) in dest.iter().enumerate().rev() {
+            if seen.insert(r) {
+                pairs.extend([r as i64, tok as i64]);
+            }
+        }
+        let (k, v) = (k.as_standard_layout().into_owned(), v.as_standard_layout().into_owned());
+        let npairs = pairs.len() / 2;
+        if npairs == 0 || width == 0 {
+            return Ok((k, v, Array1::from(lens)));
+        }
+        let at = At::new("kv_append", format!("{} new tokens into {shape:?} ({})", dest.len(), T::DTYPE));
+        let total = npairs.checked_mul(width).filter(|t| t.div_ceil(FLAT_THREADS) <= i32::MAX as usize);
+        let Some(total) = total else {
+            return Err(at.too_large("new tokens × Hkv × D ≤ 2^31 - 1 blocks of threads"));
+        };
+        let kern = self.kernels(&lockstep_reference::FMA_V1)?;
+        let s = self.stream();
+        let (kn, vn) = (k_new.as_standard_layout(), v_new.as_standard_layout());
+        let dkn = self.upload(kn.as_slice().unwrap_or_default()).map_err(|e| at.err(e))?;
+        let dvn = self.upload(vn.as_slice().unwrap_or_default()).map_err(|e| at.err(e))?;
+        let dk = self.upload(k.as_slice().unwrap_or_default()).map_err(|e| at.err(e))?;
+        let dv = self.upload(v.as_slice().unwrap_or_default()).map_err(|e| at.err(e))?;
+        let dp = s.clone_htod(&pairs).map_err(|e| at.err(e))?;
+        let (np, wl) = (npairs as i64, width as i64);
+        let mut l = s.launch_builder(kern.kv_append.get(T::DTYPE));
+        l.arg(&dkn).arg(&dvn).arg(&dk).arg(&dv).arg(&dp).arg(&np).arg(&wl);
+        // SAFETY: matches `kv_append_*`; every storage row and token index was checked by the
+        // reference's append checks; rows are distinct, so no element is written twice.
+        unsafe { l.launch(grid1(total.div_ceil(FLAT_THREADS) as u32, FLAT_THREADS)) }.map_err(|e| at.err(e))?;
+        let ko = self.download::<T>(&dk).map_err(|e| at.err(e))?;
+        let vo = self.download::<T>(&dv).map_err(|e| at.err(e))?;
+        let ko = Array4::from_shape_vec(shape, ko).expect("storage shape");
+        let vo = Array4::from_shape_vec(shape, vo).expect("storage shape");
+        Ok((ko, vo, Array1::from(lens)))
+    }
+}
+
+/// The K and V storage arrays of a cache, either layout.
+fn storage<'a, T>(cache: &KvCache<'a, T>) -> (ArrayView4<'a, T>, ArrayView4<'a, T>) {
+    match &cache.layout {
+        KvLayout::Contiguous { k, v } | KvLayout::Paged { k, v, .. } => (k.clone(), v.clone()),
+    }
+}
