@@ -6,6 +6,7 @@
 #include PROGRAM
 #include <cstdint>
 #include <cstdio>
+#include <fstream>
 #include <string>
 
 static uint64_t g_state = 0x1234;
@@ -199,7 +200,109 @@ static void check_bf16_rounding() {
     std::printf("ok   bf16 rounding (every 7th f32 pattern)\n");
 }
 
-int main() {
+// ---- attention and KV append: cases and expected outputs written by the Rust reference
+// (cargo run -p lockstep-gpu --example attn_cases), so the kernels are compared with the
+// definition itself. The grid and the append's writer pairs are the launcher's
+// (gpu/src/ops/attention.rs; the pairs come from its `append_pairs`). ----
+template <typename T> static T from_bits(uint32_t b) {
+    if constexpr (sizeof(T) == 4) {
+        return __uint_as_float(b);
+    } else {
+        T t;
+        t.bits = (unsigned short)b;
+        return t;
+    }
+}
+template <typename T> static std::vector<T> read_vec(std::istream& in) {
+    size_t n = 0;
+    in >> n;
+    std::vector<T> v(n);
+    for (auto& x : v) {
+        uint64_t b;
+        in >> b;
+        x = from_bits<T>((uint32_t)b);
+    }
+    return v;
+}
+static std::vector<long long> read_ints(std::istream& in) {
+    size_t n = 0;
+    in >> n;
+    std::vector<long long> v(n);
+    for (auto& x : v) in >> x;
+    return v;
+}
+
+template <typename T> static void run_attn_case(std::istream& in, const std::string& name) {
+    long long n, hq, hkv, d, window, paged, page, max_blocks;
+    uint32_t scale_bits;
+    in >> n >> hq >> hkv >> d >> window >> scale_bits >> paged >> page >> max_blocks;
+    auto q = read_vec<T>(in), k = read_vec<T>(in), v = read_vec<T>(in);
+    auto rows = read_ints(in), map = read_ints(in);
+    auto want32 = read_vec<float>(in);
+    auto want16 = read_vec<ls_bf16>(in);
+    const float scale = __uint_as_float(scale_bits);
+    int nsplit = 1;
+    for (long long r = 0; r < n; ++r) {
+        const long long pos = rows[2 * r + 1], first = ls_attn_first(pos, window);
+        nsplit = std::max(nsplit, (int)(pos / LS_ATTN_SPLIT - first / LS_ATTN_SPLIT + 1));
+    }
+    std::vector<float> st((size_t)(n * hq * nsplit * (d + 2)));
+    const long long* base = paged ? nullptr : map.data();
+    const long long* table = paged ? map.data() : nullptr;
+    ls_launch({(unsigned)(n * hq), (unsigned)nsplit, 1}, LS_ATTN_THREADS, [&] {
+        ls_attn_split<T>(q.data(), k.data(), v.data(), rows.data(), base, table, page, max_blocks, (int)hq, (int)hkv, (int)d, scale, window, st.data(),
+                         nsplit);
+    });
+    const long long total = n * hq * d;
+    std::vector<float> y32(total);
+    std::vector<ls_bf16> y16(total);
+    const unsigned blocks = (unsigned)((total + 255) / 256);
+    ls_launch({blocks, 1, 1}, 256, [&] { ls_attn_merge<float>(st.data(), rows.data(), y32.data(), n, (int)hq, (int)d, window, nsplit); });
+    ls_launch({blocks, 1, 1}, 256, [&] { ls_attn_merge<ls_bf16>(st.data(), rows.data(), y16.data(), n, (int)hq, (int)d, window, nsplit); });
+    expect_equal("attention " + name + " (f32 out, vs Rust reference)", want32, y32);
+    expect_equal("attention " + name + " (bf16 out, vs Rust reference)", want16, y16);
+}
+
+template <typename T> static void run_append_case(std::istream& in, const std::string& name) {
+    long long width;
+    in >> width;
+    auto kn = read_vec<T>(in), vn = read_vec<T>(in), k = read_vec<T>(in), v = read_vec<T>(in);
+    auto pairs = read_ints(in);
+    auto kw = read_vec<T>(in), vw = read_vec<T>(in);
+    const long long np = (long long)pairs.size() / 2, total = np * width;
+    ls_launch({(unsigned)((total + 255) / 256), 1, 1}, 256, [&] { ls_kv_append<T>(kn.data(), vn.data(), k.data(), v.data(), pairs.data(), np, width); });
+    expect_equal("kv_append " + name + " K (vs Rust reference)", kw, k);
+    expect_equal("kv_append " + name + " V (vs Rust reference)", vw, v);
+}
+
+static void check_attention_cases(const char* path) {
+    std::ifstream in(path);
+    if (!in) {
+        std::printf("FAIL cannot read attention cases %s\n", path);
+        ++g_failures;
+        return;
+    }
+    int cases = 0;
+    for (std::string kw; in >> kw && kw != "END";) {
+        std::string name;
+        int size;
+        in >> name >> size;
+        if (kw == "ATTN") size == 4 ? run_attn_case<float>(in, name) : run_attn_case<ls_bf16>(in, name);
+        else if (kw == "APPEND") size == 4 ? run_append_case<float>(in, name) : run_append_case<ls_bf16>(in, name);
+        else {
+            std::printf("FAIL attention cases: unknown record %s\n", kw.c_str());
+            ++g_failures;
+            return;
+        }
+        ++cases;
+    }
+    if (cases == 0) {
+        std::printf("FAIL attention cases: none read from %s\n", path);
+        ++g_failures;
+    }
+}
+
+int main(int argc, char** argv) {
     std::printf("contract %s: KC = %d, L = %d\n", LS_CONTRACT, LS_KC, LS_LANES);
     check_bf16_rounding();
     const int kc = LS_KC > 0 ? LS_KC : 300;
@@ -215,6 +318,11 @@ int main() {
     check_rows<ls_f16, ls_f16>(2, 777, false);
     check_rope<float, float>(5, 2, 64, 100);
     check_rope<ls_bf16, ls_bf16>(3, 4, 128, 50);
+    if (argc > 1) check_attention_cases(argv[1]);
+    else {
+        std::printf("FAIL no attention cases file given (scripts/gpu-emulate passes one)\n");
+        ++g_failures;
+    }
     std::printf("%d checks, %d failed\n", g_checks, g_failures);
     return g_failures ? 1 : 0;
 }

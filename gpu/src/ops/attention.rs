@@ -176,14 +176,7 @@ impl Gpu {
         let (k, v) = storage(cache);
         let shape = k.dim();
         let width = shape.2 * shape.3;
-        // One writer per storage row: the last token that goes there (as the sequential copy).
-        let mut seen = std::collections::HashSet::new();
-        let mut pairs: Vec<i64> = Vec::with_capacity(2 * dest.len());
-        for (tok, &r) in dest.iter().enumerate().rev() {
-            if seen.insert(r) {
-                pairs.extend([r as i64, tok as i64]);
-            }
-        }
+        let pairs = append_pairs(&dest);
         let (k, v) = (k.as_standard_layout().into_owned(), v.as_standard_layout().into_owned());
         let npairs = pairs.len() / 2;
         if npairs == 0 || width == 0 {
@@ -214,6 +207,20 @@ impl Gpu {
         let vo = Array4::from_shape_vec(shape, vo).expect("storage shape");
         Ok((ko, vo, Array1::from(lens)))
     }
+}
+
+/// The `(storage row, new token)` pairs of the append kernel, flattened: one writer per
+/// storage row, the last token in token order that goes there (what the reference's
+/// sequential copy leaves), so that no two threads write the same element.
+pub fn append_pairs(dest: &[usize]) -> Vec<i64> {
+    let mut seen = std::collections::HashSet::new();
+    let mut pairs = Vec::with_capacity(2 * dest.len());
+    for (tok, &r) in dest.iter().enumerate().rev() {
+        if seen.insert(r) {
+            pairs.extend([r as i64, tok as i64]);
+        }
+    }
+    pairs
 }
 
 /// The K and V storage arrays of a cache, either layout.
