@@ -14,9 +14,10 @@ use lockstep_reference::{Contract, Element, KStepKind};
 use ndarray::{Array1, Array2, Array3, Array4, ArrayD, ArrayView1, ArrayView2, ArrayView3, ArrayViewD};
 use std::path::Path;
 
-/// Op stems with GPU kernels (attention, KV append and sampling have none yet; the
-/// tensor-core matmul kernels exist as CUDA sources but are not wired into the runtime).
-pub const GPU_STEMS: [&str; 6] = ["matmul", "rmsnorm", "mean", "softmax", "rope", "elementwise"];
+/// Op stems with GPU kernels ("attention" is prefill, chunked prefill, decode and the KV
+/// append; sampling has none yet; the tensor-core matmul kernels exist as CUDA sources but
+/// are not wired into the runtime).
+pub const GPU_STEMS: [&str; 7] = ["matmul", "rmsnorm", "mean", "softmax", "rope", "elementwise", "attention"];
 
 /// The GPU as a conformance backend.
 pub struct GpuOps(pub Gpu);
@@ -70,36 +71,29 @@ impl Ops for GpuOps {
     }
     fn attn_prefill<T: Element, O: Element>(
         &self,
-        _c: &Contract,
-        _q: ArrayView3<T>,
-        _k: ArrayView3<T>,
-        _v: ArrayView3<T>,
-        _seq_lens: ArrayView1<i64>,
-        _p: &AttnParams,
+        c: &Contract,
+        q: ArrayView3<T>,
+        k: ArrayView3<T>,
+        v: ArrayView3<T>,
+        seq_lens: ArrayView1<i64>,
+        p: &AttnParams,
     ) -> OpResult<Array3<O>> {
-        Err(missing("attn_prefill"))
+        Ok(self.0.attn_prefill(c, q, k, v, seq_lens, p)?)
     }
-    fn attn_chunked<T: Element, O: Element>(
-        &self,
-        _c: &Contract,
-        _q: ArrayView3<T>,
-        _cache: &KvCache<T>,
-        _spans: &[Span],
-        _p: &AttnParams,
-    ) -> OpResult<Array3<O>> {
-        Err(missing("attn_chunked"))
+    fn attn_chunked<T: Element, O: Element>(&self, c: &Contract, q: ArrayView3<T>, cache: &KvCache<T>, spans: &[Span], p: &AttnParams) -> OpResult<Array3<O>> {
+        Ok(self.0.attn_chunked(c, q, cache, spans, p)?)
     }
-    fn attn_decode<T: Element, O: Element>(&self, _c: &Contract, _q: ArrayView3<T>, _cache: &KvCache<T>, _p: &AttnParams) -> OpResult<Array3<O>> {
-        Err(missing("attn_decode"))
+    fn attn_decode<T: Element, O: Element>(&self, c: &Contract, q: ArrayView3<T>, cache: &KvCache<T>, p: &AttnParams) -> OpResult<Array3<O>> {
+        Ok(self.0.attn_decode(c, q, cache, p)?)
     }
     fn kv_append<T: Element>(
         &self,
-        _cache: &KvCache<T>,
-        _k_new: ArrayView3<T>,
-        _v_new: ArrayView3<T>,
-        _spans: &[Span],
+        cache: &KvCache<T>,
+        k_new: ArrayView3<T>,
+        v_new: ArrayView3<T>,
+        spans: &[Span],
     ) -> OpResult<(Array4<T>, Array4<T>, Array1<i64>)> {
-        Err(missing("kv_append"))
+        Ok(self.0.kv_append(cache, k_new, v_new, spans)?)
     }
     fn sample<T: Element>(&self, _c: &Contract, _logits: ArrayView2<T>, _reqs: &[SampleParams]) -> OpResult<Array1<i64>> {
         Err(missing("sample"))

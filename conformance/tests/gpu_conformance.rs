@@ -243,6 +243,83 @@ fn gpu_two_streams_in_parallel_give_the_same_bits() {
 }
 
 #[test]
+fn gpu_attention_and_kv_append_match_the_literal_reference_on_the_catalog() {
+    // Prefill, chunked prefill, decode (contiguous and paged, GQA, windows, f32/bf16) and the
+    // KV append: every catalog case, GPU against the literal reference, bit for bit.
+    let Some(g) = gpu("gpu_attention_and_kv_append_match_the_literal_reference_on_the_catalog") else {
+        return;
+    };
+    let g = GpuOps(g);
+    for c in [&FMA_V1, &custom_small_attention()] {
+        let cases = lockstep_conformance::catalog::attention_cases(c);
+        assert!(!cases.is_empty());
+        for case in &cases {
+            let exp = run_case(&CpuLiteral, case).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+            let got = run_case(&g, case).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+            for (k, t) in &exp {
+                assert_bits(&format!("{} {k}", case.name), t, &got[k]);
+            }
+        }
+    }
+}
+
+/// A contract with small attention blocks and splits, so that short sequences cross many
+/// of both (the kernels read BN and S only from the generated header).
+fn custom_small_attention() -> Contract {
+    Contract::custom(KStepKind::Fma, Some(64), 32, 8, 24).expect("valid custom contract")
+}
+
+#[test]
+fn gpu_decode_is_batch_invariant_over_both_layouts() {
+    let Some(g) = gpu("gpu_decode_is_batch_invariant_over_both_layouts") else {
+        return;
+    };
+    let g = GpuOps(g);
+    let mut report = Report::default();
+    for c in [&FMA_V1, &custom_small_attention()] {
+        let cases: Vec<_> = lockstep_conformance::catalog::attention_cases(c)
+            .into_iter()
+            .filter(|k| matches!(k.spec, OpSpec::AttnDecode { .. }))
+            .collect();
+        assert!(!cases.is_empty(), "no decode cases under {}", c.id());
+        for case in &cases {
+            report.add("gpu", &c.id(), &case.spec.name(), "batch-invariance", &case.name, batch_invariance(&g, case));
+        }
+    }
+    assert!(report.passed(), "\n{}", report.table());
+}
+
+#[test]
+fn gpu_attention_bad_input_is_the_reference_error() {
+    use lockstep_reference::attention::{self, AttnParams, KvCache, KvLayout, Span};
+    use ndarray::{Array3, Array4};
+    let Some(g) = gpu("gpu_attention_bad_input_is_the_reference_error") else {
+        return;
+    };
+    let k = Array4::<f32>::zeros((2, 8, 1, 4));
+    let table = Array2::from_shape_vec((1, 2), vec![0i64, 7]).unwrap();
+    let lens = Array1::from(vec![12i64]);
+    let cache = KvCache {
+        layout: KvLayout::Paged {
+            k: k.view(),
+            v: k.view(),
+            block_table: table.view(),
+        },
+        lens: lens.view(),
+    };
+    let q = Array3::<f32>::zeros((1, 2, 4));
+    let p = AttnParams::for_head_dim(4);
+    let want = attention::decode::<f32, f32>(&FMA_V1, q.view(), &cache, &p).unwrap_err();
+    let got = g.attn_decode::<f32, f32>(&FMA_V1, q.view(), &cache, &p).unwrap_err();
+    assert_eq!(got.to_string(), lockstep_gpu::Error::from(want).to_string());
+    let kn = Array3::<f32>::zeros((1, 1, 4));
+    let spans = [Span { seq: 0, start: 14, len: 1 }];
+    let want = attention::appended(&cache, kn.view(), kn.view(), &spans).unwrap_err();
+    let got = g.kv_append(&cache, kn.view(), kn.view(), &spans).unwrap_err();
+    assert_eq!(got.to_string(), lockstep_gpu::Error::from(want).to_string());
+}
+
+#[test]
 fn gpu_bad_input_is_an_error_value() {
     let Some(g) = gpu("gpu_bad_input_is_an_error_value") else { return };
     let a = Array2::<f32>::zeros((2, 3));
@@ -281,6 +358,14 @@ fn gpu_sanitize_every_kernel_on_small_shapes() {
     cases.push(lockstep_conformance::catalog::rope_case(&FMA_V1, DType::Bf16, DType::Bf16, 5, 2, 64, 100));
     for func in Unary::ALL {
         cases.push(lockstep_conformance::catalog::unary_case(&FMA_V1, func, DType::Bf16, DType::F32, 300));
+    }
+    // Attention: one small case of each entry point and layout, and the KV append.
+    let mut seen = std::collections::HashSet::new();
+    for case in lockstep_conformance::catalog::attention_cases(&FMA_V1) {
+        let key = format!("{}{}", case.spec.name(), case.name.contains("paged"));
+        if seen.insert(key) {
+            cases.push(case);
+        }
     }
     for case in &cases {
         let exp = run_case(&CpuLiteral, case).unwrap();

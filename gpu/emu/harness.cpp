@@ -303,7 +303,7 @@ static void check_attention_cases(const char* path) {
 }
 
 int main(int argc, char** argv) {
-    std::printf("contract %s: KC = %d, L = %d\n", LS_CONTRACT, LS_KC, LS_LANES);
+    std::printf("contract %s: KC = %d, L = %d, BN = %d, S = %d\n", LS_CONTRACT, LS_KC, LS_LANES, LS_ATTN_BLOCK, LS_ATTN_SPLIT);
     check_bf16_rounding();
     const int kc = LS_KC > 0 ? LS_KC : 300;
     for (int K : {1, 15, kc - 1, kc, kc + 1, 2 * kc + 3}) check_matmul<float, float>(1, 5, 70, K, true, false);

@@ -1,6 +1,6 @@
 //! Writes attention and KV-append cases with the *Rust reference's* outputs, for
 //! `scripts/gpu-emulate` (gpu/emu/harness.cpp runs the CUDA kernels on them and compares bit
-//! for bit). Usage: cargo run -p lockstep-gpu --example attn_cases [fma-v1 | KC LANES] > cases.txt
+//! for bit). Usage: cargo run -p lockstep-gpu --example attn_cases [fma-v1 | KC LANES [BN S]] > cases.txt
 //! Text: a keyword, then fields; each vector is its length followed by its elements' bits.
 
 use half::bf16;
@@ -235,15 +235,15 @@ fn main() {
     let c = match args.as_slice() {
         [] => lockstep_reference::FMA_V1,
         [id] => Contract::by_id(id).unwrap_or_else(|e| panic!("{e}")).clone(),
-        [kc, lanes] => Contract::custom(
+        [kc, lanes, rest @ ..] if rest.is_empty() || rest.len() == 2 => Contract::custom(
             lockstep_reference::KStepKind::Fma,
             Some(kc.parse().expect("KC")),
             lanes.parse().expect("LANES"),
-            64,
-            256,
+            rest.first().map_or(64, |x| x.parse().expect("BN")),
+            rest.get(1).map_or(256, |x| x.parse().expect("S")),
         )
         .unwrap_or_else(|e| panic!("{e}")),
-        _ => panic!("usage: attn_cases [CONTRACT_ID | KC LANES]"),
+        _ => panic!("usage: attn_cases [CONTRACT_ID | KC LANES [BN S]]"),
     };
     let mut r = Rng(7);
     let mut out = String::new();
