@@ -3,6 +3,8 @@
 //! for bit). Usage: cargo run -p lockstep-gpu --example attn_cases [fma-v1 | KC LANES [BN S]] > cases.txt
 //! Text: a keyword, then fields; each vector is its length followed by its elements' bits.
 
+#![allow(clippy::too_many_arguments)]
+
 use half::bf16;
 use lockstep_gpu::ops::attention::append_pairs;
 use lockstep_reference::attention::{self, AttnParams, KvCache, KvLayout, Plan, PlanMap, Span};

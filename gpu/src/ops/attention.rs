@@ -226,6 +226,6 @@ pub fn append_pairs(dest: &[usize]) -> Vec<i64> {
 /// The K and V storage arrays of a cache, either layout.
 fn storage<'a, T>(cache: &KvCache<'a, T>) -> (ArrayView4<'a, T>, ArrayView4<'a, T>) {
     match &cache.layout {
-        KvLayout::Contiguous { k, v } | KvLayout::Paged { k, v, .. } => (k.clone(), v.clone()),
+        KvLayout::Contiguous { k, v } | KvLayout::Paged { k, v, .. } => (*k, *v),
     }
 }

@@ -343,7 +343,7 @@ fn plan_rows(
     spans: &[Span],
 ) -> Result<(Vec<usize>, Vec<i64>)> {
     const OP: &str = "kv_append";
-    check_kv_dims(OP, &kst, &vst)?;
+    check_kv_dims(OP, kst, vst)?;
     if k_new != v_new || k_new[1..] != kst[2..] {
         return Err(Error::shape(
             OP,
