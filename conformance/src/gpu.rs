@@ -15,9 +15,9 @@ use ndarray::{Array1, Array2, Array3, Array4, ArrayD, ArrayView1, ArrayView2, Ar
 use std::path::Path;
 
 /// Op stems with GPU kernels ("attention" is prefill, chunked prefill, decode and the KV
-/// append; sampling has none yet; the tensor-core matmul kernels exist as CUDA sources but
-/// are not wired into the runtime).
-pub const GPU_STEMS: [&str; 7] = ["matmul", "rmsnorm", "mean", "softmax", "rope", "elementwise", "attention"];
+/// append; the tensor-core matmul kernels exist as CUDA sources but are not wired into the
+/// runtime).
+pub const GPU_STEMS: [&str; 8] = ["matmul", "rmsnorm", "mean", "softmax", "rope", "elementwise", "attention", "sample"];
 
 /// The GPU as a conformance backend.
 pub struct GpuOps(pub Gpu);
@@ -95,13 +95,9 @@ impl Ops for GpuOps {
     ) -> OpResult<(Array4<T>, Array4<T>, Array1<i64>)> {
         Ok(self.0.kv_append(cache, k_new, v_new, spans)?)
     }
-    fn sample<T: Element>(&self, _c: &Contract, _logits: ArrayView2<T>, _reqs: &[SampleParams]) -> OpResult<Array1<i64>> {
-        Err(missing("sample"))
+    fn sample<T: Element>(&self, c: &Contract, logits: ArrayView2<T>, reqs: &[SampleParams]) -> OpResult<Array1<i64>> {
+        Ok(self.0.sample(c, logits, reqs)?)
     }
-}
-
-fn missing(op: &str) -> Box<dyn std::error::Error + Send + Sync> {
-    format!("{op}: no GPU kernel in this build").into()
 }
 
 /// Runs every family on the GPU when one is present; otherwise records a visible skip.

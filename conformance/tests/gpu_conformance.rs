@@ -263,6 +263,23 @@ fn gpu_attention_and_kv_append_match_the_literal_reference_on_the_catalog() {
     }
 }
 
+#[test]
+fn gpu_sampling_matches_the_literal_reference_on_the_catalog() {
+    let Some(g) = gpu("gpu_sampling_matches_the_literal_reference_on_the_catalog") else {
+        return;
+    };
+    let g = GpuOps(g);
+    let cases = lockstep_conformance::catalog::sample_cases(&FMA_V1);
+    assert!(!cases.is_empty());
+    for case in &cases {
+        let exp = run_case(&CpuLiteral, case).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        let got = run_case(&g, case).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        for (k, t) in &exp {
+            assert_bits(&format!("{} {k}", case.name), t, &got[k]);
+        }
+    }
+}
+
 /// A contract with small attention blocks and splits, so that short sequences cross many
 /// of both (the kernels read BN and S only from the generated header).
 fn custom_small_attention() -> Contract {
@@ -367,6 +384,7 @@ fn gpu_sanitize_every_kernel_on_small_shapes() {
             cases.push(case);
         }
     }
+    cases.extend(lockstep_conformance::catalog::sample_cases(&FMA_V1).into_iter().take(1));
     for case in &cases {
         let exp = run_case(&CpuLiteral, case).unwrap();
         let got = run_case(&g, case).unwrap_or_else(|e| panic!("{}: {e}", case.name));

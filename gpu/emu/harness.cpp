@@ -275,6 +275,28 @@ template <typename T> static void run_append_case(std::istream& in, const std::s
     expect_equal("kv_append " + name + " V (vs Rust reference)", vw, v);
 }
 
+template <typename T> static void run_sample_case(std::istream& in, const std::string& name) {
+    long long b, V;
+    in >> b >> V;
+    auto x = read_vec<T>(in);
+    auto fp = read_vec<float>(in);
+    auto ipi = read_ints(in), hoff = read_ints(in), hist = read_ints(in), want = read_ints(in);
+    std::vector<unsigned long long> ip(ipi.begin(), ipi.end());
+    std::vector<float> z((size_t)(b * V));
+    std::vector<int> ord((size_t)(b * V));
+    std::vector<long long> got((size_t)b, -7);
+    ls_launch({(unsigned)b, 1, 1}, LS_ROW_THREADS,
+              [&] { ls_sample<T>(x.data(), fp.data(), ip.data(), hoff.data(), hist.data(), z.data(), ord.data(), got.data(), V); });
+    ++g_checks;
+    for (long long i = 0; i < b; ++i)
+        if (got[i] != want[i]) {
+            std::printf("FAIL sample %s: row %lld: want %lld got %lld\n", name.c_str(), i, want[i], got[i]);
+            ++g_failures;
+            return;
+        }
+    std::printf("ok   sample %s (vs Rust reference) (%lld rows)\n", name.c_str(), b);
+}
+
 static void check_attention_cases(const char* path) {
     std::ifstream in(path);
     if (!in) {
@@ -289,6 +311,7 @@ static void check_attention_cases(const char* path) {
         in >> name >> size;
         if (kw == "ATTN") size == 4 ? run_attn_case<float>(in, name) : run_attn_case<ls_bf16>(in, name);
         else if (kw == "APPEND") size == 4 ? run_append_case<float>(in, name) : run_append_case<ls_bf16>(in, name);
+        else if (kw == "SAMPLE") size == 4 ? run_sample_case<float>(in, name) : run_sample_case<ls_bf16>(in, name);
         else {
             std::printf("FAIL attention cases: unknown record %s\n", kw.c_str());
             ++g_failures;

@@ -7,6 +7,7 @@
 
 use half::bf16;
 use lockstep_gpu::ops::attention::append_pairs;
+use lockstep_gpu::ops::sample::sample_args;
 use lockstep_reference::attention::{self, AttnParams, KvCache, KvLayout, Plan, PlanMap, Span};
 use lockstep_reference::{Contract, Element};
 use ndarray::{Array1, Array2, Array3, Array4};
@@ -232,6 +233,68 @@ fn append_case<T: Element>(out: &mut String, r: &mut Rng, name: &str) {
     vec_bits(out, vw.iter().copied());
 }
 
+fn sample_case<T: Element>(out: &mut String, r: &mut Rng, c: &Contract, name: &str, v: usize) {
+    use lockstep_reference::sample::{sample, SampleParams};
+    let mut reqs = Vec::new();
+    let base = SampleParams {
+        seed: 0x1234_5678_9abc_def0,
+        position: 77,
+        ..Default::default()
+    };
+    reqs.push(SampleParams::greedy());
+    reqs.push(base.clone());
+    reqs.push(SampleParams {
+        temperature: 0.7,
+        top_k: 5,
+        ..base.clone()
+    });
+    reqs.push(SampleParams {
+        top_p: 0.5,
+        seed: 3,
+        ..base.clone()
+    });
+    reqs.push(SampleParams {
+        min_p: 0.2,
+        position: 1 << 40,
+        ..base.clone()
+    });
+    reqs.push(SampleParams {
+        temperature: 1.3,
+        top_k: 40,
+        top_p: 0.9,
+        min_p: 0.05,
+        repetition_penalty: 1.5,
+        history: vec![3, 3, 7, 0, (v - 1) as u32, 7],
+        ..base.clone()
+    });
+    reqs.push(SampleParams { top_k: 1, ..base.clone() });
+    reqs.push(SampleParams { top_p: 0.9, ..base.clone() }); // row of -inf/NaN: -1
+    reqs.push(base.clone()); // a +inf logit wins at once
+    let b = reqs.len();
+    let mut x: Vec<T> = gen::<T>(r, b * v, 4.0);
+    // Ties and specials: a repeated maximum, NaN, -inf; row 7 has no candidate.
+    for (i, &k) in [(0usize, 5usize), (0, 9), (2, 11), (2, 12), (5, 3)].iter().enumerate() {
+        let _ = i;
+        x[k.0 * v + k.1] = T::from_f32(30.0);
+    }
+    x[v + 1] = T::from_f32(f32::NAN);
+    x[3 * v + 2] = T::from_f32(f32::NEG_INFINITY);
+    for j in 0..v {
+        x[7 * v + j] = T::from_f32(if j % 2 == 0 { f32::NAN } else { f32::NEG_INFINITY });
+    }
+    x[8 * v + 4] = T::from_f32(f32::INFINITY);
+    let logits = Array2::from_shape_vec((b, v), x).expect("logits");
+    let want = sample(c, logits.view(), &reqs).expect("ref");
+    let (fp, ip, hoff, hist) = sample_args(&reqs);
+    let _ = writeln!(out, "SAMPLE {name} {} {b} {v}", T::DTYPE.size_bytes());
+    vec_bits(out, logits.iter().copied());
+    vec_bits(out, fp);
+    ints(out, &ip.iter().map(|&u| u as i64).collect::<Vec<_>>());
+    ints(out, &hoff);
+    ints(out, &hist);
+    ints(out, want.as_slice().expect("1-d"));
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let c = match args.as_slice() {
@@ -291,6 +354,8 @@ fn main() {
     prefill::<bf16>(&mut out, &mut r, &c, "prefill-window-bf16", &[66, 2], 2, 2, 3, Some(65));
     append_case::<f32>(&mut out, &mut r, "append-paged-shared-f32");
     append_case::<bf16>(&mut out, &mut r, "append-paged-shared-bf16");
+    sample_case::<f32>(&mut out, &mut r, &c, "sample-f32", 300);
+    sample_case::<bf16>(&mut out, &mut r, &c, "sample-bf16", 1500);
     out.push_str("END\n");
     print!("{out}");
 }

@@ -44,6 +44,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("rope.cu", include_str!("../kernels/rope.cu")),
     ("elementwise.cu", include_str!("../kernels/elementwise.cu")),
     ("attention.cu", include_str!("../kernels/attention.cu")),
+    ("sample.cu", include_str!("../kernels/sample.cu")),
 ];
 
 /// The generated header: every constant the kernels use, from the contract and from the
@@ -218,6 +219,7 @@ pub(crate) struct Kernels {
     pub attn_split: ByOut,
     pub attn_merge: ByOut,
     pub kv_append: ByOut,
+    pub sample: ByOut,
 }
 
 impl Kernels {
@@ -239,6 +241,7 @@ impl Kernels {
             attn_split: ByOut::load(&m, c, "attn_split")?,
             attn_merge: ByOut::load(&m, c, "attn_merge")?,
             kv_append: ByOut::load(&m, c, "kv_append")?,
+            sample: ByOut::load(&m, c, "sample")?,
         })
     }
 }
@@ -288,7 +291,7 @@ mod tests {
                     }
                 }
             }
-            for stem in ["attn_split", "attn_merge", "kv_append"] {
+            for stem in ["attn_split", "attn_merge", "kv_append", "sample"] {
                 for t in DType::ALL {
                     let sym = format!("{stem}_{}", t.name());
                     assert!(ptx.contains(&format!(".entry {sym}(")), "{sym} missing from the PTX for {arch}");

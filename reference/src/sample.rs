@@ -209,10 +209,11 @@ pub fn sample_row(lanes: usize, x: &[f32], r: &SampleParams) -> i64 {
     }))
 }
 
-fn sample_path<T: Element>(parallel: bool, c: &Contract, logits: ArrayView2<T>, reqs: &[SampleParams]) -> Result<Array1<i64>> {
+/// The checks of [`sample`] for logits of `[b, v]` (same errors): what a device
+/// implementation of the same steps needs (lockstep-gpu).
+pub fn check(c: &Contract, (b, v): (usize, usize), reqs: &[SampleParams]) -> Result<()> {
     const OP: &str = "sample";
     c.validate()?;
-    let (b, v) = logits.dim();
     if reqs.len() != b {
         return Err(Error::shape(OP, format!("{b} rows of logits but {} requests", reqs.len())));
     }
@@ -225,6 +226,12 @@ fn sample_path<T: Element>(parallel: bool, c: &Contract, logits: ArrayView2<T>, 
     for r in reqs {
         r.check(OP, v)?;
     }
+    Ok(())
+}
+
+fn sample_path<T: Element>(parallel: bool, c: &Contract, logits: ArrayView2<T>, reqs: &[SampleParams]) -> Result<Array1<i64>> {
+    check(c, logits.dim(), reqs)?;
+    let b = logits.nrows();
     let one = |i: usize| {
         let x: Vec<f32> = logits.row(i).iter().map(|a| a.to_f32()).collect();
         sample_row(c.lanes, &x, &reqs[i])

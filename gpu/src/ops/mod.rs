@@ -8,6 +8,7 @@ pub mod matmul;
 pub mod mean;
 pub mod rmsnorm;
 pub mod rope;
+pub mod sample;
 pub mod softmax;
 
 use cudarc::driver::LaunchConfig;
