@@ -24,6 +24,8 @@ const MR: usize = 6;
 const NR: usize = 32;
 /// Columns per parallel task.
 const NC: usize = 256;
+/// Rows per L2 block (a multiple of MR).
+const MC: usize = 240;
 
 /// `C = A·B`, equal to [`super::mm`] bit for bit.
 pub fn mm_fast<T: Element, O: Element>(c: &Contract, a: ArrayView2<T>, b: ArrayView2<T>) -> Result<Array2<O>> {
@@ -133,22 +135,25 @@ fn fma_blocked<T: Element>(kc: Option<usize>, a: ArrayView2<T>, b: ArrayView2<T>
                         dst[seg.len()..].fill(0.0);
                     }
                 }
-                // Panel outer, rows inner: the panel (kl × NR) stays in L1 while every row
-                // block streams past it.
-                for p in 0..panels {
-                    let w = NR.min(nc - p * NR);
-                    let panel = &pack[p * kc * NR..(p * kc + kl) * NR];
-                    let mut i = 0;
-                    while i < m {
-                        let mr = MR.min(m - i);
-                        let acc = chunk_kernel(&a32[i * k + k0..], k, mr, kl, panel);
-                        for (r, accr) in acc.iter().enumerate().take(mr) {
-                            let t = &mut tot[(i + r) * nc + p * NR..(i + r) * nc + p * NR + w];
-                            for (tv, &av) in t.iter_mut().zip(&accr[..w]) {
-                                *tv = if ci == 0 { av } else { *tv + av };
+                // Rows in blocks of MC (their A chunk stays in L2), then panel outer, rows
+                // inner: the panel (kl × NR) stays in L1 while the block's rows stream past.
+                for i0 in (0..m).step_by(MC) {
+                    let i1 = (i0 + MC).min(m);
+                    for p in 0..panels {
+                        let w = NR.min(nc - p * NR);
+                        let panel = &pack[p * kc * NR..(p * kc + kl) * NR];
+                        let mut i = i0;
+                        while i < i1 {
+                            let mr = MR.min(i1 - i);
+                            let acc = chunk_kernel(&a32[i * k + k0..], k, mr, kl, panel);
+                            for (r, accr) in acc.iter().enumerate().take(mr) {
+                                let t = &mut tot[(i + r) * nc + p * NR..(i + r) * nc + p * NR + w];
+                                for (tv, &av) in t.iter_mut().zip(&accr[..w]) {
+                                    *tv = if ci == 0 { av } else { *tv + av };
+                                }
                             }
+                            i += mr;
                         }
-                        i += mr;
                     }
                 }
             }
