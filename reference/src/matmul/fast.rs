@@ -14,7 +14,7 @@ use super::tensor_core::{mma_step_ops, Operand};
 use super::{check, round_out};
 use crate::contract::{Contract, KStepKind};
 use crate::dtype::Element;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use ndarray::{Array2, Array3, ArrayView1, ArrayView2, ArrayView3, Axis};
 use rayon::prelude::*;
 
@@ -41,21 +41,7 @@ pub fn addmm_fast<T: Element, O: Element>(c: &Contract, a: ArrayView2<T>, b: Arr
 
 /// `C[p] = A[p]·B[p]`, equal to [`super::bmm`] bit for bit.
 pub fn bmm_fast<T: Element, O: Element>(c: &Contract, a: ArrayView3<T>, b: ArrayView3<T>) -> Result<Array3<O>> {
-    let (ba, m, k) = a.dim();
-    let (bb, k2, n) = b.dim();
-    if ba != bb {
-        return Err(Error::shape("bmm", format!("A has batch {ba} but B has batch {bb}")));
-    }
-    if ba == 0 {
-        return Err(Error::empty("bmm", "batch of 0 matrices"));
-    }
-    check::<T>("bmm", c, (m, k), (k2, n), None)?;
-    let mut out = Array3::<O>::from_elem((ba, m, n), O::from_f32(0.0));
-    for p in 0..ba {
-        let r = run(c, a.index_axis(Axis(0), p), b.index_axis(Axis(0), p), None);
-        out.index_axis_mut(Axis(0), p).assign(&round_out::<O, _>(r));
-    }
-    Ok(out)
+    super::bmm_with(c, a, b, |a, b| run(c, a, b, None))
 }
 
 fn run<T: Element>(c: &Contract, a: ArrayView2<T>, b: ArrayView2<T>, bias: Option<ArrayView1<f32>>) -> Array2<f32> {
