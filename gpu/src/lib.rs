@@ -25,11 +25,17 @@
 //! | softmax, log_softmax | [`Gpu::softmax`], [`Gpu::log_softmax`] | kernels/softmax.cu | lane trees + elementwise.cuh | same |
 //! | exp, log, rsqrt, tanh, sigmoid, silu, gelu | [`Gpu::unary`] | kernels/elementwise.cu(h) | fixed polynomials | same |
 //! | rope | [`Gpu::rope`] | kernels/rope.cu | host f64 tables, 3 roundings | same |
+//! | attention prefill, chunked prefill, decode | [`Gpu::attn_prefill`], [`Gpu::attn_chunked`], [`Gpu::attn_decode`] | kernels/attention.cu | splits of S, blocks of BN from the contract; contiguous and paged | same |
+//! | KV-cache append | [`Gpu::kv_append`] | kernels/attention.cu | a copy | same |
+//! | sample | [`Gpu::sample`] | kernels/sample.cu | Philox on device, lane-tree softmax | same |
 //! | cuBLAS negative control | [`cublas::invariance_probe`] | cuBLAS sgemm | — | — |
 //!
 //! Without a GPU, [`Gpu::open`] returns [`Error::NoDriver`] or [`Error::NoDevice`];
 //! [`testing::open_or_skip`] turns that into a visible skip unless
 //! `LOCKSTEP_REQUIRE_GPU=1`.
+//!
+//! Attention, KV append and sampling have been verified by the NVRTC compile check and the
+//! CPU emulation against the Rust reference (`scripts/gpu-emulate`) only, not yet on a GPU.
 
 pub mod cublas;
 pub mod device;
