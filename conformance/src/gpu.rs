@@ -14,8 +14,9 @@ use lockstep_reference::{Contract, Element, KStepKind};
 use ndarray::{Array1, Array2, Array3, Array4, ArrayD, ArrayView1, ArrayView2, ArrayView3, ArrayViewD};
 use std::path::Path;
 
-/// Op stems with GPU kernels (attention, KV append and sampling have none yet; the
-/// tensor-core matmul kernels exist as CUDA sources but are not wired into the runtime).
+/// Op stems with GPU kernels (attention, KV append and sampling have none yet). The
+/// matmul of an `mma-sm90` contract runs only on compute capability 9.0 (see
+/// [`GpuOps::supports`]).
 pub const GPU_STEMS: [&str; 6] = ["matmul", "rmsnorm", "mean", "softmax", "rope", "elementwise"];
 
 /// The GPU as a conformance backend.
@@ -26,7 +27,13 @@ impl Ops for GpuOps {
         "gpu".into()
     }
     fn supports(&self, op: &OpSpec, c: &Contract) -> bool {
-        GPU_STEMS.contains(&op.stem()) && !(op.stem() == "matmul" && c.kstep != KStepKind::Fma)
+        GPU_STEMS.contains(&op.stem())
+            && (op.stem() != "matmul"
+                || match c.kstep {
+                    KStepKind::Fma => true,
+                    // The tensor-core kernels exist for sm_90 only (elsewhere: a typed error).
+                    KStepKind::MmaSm90 => c.kc.is_none() && self.0.info().compute_capability == (9, 0),
+                })
     }
     fn mm<T: Element, O: Element>(&self, c: &Contract, a: ArrayView2<T>, b: ArrayView2<T>) -> OpResult<Array2<O>> {
         Ok(self.0.mm(c, a, b)?)

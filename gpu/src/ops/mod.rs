@@ -4,6 +4,7 @@
 
 pub mod elementwise;
 pub mod matmul;
+pub mod matmul_tc;
 pub mod mean;
 pub mod rmsnorm;
 pub mod rope;
