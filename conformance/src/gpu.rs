@@ -14,9 +14,8 @@ use lockstep_reference::{Contract, Element, KStepKind};
 use ndarray::{Array1, Array2, Array3, Array4, ArrayD, ArrayView1, ArrayView2, ArrayView3, ArrayViewD};
 use std::path::Path;
 
-/// Op stems with GPU kernels (attention, KV append and sampling have none yet). The
-/// matmul of an `mma-sm90` contract runs only on compute capability 9.0 (see
-/// [`GpuOps::supports`]).
+/// Op stems with GPU kernels (attention, KV append and sampling have none yet; the
+/// tensor-core matmul kernels exist as CUDA sources but are not wired into the runtime).
 pub const GPU_STEMS: [&str; 6] = ["matmul", "rmsnorm", "mean", "softmax", "rope", "elementwise"];
 
 /// The GPU as a conformance backend.
@@ -26,6 +25,8 @@ impl Ops for GpuOps {
     fn name(&self) -> String {
         "gpu".into()
     }
+    /// The matmul of an `mma-sm90` contract (the tensor-core kernels) only on compute
+    /// capability 9.0; elsewhere it is a typed `Unsupported` error.
     fn supports(&self, op: &OpSpec, c: &Contract) -> bool {
         GPU_STEMS.contains(&op.stem())
             && (op.stem() != "matmul"
