@@ -442,6 +442,28 @@ impl Gpu {
 mod tests {
     use super::*;
 
+    /// The parameter types (names dropped) and `.maxntid` x of an entry in the PTX.
+    fn entry_signature(ptx: &str, sym: &str) -> (Vec<String>, Option<u32>) {
+        let start = ptx.find(&format!(".entry {sym}(")).unwrap_or_else(|| panic!("{sym} missing"));
+        let rest = &ptx[start..];
+        let close = rest.find(')').expect("parameter list ends");
+        let params = rest[..close]
+            .lines()
+            .skip(1)
+            .enumerate()
+            .map(|(i, l)| {
+                let l = l.trim().trim_end_matches(',').trim_start_matches(".param ");
+                l.replace(&format!("{sym}_param_{i}"), "").split_whitespace().collect::<Vec<_>>().join(" ")
+            })
+            .collect();
+        let maxntid = rest[close..]
+            .lines()
+            .nth(1)
+            .and_then(|l| l.trim().strip_prefix(".maxntid "))
+            .map(|v| v.split(',').next().unwrap_or_default().trim().parse().expect("a thread count"));
+        (params, maxntid)
+    }
+
     #[test]
     fn dispatch_mirrors_the_harness_rule() {
         assert_eq!(choose(1000, 264, 37, 132), TcKernel::MmaAnyK);
@@ -499,6 +521,15 @@ mod tests {
     }
 
     #[test]
+    fn tensor_map_argument_has_the_kernel_parameter_layout() {
+        // `TcTmaDesc` in matmul_tc.cu: 16 × u64, 64-byte aligned; the driver's map is the same 128 bytes.
+        assert_eq!(std::mem::size_of::<TmaMap>(), 128);
+        assert_eq!(std::mem::align_of::<TmaMap>(), 64);
+        assert_eq!(std::mem::size_of::<CUtensorMap>(), 128);
+        assert!(include_str!("../../kernels/matmul_tc.cu").contains("struct __align__(64) TcTmaDesc {\n  tc_u64 opaque[16];\n};"));
+    }
+
+    #[test]
     fn transpose_moves_values_only() {
         let b = [1, 2, 3, 4, 5, 6]; // 2×3
         assert_eq!(transpose(&b, 2, 3), vec![1, 4, 2, 5, 3, 6]);
@@ -524,6 +555,24 @@ mod tests {
             }
         }
         assert_eq!(entries, 66);
+        // Each entry's parameter list is the one the launcher pushes, and its thread bound
+        // (`__launch_bounds__`) the block it launches.
+        let wg = [".align 64 .b8 [128]", ".align 64 .b8 [128]", ".u64", ".u64", ".u32", ".u32", ".u32"];
+        let plain = [".u64", ".u64", ".u64", ".u64", ".u32", ".u32", ".u32"];
+        for kern in TcKernel::ALL {
+            for tin in [DType::Bf16, DType::F16] {
+                for tout in DType::ALL {
+                    let sym = kern.symbol(tin, tout);
+                    let (params, maxntid) = entry_signature(&ptx, &sym);
+                    let want: &[&str] = if kern.wg().is_some() { &wg } else { &plain };
+                    assert_eq!(params, want, "{sym}");
+                    let block = kern.config(1000, 1000).block_dim.0;
+                    if kern != TcKernel::Ref {
+                        assert_eq!(maxntid, Some(block), "{sym}: launch bound vs launched block");
+                    }
+                }
+            }
+        }
         assert_eq!(ptx.matches(".entry ").count(), 66, "an exported kernel the table does not load");
         assert!(ptx.contains("wgmma.mma_async"), "no wgmma in the sm_90a PTX");
         assert!(ptx.contains(".target sm_90a"));
