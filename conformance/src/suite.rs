@@ -40,6 +40,20 @@ pub struct Row {
 }
 
 impl Row {
+    fn new(backend: &str, contract: &str, op: &str, family: &str) -> Row {
+        Row {
+            backend: backend.into(),
+            contract: contract.into(),
+            op: op.into(),
+            family: family.into(),
+            cases: 0,
+            failed_cases: 0,
+            comparison: Comparison::empty(),
+            first_failure: None,
+            skipped: None,
+        }
+    }
+
     pub fn passed(&self) -> bool {
         self.skipped.is_none() && self.failed_cases == 0
     }
@@ -54,17 +68,7 @@ pub struct Report {
 impl Report {
     pub fn add(&mut self, backend: &str, contract: &str, op: &str, family: &str, case: &str, c: Result<Comparison, String>) {
         let key = (backend.to_string(), contract.to_string(), op.to_string(), family.to_string());
-        let row = self.rows.entry(key).or_insert_with(|| Row {
-            backend: backend.into(),
-            contract: contract.into(),
-            op: op.into(),
-            family: family.into(),
-            cases: 0,
-            failed_cases: 0,
-            comparison: Comparison::empty(),
-            first_failure: None,
-            skipped: None,
-        });
+        let row = self.rows.entry(key).or_insert_with(|| Row::new(backend, contract, op, family));
         row.cases += 1;
         let failure = match c {
             Ok(c) => {
@@ -87,15 +91,8 @@ impl Report {
         self.rows.insert(
             key,
             Row {
-                backend: backend.into(),
-                contract: contract.into(),
-                op: op.into(),
-                family: family.into(),
-                cases: 0,
-                failed_cases: 0,
-                comparison: Comparison::empty(),
-                first_failure: None,
                 skipped: Some(why.into()),
+                ..Row::new(backend, contract, op, family)
             },
         );
     }

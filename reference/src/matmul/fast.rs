@@ -14,7 +14,7 @@ use super::tensor_core::{mma_step_ops, Operand};
 use super::{check, round_out};
 use crate::contract::{Contract, KStepKind};
 use crate::dtype::Element;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use ndarray::{Array2, Array3, ArrayView1, ArrayView2, ArrayView3, Axis};
 use rayon::prelude::*;
 
@@ -24,6 +24,8 @@ const MR: usize = 6;
 const NR: usize = 32;
 /// Columns per parallel task.
 const NC: usize = 256;
+/// Rows per L2 block (a multiple of MR).
+const MC: usize = 240;
 
 /// `C = A·B`, equal to [`super::mm`] bit for bit.
 pub fn mm_fast<T: Element, O: Element>(c: &Contract, a: ArrayView2<T>, b: ArrayView2<T>) -> Result<Array2<O>> {
@@ -39,21 +41,7 @@ pub fn addmm_fast<T: Element, O: Element>(c: &Contract, a: ArrayView2<T>, b: Arr
 
 /// `C[p] = A[p]·B[p]`, equal to [`super::bmm`] bit for bit.
 pub fn bmm_fast<T: Element, O: Element>(c: &Contract, a: ArrayView3<T>, b: ArrayView3<T>) -> Result<Array3<O>> {
-    let (ba, m, k) = a.dim();
-    let (bb, k2, n) = b.dim();
-    if ba != bb {
-        return Err(Error::shape("bmm", format!("A has batch {ba} but B has batch {bb}")));
-    }
-    if ba == 0 {
-        return Err(Error::empty("bmm", "batch of 0 matrices"));
-    }
-    check::<T>("bmm", c, (m, k), (k2, n), None)?;
-    let mut out = Array3::<O>::from_elem((ba, m, n), O::from_f32(0.0));
-    for p in 0..ba {
-        let r = run(c, a.index_axis(Axis(0), p), b.index_axis(Axis(0), p), None);
-        out.index_axis_mut(Axis(0), p).assign(&round_out::<O, _>(r));
-    }
-    Ok(out)
+    super::bmm_with(c, a, b, |a, b| run(c, a, b, None))
 }
 
 fn run<T: Element>(c: &Contract, a: ArrayView2<T>, b: ArrayView2<T>, bias: Option<ArrayView1<f32>>) -> Array2<f32> {
@@ -133,22 +121,25 @@ fn fma_blocked<T: Element>(kc: Option<usize>, a: ArrayView2<T>, b: ArrayView2<T>
                         dst[seg.len()..].fill(0.0);
                     }
                 }
-                // Panel outer, rows inner: the panel (kl × NR) stays in L1 while every row
-                // block streams past it.
-                for p in 0..panels {
-                    let w = NR.min(nc - p * NR);
-                    let panel = &pack[p * kc * NR..(p * kc + kl) * NR];
-                    let mut i = 0;
-                    while i < m {
-                        let mr = MR.min(m - i);
-                        let acc = chunk_kernel(&a32[i * k + k0..], k, mr, kl, panel);
-                        for (r, accr) in acc.iter().enumerate().take(mr) {
-                            let t = &mut tot[(i + r) * nc + p * NR..(i + r) * nc + p * NR + w];
-                            for (tv, &av) in t.iter_mut().zip(&accr[..w]) {
-                                *tv = if ci == 0 { av } else { *tv + av };
+                // Rows in blocks of MC (their A chunk stays in L2), then panel outer, rows
+                // inner: the panel (kl × NR) stays in L1 while the block's rows stream past.
+                for i0 in (0..m).step_by(MC) {
+                    let i1 = (i0 + MC).min(m);
+                    for p in 0..panels {
+                        let w = NR.min(nc - p * NR);
+                        let panel = &pack[p * kc * NR..(p * kc + kl) * NR];
+                        let mut i = i0;
+                        while i < i1 {
+                            let mr = MR.min(i1 - i);
+                            let acc = chunk_kernel(&a32[i * k + k0..], k, mr, kl, panel);
+                            for (r, accr) in acc.iter().enumerate().take(mr) {
+                                let t = &mut tot[(i + r) * nc + p * NR..(i + r) * nc + p * NR + w];
+                                for (tv, &av) in t.iter_mut().zip(&accr[..w]) {
+                                    *tv = if ci == 0 { av } else { *tv + av };
+                                }
                             }
+                            i += mr;
                         }
-                        i += mr;
                     }
                 }
             }

@@ -102,6 +102,16 @@ pub fn addmm<T: Element, O: Element>(c: &Contract, a: ArrayView2<T>, b: ArrayVie
 
 /// `C[p] = A[p]·B[p]` for every batch entry p.
 pub fn bmm<T: Element, O: Element>(c: &Contract, a: ArrayView3<T>, b: ArrayView3<T>) -> Result<Array3<O>> {
+    bmm_with(c, a, b, |a, b| literal_any(c, a, b, None))
+}
+
+/// Checks a batched product and runs `product` (one matrix's f32 results) on every entry.
+pub(crate) fn bmm_with<T: Element, O: Element>(
+    c: &Contract,
+    a: ArrayView3<T>,
+    b: ArrayView3<T>,
+    product: impl Fn(ArrayView2<T>, ArrayView2<T>) -> Array2<f32>,
+) -> Result<Array3<O>> {
     let (ba, m, k) = a.dim();
     let (bb, k2, n) = b.dim();
     if ba != bb {
@@ -113,7 +123,7 @@ pub fn bmm<T: Element, O: Element>(c: &Contract, a: ArrayView3<T>, b: ArrayView3
     check::<T>("bmm", c, (m, k), (k2, n), None)?;
     let mut out = Array3::<O>::from_elem((ba, m, n), O::from_f32(0.0));
     for p in 0..ba {
-        let r = literal_any(c, a.index_axis(Axis(0), p), b.index_axis(Axis(0), p), None);
+        let r = product(a.index_axis(Axis(0), p), b.index_axis(Axis(0), p));
         out.index_axis_mut(Axis(0), p).assign(&round_out::<O, _>(r));
     }
     Ok(out)
