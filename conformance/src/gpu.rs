@@ -26,8 +26,16 @@ impl Ops for GpuOps {
     fn name(&self) -> String {
         "gpu".into()
     }
+    /// The matmul of an `mma-sm90` contract (the tensor-core kernels) only on compute
+    /// capability 9.0; elsewhere it is a typed `Unsupported` error.
     fn supports(&self, op: &OpSpec, c: &Contract) -> bool {
-        GPU_STEMS.contains(&op.stem()) && !(op.stem() == "matmul" && c.kstep != KStepKind::Fma)
+        GPU_STEMS.contains(&op.stem())
+            && (op.stem() != "matmul"
+                || match c.kstep {
+                    KStepKind::Fma => true,
+                    // The tensor-core kernels exist for sm_90 only (elsewhere: a typed error).
+                    KStepKind::MmaSm90 => c.kc.is_none() && self.0.info().compute_capability == (9, 0),
+                })
     }
     fn mm<T: Element, O: Element>(&self, c: &Contract, a: ArrayView2<T>, b: ArrayView2<T>) -> OpResult<Array2<O>> {
         Ok(self.0.mm(c, a, b)?)

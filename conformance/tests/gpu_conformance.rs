@@ -9,13 +9,14 @@ mod common;
 mod gpu_common;
 
 use gpu_common::{gpu, GpuOps, GPU_STEMS};
-use half::bf16;
+use half::{bf16, f16};
 use lockstep_conformance::case::{run_case, OpSpec};
 use lockstep_conformance::catalog::{matmul_case, row_case, row_ops, Values};
 use lockstep_conformance::compare::{assert_bits, compare};
 use lockstep_conformance::ops::{CpuFast, CpuLiteral};
 use lockstep_conformance::suite::{self, batch_invariance, Report, BATCHES};
 use lockstep_conformance::tensor::Tensor;
+use lockstep_gpu::ops::matmul_tc::TcKernel;
 use lockstep_reference::elementwise::Unary;
 use lockstep_reference::rmsnorm::RmsnormParams;
 use lockstep_reference::{matmul, Contract, DType, KStepKind, FMA_V1, MMA_SM90_V1};
@@ -343,12 +344,18 @@ fn gpu_bad_input_is_an_error_value() {
     let b = Array2::<f32>::zeros((4, 5));
     let e = g.mm::<f32, f32>(&FMA_V1, a.view(), b.view()).unwrap_err();
     assert!(e.to_string().contains("2×3"), "{e}");
+    // mma-sm90: bf16 runs on sm_90 and is the typed error naming the device elsewhere; f32
+    // inputs are the reference's own Unsupported error on any device.
     let ab = a.mapv(bf16::from_f32);
-    let e = g.mm::<bf16, f32>(&MMA_SM90_V1, ab.view(), ab.t()).unwrap_err();
-    assert!(
-        matches!(e, lockstep_gpu::Error::Reference(lockstep_reference::Error::Unsupported { .. })),
-        "{e}"
-    );
+    let r = g.mm::<bf16, f32>(&MMA_SM90_V1, ab.view(), ab.t());
+    if g.info().compute_capability == (9, 0) {
+        assert_eq!(r.unwrap(), Array2::<f32>::zeros((2, 2)));
+    } else {
+        let e = r.unwrap_err();
+        assert!(is_unsupported(&e) && e.to_string().contains(&g.info().name), "{e}");
+    }
+    let e = g.mm::<f32, f32>(&MMA_SM90_V1, a.view(), a.t()).unwrap_err();
+    assert!(is_unsupported(&e), "{e}");
     let x = Array2::<f32>::zeros((2, 4));
     let e = g
         .rmsnorm::<f32, f32>(&FMA_V1, x.view(), Array1::zeros(3).view(), RmsnormParams { eps: 1e-6 })
@@ -422,4 +429,184 @@ fn gpu_batches_cover_the_required_sizes() {
     for b in [1, 2, 3, 7, 8, 16, 33, 64, 127, 128, 257, 1024] {
         assert!(BATCHES.contains(&b), "batch size {b} dropped from suite::BATCHES");
     }
+}
+
+fn is_unsupported(e: &lockstep_gpu::Error) -> bool {
+    matches!(e, lockstep_gpu::Error::Reference(lockstep_reference::Error::Unsupported { .. }))
+}
+
+/// The GPU for an `mma-sm90` test: `None` after a visible skip line without a GPU, and on a
+/// device that is not sm_90, after checking that the op is the typed error naming it there.
+fn sm90(name: &str) -> Option<lockstep_gpu::Gpu> {
+    let g = gpu(name)?;
+    if g.info().compute_capability == (9, 0) {
+        return Some(g);
+    }
+    let a = Array2::from_elem((2, 16), bf16::ONE);
+    let e = g.mm::<bf16, f32>(&MMA_SM90_V1, a.view(), a.t()).unwrap_err();
+    assert!(is_unsupported(&e) && e.to_string().contains(&g.info().name), "{e}");
+    eprintln!("{name}: skipped: {} is not sm_90, where mma-sm90 matmul is the typed error: {e}", g.info());
+    None
+}
+
+/// M of the tensor-core harness (docs/perf-tc.md): every dispatch boundary and tile edge.
+const TC_MS: [usize; 19] = [1, 2, 3, 7, 8, 15, 16, 17, 31, 32, 63, 64, 127, 128, 129, 255, 256, 1000, 4096];
+/// (N, K) of the harness: N never a multiple of a tile, K % 16 ≠ 0 and K % 8 ≠ 0 included.
+const TC_NKS: [(usize, usize); 6] = [(264, 1000), (520, 72), (136, 4104), (200, 37), (8, 16), (300, 8)];
+
+#[test]
+fn gpu_matmul_mma_sm90_matches_reference_catalog() {
+    let Some(g) = sm90("gpu_matmul_mma_sm90_matches_reference_catalog") else {
+        return;
+    };
+    common::assert_matches_reference(&GpuOps(g), &MMA_SM90_V1, "matmul");
+}
+
+#[test]
+fn gpu_matmul_mma_sm90_matches_reference_over_dispatch_shapes_outputs_bias_and_specials() {
+    let Some(g) = sm90("gpu_matmul_mma_sm90_matches_reference_over_dispatch_shapes") else {
+        return;
+    };
+    let g = GpuOps(g);
+    let mut report = Report::default();
+    let mut i = 0usize;
+    for m in TC_MS {
+        for (n, k) in TC_NKS {
+            let tin = [DType::Bf16, DType::F16][i % 2];
+            // All six (output × bias) for M ≤ 256, two rotating ones above (as the harness).
+            let combos: Vec<(DType, OpSpec)> = DType::ALL
+                .iter()
+                .flat_map(|&t| [(t, OpSpec::Mm), (t, OpSpec::Addmm)])
+                .enumerate()
+                .filter(|(j, _)| m <= 256 || j % 3 == i % 3)
+                .map(|(_, x)| x)
+                .collect();
+            for (tout, op) in combos {
+                let v = if (i + m).is_multiple_of(3) {
+                    Values::Specials(1.0)
+                } else {
+                    Values::Uniform(1.0)
+                };
+                let case = matmul_case(&MMA_SM90_V1, op, tin, tout, m, k, n, 0, v);
+                // The fast CPU path equals the literal one (reference tests); the largest
+                // product here (4096 × 136 × 4104) takes it a few seconds.
+                let exp = run_case(&CpuFast, &case).expect("cpu fast runs");
+                let got = run_case(&g, &case).map_err(|e| e.to_string());
+                let cmp = got.map(|got| {
+                    let mut c = lockstep_conformance::compare::Comparison::empty();
+                    for (key, t) in &exp {
+                        c.merge(compare(t, &got[key]));
+                    }
+                    c
+                });
+                report.add("gpu", &MMA_SM90_V1.id(), &case.spec.name(), "tc-shapes", &case.name, cmp);
+            }
+            i += 1;
+        }
+    }
+    for (tin, tout, m, k, n) in [(DType::Bf16, DType::F16, 17, 72, 40), (DType::F16, DType::F32, 129, 37, 136)] {
+        let case = matmul_case(&MMA_SM90_V1, OpSpec::Bmm, tin, tout, m, k, n, 3, Values::Specials(1.0));
+        let exp = run_case(&CpuLiteral, &case).expect("reference runs");
+        let got = run_case(&g, &case).map_err(|e| e.to_string());
+        let cmp = got.map(|got| {
+            let mut c = lockstep_conformance::compare::Comparison::empty();
+            for (key, t) in &exp {
+                c.merge(compare(t, &got[key]));
+            }
+            c
+        });
+        report.add("gpu", &MMA_SM90_V1.id(), "bmm", "tc-shapes", &case.name, cmp);
+    }
+    assert!(report.passed(), "\n{}", report.table());
+}
+
+/// Deterministic values in [-2, 2) with about one in `every` a special (±0, ±inf, NaN, a
+/// subnormal of f16 and bf16, a huge value).
+fn tc_values(len: usize, seed: u64, every: usize) -> Vec<f32> {
+    let specials = [0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 3e-40, 1e-7, -6e4, 1e30];
+    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|i| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let r = (s >> 33) as u32;
+            if every > 0 && (r as usize).is_multiple_of(every) {
+                specials[i % specials.len()]
+            } else {
+                (r as f32 / (1u64 << 31) as f32) * 4.0 - 2.0
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn gpu_matmul_mma_sm90_every_kernel_matches_reference() {
+    // Every exported kernel, not only those the dispatcher picks for these shapes: each
+    // must give the reference's bits wherever it accepts the shape, and refuse the rest.
+    let Some(g) = sm90("gpu_matmul_mma_sm90_every_kernel_matches_reference") else {
+        return;
+    };
+    let c = &MMA_SM90_V1;
+    for kern in TcKernel::ALL {
+        for (m, n, k) in [
+            (1, 72, 40),
+            (8, 264, 1000),
+            (16, 130, 8),
+            (31, 200, 37),
+            (32, 136, 4104),
+            (130, 300, 72),
+            (257, 520, 16),
+        ] {
+            let af = Array2::from_shape_vec((m, k), tc_values(m * k, (m * 31 + k) as u64, 16)).unwrap();
+            let bf = Array2::from_shape_vec((k, n), tc_values(k * n, (n * 17 + k) as u64, 16)).unwrap();
+            let bias = Array1::from_vec(tc_values(n, n as u64, 8));
+            let what = format!("{} M {m} N {n} K {k}", kern.name());
+            let (a, b) = (af.mapv(bf16::from_f32), bf.mapv(bf16::from_f32));
+            let got = g.mm_tc_kernel::<bf16, f32>(c, a.view(), b.view(), Some(bias.view()), kern);
+            if !kern.accepts(m, k) {
+                assert!(got.as_ref().is_err_and(is_unsupported), "{what}: {:?}", got.map(|_| ()));
+                continue;
+            }
+            let exp: Array2<f32> = matmul::addmm(c, a.view(), b.view(), bias.view()).unwrap();
+            assert_bits(&format!("{what} bf16→f32 +bias"), &t32(&exp), &t32(&got.unwrap()));
+            let (a, b) = (af.mapv(f16::from_f32), bf.mapv(f16::from_f32));
+            let exp: Array2<bf16> = matmul::mm(c, a.view(), b.view()).unwrap();
+            let got: Array2<bf16> = g.mm_tc_kernel(c, a.view(), b.view(), None, kern).unwrap();
+            assert_bits(&format!("{what} f16→bf16"), &Tensor::Bf16(exp.into_dyn()), &Tensor::Bf16(got.into_dyn()));
+            let exp: Array2<f16> = matmul::addmm(c, a.view(), b.view(), bias.view()).unwrap();
+            let got: Array2<f16> = g.mm_tc_kernel(c, a.view(), b.view(), Some(bias.view()), kern).unwrap();
+            assert_bits(&format!("{what} f16→f16 +bias"), &Tensor::F16(exp.into_dyn()), &Tensor::F16(got.into_dyn()));
+        }
+    }
+}
+
+#[test]
+fn gpu_matmul_mma_sm90_rows_are_batch_invariant_across_kernels() {
+    // The batch sizes of suite::BATCHES cross every dispatch boundary (gemv for M ≤ 16 or
+    // M ≤ 32 at N ≥ 8192, then wgmma tiles chosen by wave count; mma_anyk when K % 8 ≠ 0):
+    // each row must equal its row of the full batch whichever kernel ran.
+    let Some(g) = sm90("gpu_matmul_mma_sm90_rows_are_batch_invariant_across_kernels") else {
+        return;
+    };
+    let g = GpuOps(g);
+    let c = &MMA_SM90_V1;
+    let mut cases: Vec<_> = suite::invariance_cases(c).into_iter().filter(|k| k.spec.stem() == "matmul").collect();
+    cases.push(matmul_case(
+        c,
+        OpSpec::Addmm,
+        DType::Bf16,
+        DType::Bf16,
+        1024,
+        4096,
+        4096,
+        0,
+        Values::Uniform(1.0),
+    ));
+    cases.push(matmul_case(c, OpSpec::Mm, DType::F16, DType::F32, 1024, 1000, 8192, 0, Values::Uniform(1.0)));
+    cases.push(matmul_case(c, OpSpec::Addmm, DType::Bf16, DType::F16, 1024, 37, 520, 0, Values::Specials(1.0)));
+    let mut report = Report::default();
+    for case in &cases {
+        report.add("gpu", &c.id(), &case.spec.name(), "batch-invariance", &case.name, batch_invariance(&g, case));
+    }
+    eprintln!("{}", report.table());
+    assert!(report.passed(), "\n{}", report.table());
 }

@@ -49,6 +49,8 @@ struct Shared {
     ctx: Arc<CudaContext>,
     info: GpuInfo,
     kernels: Mutex<HashMap<Contract, Arc<Kernels>>>,
+    /// The tensor-core matmul kernels, loaded when an `mma-sm90` matmul first runs.
+    tc: Mutex<Option<Arc<crate::ops::matmul_tc::TcKernels>>>,
 }
 
 /// A GPU with lockstep's kernels loaded. Cheap to clone; clones share the stream.
@@ -119,6 +121,7 @@ impl Gpu {
                 ctx,
                 info,
                 kernels: Mutex::new(HashMap::new()),
+                tc: Mutex::new(None),
             }),
             stream,
         };
@@ -157,6 +160,18 @@ impl Gpu {
         }
         let k = Arc::new(Kernels::load(&self.shared.ctx, c, &self.shared.info.arch)?);
         map.insert(c.clone(), k.clone());
+        Ok(k)
+    }
+
+    /// The tensor-core kernel table (`mma-sm90`): compiled once per process and loaded once
+    /// per device, on first use; the caller has checked that the device is sm_90.
+    pub(crate) fn tc_kernels(&self, c: &Contract) -> Result<Arc<crate::ops::matmul_tc::TcKernels>> {
+        let mut slot = self.shared.tc.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(k) = slot.as_ref() {
+            return Ok(k.clone());
+        }
+        let k = Arc::new(crate::ops::matmul_tc::TcKernels::load(&self.shared.ctx, c)?);
+        *slot = Some(k.clone());
         Ok(k)
     }
 

@@ -246,6 +246,65 @@ impl Kernels {
     }
 }
 
+/// The NVRTC target of the tensor-core program: `wgmma` and `setmaxnreg` exist only on sm_90a.
+pub const TC_ARCH: &str = "sm_90a";
+
+/// The tensor-core matmul source (`mma-sm90` contract), a program of its own: it needs no
+/// generated constant (its tiles are its launch geometry, see ops/matmul_tc.rs), and it takes
+/// 30–70 s to compile on 2 CPU cores, so it is compiled only when an `mma-sm90` matmul first
+/// runs, not with the program of every contract.
+const TC_SOURCE: &str = include_str!("../kernels/matmul_tc.cu");
+
+/// The tensor-core program text: `matmul_tc.cu` alone (its exports are enabled by the
+/// `-DTC_EXPORTS` option of [`tc_compile_options`]).
+pub fn tc_program() -> String {
+    format!("// lockstep-gpu tensor-core matmul program (mma-sm90); do not edit.\n#line 1 \"matmul_tc.cu\"\n{TC_SOURCE}")
+}
+
+/// The options of every other program, for [`TC_ARCH`], plus `-DTC_EXPORTS` (which only
+/// declares the `extern "C"` entry points).
+pub fn tc_compile_options() -> Vec<String> {
+    let mut o = compile_options(TC_ARCH);
+    o.push("-DTC_EXPORTS".into());
+    o
+}
+
+/// Compiles (once per process) the PTX of the tensor-core program; `contract` only names
+/// the contract in a compile error.
+pub(crate) fn tc_ptx_for(contract: &Contract) -> Result<Arc<String>> {
+    static CACHE: OnceLock<Mutex<Option<Arc<String>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(None));
+    let mut slot = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(p) = slot.as_ref() {
+        return Ok(p.clone());
+    }
+    // SAFETY: only probes whether the shared library can be opened.
+    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+        return Err(Error::NoDriver("libnvrtc (the CUDA runtime compiler) could not be loaded".into()));
+    }
+    let opts = CompileOptions {
+        options: tc_compile_options(),
+        name: Some("lockstep_matmul_tc.cu".into()),
+        ..CompileOptions::default()
+    };
+    let ptx = cudarc::nvrtc::compile_ptx_with_opts(tc_program(), opts).map_err(|e| Error::Compile {
+        contract: contract.id(),
+        arch: TC_ARCH.to_string(),
+        log: match e {
+            cudarc::nvrtc::CompileError::CompileError { log, .. } => log.to_string_lossy().into_owned(),
+            other => other.to_string(),
+        },
+    })?;
+    let p = Arc::new(ptx.to_src());
+    *slot = Some(p.clone());
+    Ok(p)
+}
+
+/// The PTX of the tensor-core program (cached; needs libnvrtc, no GPU).
+pub fn tc_ptx() -> Result<String> {
+    Ok(tc_ptx_for(&lockstep_reference::MMA_SM90_V1)?.as_str().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,13 +13,15 @@
 //!   result. No atomics, no data-dependent order.
 //! - Tree constants (KC, L, …) come only from the Rust [`lockstep_reference::Contract`], as
 //!   a generated header ([`kernels::header`]); kernels are compiled once per process and
-//!   contract, and every symbol is loaded at startup into a typed table.
+//!   contract, and every symbol is loaded at startup into a typed table. The tensor-core
+//!   matmul (`mma-sm90`, sm_90 only) is a separate program, compiled and loaded whole when
+//!   it is first used ([`ops::matmul_tc`]).
 //! - No driver, no device, a compile failure, a bad shape or a CUDA error is an [`Error`]
 //!   value naming what failed; nothing panics, and no shape falls back to another order.
 //!
 //! | op | method | kernel | fma-v1 | mma-sm90-v1 |
 //! |---|---|---|---|---|
-//! | mm, addmm, bmm | [`Gpu::mm`], [`Gpu::addmm`], [`Gpu::bmm`] | kernels/matmul.cu | yes (f32, bf16, f16 in; any out) | `Unsupported` error |
+//! | mm, addmm, bmm | [`Gpu::mm`], [`Gpu::addmm`], [`Gpu::bmm`] | kernels/matmul.cu; kernels/matmul_tc.cu | yes (f32, bf16, f16 in; any out) | sm_90 only: tensor-core kernels (bf16, f16 in; any out); elsewhere `Unsupported` |
 //! | rmsnorm (+ residual) | [`Gpu::rmsnorm`], [`Gpu::rmsnorm_residual`] | kernels/rmsnorm.cu | lane tree, L from contract | same |
 //! | sum, mean | [`Gpu::sum`], [`Gpu::mean`] | kernels/mean.cu | lane tree | same |
 //! | softmax, log_softmax | [`Gpu::softmax`], [`Gpu::log_softmax`] | kernels/softmax.cu | lane trees + elementwise.cuh | same |

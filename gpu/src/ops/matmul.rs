@@ -1,4 +1,5 @@
-//! Launcher of `gpu/kernels/matmul.cu`: `mm`, `addmm`, `bmm` under an fma contract.
+//! Launcher of `gpu/kernels/matmul.cu`: `mm`, `addmm`, `bmm` under an fma contract (an
+//! `mma-sm90` contract goes to ops/matmul_tc.rs).
 //!
 //! Launch choice (shape-dependent; the tree is not): when the output has fewer tiles than
 //! twice the SM count and K has more than one chunk, every (tile, chunk) pair gets its own
@@ -11,22 +12,22 @@ use crate::error::{At, Result};
 use crate::kernels::{FLAT_THREADS, MM_BM, MM_BN, MM_THREADS};
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 use lockstep_reference::matmul::check;
-use lockstep_reference::{Contract, Element};
+use lockstep_reference::{Contract, Element, KStepKind};
 use ndarray::{Array2, Array3, ArrayView1, ArrayView2, ArrayView3};
 
 /// Largest partial buffer a split launch may allocate.
 const SPLIT_BYTES_MAX: usize = 1 << 30;
 const GRID_YZ_MAX: usize = 65535;
 
-struct Mm<'a, T> {
-    op: &'static str,
-    a: &'a [T],
-    b: &'a [T],
-    bias: Option<&'a [f32]>,
-    batch: usize,
-    m: usize,
-    k: usize,
-    n: usize,
+pub(super) struct Mm<'a, T> {
+    pub op: &'static str,
+    pub a: &'a [T],
+    pub b: &'a [T],
+    pub bias: Option<&'a [f32]>,
+    pub batch: usize,
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
 }
 
 impl Gpu {
@@ -99,6 +100,9 @@ impl Gpu {
     }
 
     fn matmul_run<T: Element, O: Element>(&self, c: &Contract, p: Mm<'_, T>) -> Result<Vec<O>> {
+        if c.kstep == KStepKind::MmaSm90 {
+            return self.matmul_tc::<T, O>(c, p, None);
+        }
         let Mm {
             op,
             a,

@@ -5,6 +5,7 @@
 pub mod attention;
 pub mod elementwise;
 pub mod matmul;
+pub mod matmul_tc;
 pub mod mean;
 pub mod rmsnorm;
 pub mod rope;
