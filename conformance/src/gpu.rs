@@ -15,8 +15,7 @@ use ndarray::{Array1, Array2, Array3, Array4, ArrayD, ArrayView1, ArrayView2, Ar
 use std::path::Path;
 
 /// Op stems with GPU kernels ("attention" is prefill, chunked prefill, decode and the KV
-/// append; the tensor-core matmul kernels exist as CUDA sources but are not wired into the
-/// runtime).
+/// append; `matmul` under `mma-sm90` runs only on sm_90, see [`GpuOps::supports`]).
 pub const GPU_STEMS: [&str; 8] = ["matmul", "rmsnorm", "mean", "softmax", "rope", "elementwise", "attention", "sample"];
 
 /// The GPU as a conformance backend.
