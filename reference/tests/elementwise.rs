@@ -271,24 +271,8 @@ fn unary_fast_equals_unary() {
 #[path = "../examples/elementwise_trace.rs"]
 mod trace;
 
-/// Every `0x…` token of `s`, as whole tokens.
-fn hex_tokens(s: &str) -> std::collections::BTreeSet<String> {
-    let b = s.as_bytes();
-    let mut out = std::collections::BTreeSet::new();
-    let mut i = 0;
-    while i + 2 < b.len() {
-        if b[i] == b'0' && b[i + 1] == b'x' && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
-            let j = (i + 2..b.len()).find(|&j| !b[j].is_ascii_hexdigit()).unwrap_or(b.len());
-            if j > i + 2 {
-                out.insert(s[i..j].to_string());
-            }
-            i = j;
-        } else {
-            i += 1;
-        }
-    }
-    out
-}
+mod common;
+use common::hex_tokens;
 
 /// The worked examples of docs/spec/elementwise.md are the code's own numbers: every bit
 /// pattern they quote is printed by `examples/elementwise_trace.rs` (which asserts its

@@ -309,24 +309,8 @@ fn the_tree_is_one_chain_from_plus_zero() {
 #[path = "../examples/mma_sm90.rs"]
 mod example;
 
-/// Every `0x…` token (whole tokens only).
-fn hex_tokens(s: &str) -> std::collections::BTreeSet<String> {
-    let b = s.as_bytes();
-    let mut out = std::collections::BTreeSet::new();
-    let mut i = 0;
-    while i + 2 < b.len() {
-        if b[i] == b'0' && b[i + 1] == b'x' && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
-            let j = (i + 2..b.len()).find(|&j| !b[j].is_ascii_hexdigit()).unwrap_or(b.len());
-            if j > i + 2 {
-                out.insert(s[i..j].to_string());
-            }
-            i = j;
-        } else {
-            i += 1;
-        }
-    }
-    out
-}
+mod common;
+use common::hex_tokens;
 
 /// docs/spec/mma-sm90.md quotes in its worked example only bit patterns that
 /// `cargo run --example mma_sm90` prints (and that program asserts its step-by-step
