@@ -30,6 +30,23 @@ pub(super) struct Mm<'a, T> {
     pub n: usize,
 }
 
+impl<T: Element> Mm<'_, T> {
+    /// The op and shape every error of this product names.
+    pub(super) fn at<O: Element>(&self, c: &Contract) -> At {
+        let (m, k, n, batch) = (self.m, self.k, self.n, self.batch);
+        At::new(
+            self.op,
+            format!(
+                "{}A {m}×{k} · B {k}×{n} ({} → {}, {})",
+                if batch > 1 { format!("{batch} × ") } else { String::new() },
+                T::DTYPE,
+                O::DTYPE,
+                c.id()
+            ),
+        )
+    }
+}
+
 impl Gpu {
     /// `C = A·B`: [`lockstep_reference::matmul::mm`] on the GPU.
     pub fn mm<T: Element, O: Element>(&self, c: &Contract, a: ArrayView2<T>, b: ArrayView2<T>) -> Result<Array2<O>> {
@@ -103,6 +120,7 @@ impl Gpu {
         if c.kstep == KStepKind::MmaSm90 {
             return self.matmul_tc::<T, O>(c, p, None);
         }
+        let at = p.at::<O>(c);
         let Mm {
             op,
             a,
@@ -113,16 +131,6 @@ impl Gpu {
             k,
             n,
         } = p;
-        let at = At::new(
-            op,
-            format!(
-                "{}A {m}×{k} · B {k}×{n} ({} → {}, {})",
-                if batch > 1 { format!("{batch} × ") } else { String::new() },
-                T::DTYPE,
-                O::DTYPE,
-                c.id()
-            ),
-        );
         fma_only(op, c)?;
         let kern = self.kernels(c)?;
         if m.max(n).max(k) > i32::MAX as usize || m.div_ceil(MM_BM) > GRID_YZ_MAX || batch > GRID_YZ_MAX {

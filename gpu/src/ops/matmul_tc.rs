@@ -16,7 +16,7 @@
 use super::matmul::Mm;
 use super::NULL;
 use crate::device::Gpu;
-use crate::error::{At, Error, Result};
+use crate::error::{Error, Result};
 use crate::kernels::{tc_ptx_for, TC_ARCH};
 use cudarc::driver::sys::{
     CUfunction_attribute_enum, CUresult, CUtensorMap, CUtensorMapDataType_enum, CUtensorMapFloatOOBfill_enum, CUtensorMapInterleave_enum,
@@ -351,6 +351,7 @@ impl Gpu {
 
     /// The `mma-sm90` path of `mm`/`addmm`/`bmm` (inputs already checked by the caller).
     pub(super) fn matmul_tc<T: Element, O: Element>(&self, c: &Contract, p: Mm<'_, T>, force: Option<TcKernel>) -> Result<Vec<O>> {
+        let at = p.at::<O>(c);
         let Mm {
             op,
             a,
@@ -361,16 +362,6 @@ impl Gpu {
             k,
             n,
         } = p;
-        let at = At::new(
-            op,
-            format!(
-                "{}A {m}×{k} · B {k}×{n} ({} → {}, {})",
-                if batch > 1 { format!("{batch} × ") } else { String::new() },
-                T::DTYPE,
-                O::DTYPE,
-                c.id()
-            ),
-        );
         let unsupported = |detail: String| -> Error { lockstep_reference::Error::Unsupported { op, contract: c.id(), detail }.into() };
         if c.kstep != KStepKind::MmaSm90 {
             return Err(unsupported("the tensor-core kernels under a contract whose k-step is not mma-sm90".into()));
