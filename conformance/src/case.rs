@@ -175,11 +175,6 @@ impl Case {
         c.name = format!("{}[rows {}..{}]", self.name, range.start, range.end);
         c
     }
-
-    /// Total number of elements in the outputs (for reports), computed from the inputs.
-    pub fn input_elements(&self) -> usize {
-        self.inputs.values().map(|t| t.len()).sum()
-    }
 }
 
 fn get<T: TensorElem, D: Dimension>(case: &Case, name: &str) -> OpResult<ndarray::Array<T, D>> {

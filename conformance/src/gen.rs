@@ -7,7 +7,6 @@
 //! return z ^ (z >> 31)` (wrapping arithmetic). A uniform f32 in [-1, 1) is
 //! `((z >> 40) as f32) * 2^-23 - 1` (24 random bits, exact in f32).
 
-use half::{bf16, f16};
 use lockstep_reference::Element;
 use ndarray::{ArrayD, IxDyn};
 
@@ -82,17 +81,10 @@ pub fn specials<T: Element>() -> Vec<T> {
     pats.iter().map(|&p| T::from_bits_u32(p)).collect()
 }
 
-/// Convenience for tests: standard bf16 and f16 arrays.
-pub fn bf16_array(g: &mut Gen, shape: &[usize], scale: f32) -> ArrayD<bf16> {
-    g.array(shape, scale)
-}
-pub fn f16_array(g: &mut Gen, shape: &[usize], scale: f32) -> ArrayD<f16> {
-    g.array(shape, scale)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use half::{bf16, f16};
 
     #[test]
     fn splitmix_known_answer() {
