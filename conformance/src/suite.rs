@@ -132,7 +132,8 @@ impl Report {
     }
 }
 
-fn compare_outputs(expected: &BTreeMap<String, crate::tensor::Tensor>, got: &BTreeMap<String, crate::tensor::Tensor>) -> Comparison {
+/// Compares every output a case expects (a missing one counts as a mismatch).
+pub fn compare_outputs(expected: &BTreeMap<String, crate::tensor::Tensor>, got: &BTreeMap<String, crate::tensor::Tensor>) -> Comparison {
     let mut c = Comparison::empty();
     for (name, e) in expected {
         match got.get(name) {

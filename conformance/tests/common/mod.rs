@@ -13,13 +13,7 @@ pub fn assert_matches_reference<B: Ops>(b: &B, c: &Contract, stem: &str) {
     for (family, case) in suite::reference_cases(c).into_iter().filter(|(_, k)| k.spec.stem() == stem) {
         let expected = lockstep_conformance::case::run_case(&CpuLiteral, &case).expect("reference runs");
         let got = lockstep_conformance::case::run_case(b, &case).map_err(|e| e.to_string());
-        let cmp = got.map(|g| {
-            let mut cmp = lockstep_conformance::compare::Comparison::empty();
-            for (k, t) in &expected {
-                cmp.merge(lockstep_conformance::compare::compare(t, &g[k]));
-            }
-            cmp
-        });
+        let cmp = got.map(|g| suite::compare_outputs(&expected, &g));
         report.add(&b.name(), &c.id(), &case.spec.name(), family, &case.name, cmp);
         n += 1;
     }
