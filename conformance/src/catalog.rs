@@ -422,6 +422,63 @@ pub fn attention_cases(c: &Contract) -> Vec<Case> {
     v
 }
 
+/// Long attention cases at a model's head shape (32 query heads, 8 KV heads, dim 128, page
+/// 16): decode over sequences of up to 16,384 tokens, a 384-token chunk at position 16,000,
+/// and a prefill of 2,048 + 1,000 tokens. Too large for the golden files and the literal
+/// reference; the GPU tests compare them with the fast path (equal to the literal one).
+pub fn long_attention_cases(c: &Contract) -> Vec<Case> {
+    let (hq, hkv, d, page) = (32, 8, 128, Some(16));
+    let scale = 1.0 / (d as f32).sqrt();
+    let mut v = Vec::new();
+    for dtype in [DType::F32, DType::Bf16] {
+        let lens = [16384usize, 9001, 1];
+        let name = format!("{}/attn_decode/{dtype}_{dtype}/lens{lens:?}_hq{hq}_hkv{hkv}_d{d}_paged16/rand", c.id());
+        let mut g = Gen::new(seed_of(&name));
+        let s = attn_setup(&mut g, &lens, hkv, d);
+        let q = g.array::<f32>(&[lens.len(), hq, d], 2.0);
+        let mut inputs = vec![("q", wrap(dtype, &q))];
+        inputs.extend(cache_inputs(&mut g, &s, &lens, 16384, page, dtype));
+        v.push(Case::new(name, OpSpec::AttnDecode { scale, window: None }, c, dtype, inputs));
+
+        let lens = [16384usize];
+        let name = format!("{}/attn_chunked/{dtype}_{dtype}/lens{lens:?}_hq{hq}_hkv{hkv}_d{d}_paged16/rand", c.id());
+        let mut g = Gen::new(seed_of(&name));
+        let s = attn_setup(&mut g, &lens, hkv, d);
+        let q = g.array::<f32>(&[384, hq, d], 2.0);
+        let mut inputs = vec![("q", wrap(dtype, &q))];
+        inputs.extend(cache_inputs(&mut g, &s, &lens, 16384, page, dtype));
+        let spans = vec![Span {
+            seq: 0,
+            start: 16000,
+            len: 384,
+        }];
+        v.push(Case::new(name, OpSpec::AttnChunked { scale, window: None, spans }, c, dtype, inputs));
+    }
+    let lens = vec![2048usize, 1000];
+    let dtype = DType::Bf16;
+    let name = format!("{}/attn_prefill/{dtype}_{dtype}/lens{lens:?}_hq{hq}_hkv{hkv}_d{d}_wNone/rand", c.id());
+    let mut g = Gen::new(seed_of(&name));
+    let s = attn_setup(&mut g, &lens, hkv, d);
+    let n: usize = lens.iter().sum();
+    let q = g.array::<f32>(&[n, hq, d], 2.0);
+    let k = ndarray::concatenate(ndarray::Axis(0), &s.k.iter().map(|a| a.view()).collect::<Vec<_>>()).unwrap();
+    let vv = ndarray::concatenate(ndarray::Axis(0), &s.v.iter().map(|a| a.view()).collect::<Vec<_>>()).unwrap();
+    let seq_lens = Array1::from(lens.iter().map(|&l| l as i64).collect::<Vec<_>>());
+    v.push(Case::new(
+        name,
+        OpSpec::AttnPrefill { scale, window: None },
+        c,
+        dtype,
+        vec![
+            ("q", wrap(dtype, &q)),
+            ("k", wrap(dtype, &k)),
+            ("v", wrap(dtype, &vv)),
+            ("seq_lens", Tensor::I64(seq_lens.into_dyn())),
+        ],
+    ));
+    v
+}
+
 /// Sampling cases: greedy, temperature, top-k, top-p, min-p, repetition penalty, ties.
 pub fn sample_cases(c: &Contract) -> Vec<Case> {
     use lockstep_reference::sample::SampleParams;

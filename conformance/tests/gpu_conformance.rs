@@ -135,6 +135,35 @@ fn gpu_matmul_large_shapes_match_fast_cpu_path() {
 }
 
 #[test]
+fn gpu_attention_long_sequences_match_fast_cpu_path() {
+    // Sequences of up to 16,384 tokens at a model's head shape (many splits per row, pages
+    // shuffled through the pool): GPU against the fast CPU path, which equals the literal one
+    // (tests/attention.rs).
+    let Some(g) = gpu("gpu_attention_long_sequences_match_fast_cpu_path") else {
+        return;
+    };
+    let g = GpuOps(g);
+    let mut report = Report::default();
+    for case in lockstep_conformance::catalog::long_attention_cases(&FMA_V1) {
+        let t0 = std::time::Instant::now();
+        let exp = run_case(&CpuFast, &case).expect("cpu fast runs");
+        let t1 = std::time::Instant::now();
+        let got = run_case(&g, &case).map_err(|e| e.to_string());
+        let t2 = std::time::Instant::now();
+        eprintln!("{}: cpu-fast {:.2?}, gpu {:.2?}", case.name, t1 - t0, t2 - t1);
+        let cmp = got.map(|got| {
+            let mut c = lockstep_conformance::compare::Comparison::empty();
+            for (k, t) in &exp {
+                c.merge(compare(t, &got[k]));
+            }
+            c
+        });
+        report.add("gpu", &FMA_V1.id(), &case.spec.name(), "vs-fast:long", &case.name, cmp);
+    }
+    assert!(report.passed(), "\n{}", report.table());
+}
+
+#[test]
 fn gpu_matmul_special_values_and_kc_edges_at_depth() {
     let Some(g) = gpu("gpu_matmul_special_values_and_kc_edges_at_depth") else {
         return;
