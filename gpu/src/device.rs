@@ -23,13 +23,16 @@ pub struct GpuInfo {
     pub driver_cuda_version: (i32, i32),
     /// The NVRTC (toolkit) version that compiled the kernels.
     pub nvrtc_version: (i32, i32),
+    /// The kernel driver's own version (`580.159.04`), from `/proc/driver/nvidia/version`
+    /// on Linux; `None` where that file is absent.
+    pub driver_version: Option<String>,
 }
 
 impl std::fmt::Display for GpuInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "GPU {}: {} (sm_{}{}, {} SMs, {:.1} GiB), target {}, driver CUDA {}.{}, NVRTC {}.{}",
+            "GPU {}: {} (sm_{}{}, {} SMs, {:.1} GiB), target {}, driver {}(CUDA {}.{}), NVRTC {}.{}",
             self.ordinal,
             self.name,
             self.compute_capability.0,
@@ -37,6 +40,7 @@ impl std::fmt::Display for GpuInfo {
             self.sm_count,
             self.total_memory_bytes as f64 / (1u64 << 30) as f64,
             self.arch,
+            self.driver_version.as_deref().map(|v| format!("{v} ")).unwrap_or_default(),
             self.driver_cuda_version.0,
             self.driver_cuda_version.1,
             self.nvrtc_version.0,
@@ -70,6 +74,19 @@ fn driver_version() -> Result<(i32, i32)> {
         return Err(Error::NoDriver(format!("cuDriverGetVersion: {r:?}")));
     }
     Ok((v / 1000, (v % 1000) / 10))
+}
+
+/// The version in `/proc/driver/nvidia/version`'s first line (`NVRM version: NVIDIA UNIX
+/// x86_64 Kernel Module  580.159.04  ...`): the first token that looks like `N.N[.N]`.
+fn kernel_driver_version() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/driver/nvidia/version").ok()?;
+    parse_driver_version(text.lines().next()?)
+}
+
+fn parse_driver_version(line: &str) -> Option<String> {
+    line.split_whitespace()
+        .find(|t| t.contains('.') && t.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())))
+        .map(str::to_string)
 }
 
 fn nvrtc_version() -> Result<(i32, i32)> {
@@ -114,6 +131,7 @@ impl Gpu {
             total_memory_bytes: ctx.total_mem().map_err(dev)?,
             driver_cuda_version,
             nvrtc_version,
+            driver_version: kernel_driver_version(),
         };
         let stream = ctx.new_stream().map_err(dev)?;
         let gpu = Gpu {
@@ -218,5 +236,15 @@ impl Gpu {
 impl std::fmt::Debug for Gpu {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Gpu({})", self.shared.info)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn driver_version_is_read_from_the_proc_line() {
+        let line = "NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.159.04  Tue Oct 14 19:14:19 UTC 2025";
+        assert_eq!(super::parse_driver_version(line).as_deref(), Some("580.159.04"));
+        assert_eq!(super::parse_driver_version("NVRM version: unknown"), None);
     }
 }
