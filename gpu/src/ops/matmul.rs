@@ -191,7 +191,7 @@ pub(crate) enum MmKernel {
 }
 
 impl MmKernel {
-    fn function<'k>(self, k: &'k Kernels, tin: lockstep_reference::DType, tout: lockstep_reference::DType) -> &'k CudaFunction {
+    fn function(self, k: &Kernels, tin: lockstep_reference::DType, tout: lockstep_reference::DType) -> &CudaFunction {
         match self {
             MmKernel::Tile => k.matmul_fma.get(tin, tout),
             MmKernel::Half => k.matmul_fma_half.get(tin, tout),
