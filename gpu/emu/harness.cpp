@@ -70,6 +70,39 @@ static std::vector<O> naive_matmul(const std::vector<T>& A, const std::vector<T>
     return C;
 }
 
+// Every kernel of the family (gpu/src/ops/matmul.rs `plan` picks one), whole and split:
+// the grids below are the launcher's for that kernel.
+enum MmKernel { MM_TILE, MM_HALF, MM_MR4, MM_MR16 };
+static const char* const MM_NAMES[] = {"tile128", "tile64 ", "mr4    ", "mr16   "};
+template <typename T, typename O>
+static void run_matmul(MmKernel kern, int split, const T* A, const T* B, const float* bias, O* C, float* P, int batch, int M, int N, int K) {
+    const int kc = LS_KC > 0 ? LS_KC : K, chunks = (K + kc - 1) / kc;
+    const unsigned z = (unsigned)(split ? batch * chunks : batch);
+    auto go = [&](auto&& kernel_call, ls_dim3 grid, unsigned threads) { ls_launch(grid, threads, kernel_call); };
+    switch (kern) {
+    case MM_TILE:
+        go([&] { ls_matmul_tile<T, O, LS_MM_BM / 64>(A, B, bias, C, P, M, N, K, split); },
+           {(unsigned)((N + LS_MM_BN - 1) / LS_MM_BN), (unsigned)((M + LS_MM_BM - 1) / LS_MM_BM), z}, LS_MM_THREADS);
+        break;
+    case MM_HALF:
+        go([&] { ls_matmul_tile<T, O, LS_MM_BM_HALF / 64>(A, B, bias, C, P, M, N, K, split); },
+           {(unsigned)((N + LS_MM_BN - 1) / LS_MM_BN), (unsigned)((M + LS_MM_BM_HALF - 1) / LS_MM_BM_HALF), z}, LS_MM_THREADS);
+        break;
+    case MM_MR4:
+    case MM_MR16: {
+        const unsigned cols = LS_MM_SK_THREADS * (8 / sizeof(T));
+        const ls_dim3 grid{(unsigned)((N + cols - 1) / cols), 1, z};
+        if (kern == MM_MR4) go([&] { ls_matmul_skinny<T, O, 4>(A, B, bias, C, P, M, N, K, split); }, grid, LS_MM_SK_THREADS);
+        else go([&] { ls_matmul_skinny<T, O, 16>(A, B, bias, C, P, M, N, K, split); }, grid, LS_MM_SK_THREADS);
+        break;
+    }
+    }
+    if (split) {
+        const long long total = (long long)batch * M * N;
+        ls_launch({(unsigned)((total + 255) / 256), 1, 1}, 256, [&] { ls_matmul_combine<O>(P, bias, C, M, N, K, batch); });
+    }
+}
+
 template <typename T, typename O> static void check_matmul(int batch, int M, int N, int K, bool with_bias, bool specials) {
     auto A = gen<T>((size_t)batch * M * K, 1.0f, specials);
     auto B = gen<T>((size_t)batch * K * N, 1.0f, specials);
@@ -77,21 +110,19 @@ template <typename T, typename O> static void check_matmul(int batch, int M, int
     const float* bp = with_bias ? bias.data() : nullptr;
     auto want = naive_matmul<T, O>(A, B, bp, batch, M, N, K);
     const int kc = LS_KC > 0 ? LS_KC : K, chunks = (K + kc - 1) / kc;
-    const unsigned gx = (N + LS_MM_BN - 1) / LS_MM_BN, gy = (M + LS_MM_BM - 1) / LS_MM_BM;
-    char name[160];
-    // Whole tiles: each block runs all chunks.
-    std::vector<O> C((size_t)batch * M * N);
-    ls_launch({gx, gy, (unsigned)batch}, LS_MM_THREADS, [&] { ls_matmul<T, O>(A.data(), B.data(), bp, C.data(), nullptr, M, N, K, 0); });
-    std::snprintf(name, sizeof name, "matmul whole  b%d m%d n%d k%d bias%d sp%d (%zu->%zu B)", batch, M, N, K, with_bias, specials, sizeof(T), sizeof(O));
-    expect_equal(name, want, C);
-    // Split: a block per (tile, chunk), then the ordered combine.
-    std::vector<float> P((size_t)batch * chunks * M * N);
-    std::vector<O> C2((size_t)batch * M * N);
-    ls_launch({gx, gy, (unsigned)(batch * chunks)}, LS_MM_THREADS, [&] { ls_matmul<T, O>(A.data(), B.data(), bp, C2.data(), P.data(), M, N, K, 1); });
-    const long long total = (long long)batch * M * N;
-    ls_launch({(unsigned)((total + 255) / 256), 1, 1}, 256, [&] { ls_matmul_combine<O>(P.data(), bp, C2.data(), M, N, K, batch); });
-    std::snprintf(name, sizeof name, "matmul split  b%d m%d n%d k%d bias%d sp%d (%zu->%zu B)", batch, M, N, K, with_bias, specials, sizeof(T), sizeof(O));
-    expect_equal(name, want, C2);
+    char name[200];
+    for (MmKernel kern : {MM_TILE, MM_HALF, MM_MR4, MM_MR16}) {
+        if ((kern == MM_MR4 && M > 4) || (kern == MM_MR16 && M > 16)) continue;
+        for (int split = 0; split < 2; ++split) {
+            if (split && chunks < 2) continue;
+            std::vector<float> P(split ? (size_t)batch * chunks * M * N : 1);
+            std::vector<O> C((size_t)batch * M * N);
+            run_matmul<T, O>(kern, split, A.data(), B.data(), bp, C.data(), P.data(), batch, M, N, K);
+            std::snprintf(name, sizeof name, "matmul %s %s b%d m%d n%d k%d bias%d sp%d (%zu->%zu B)", MM_NAMES[kern], split ? "split" : "whole", batch, M, N,
+                          K, with_bias, specials, sizeof(T), sizeof(O));
+            expect_equal(name, want, C);
+        }
+    }
 }
 
 // ---- the lane tree: docs/spec/reduce.md ----
@@ -329,12 +360,19 @@ int main(int argc, char** argv) {
     std::printf("contract %s: KC = %d, L = %d, BN = %d, S = %d\n", LS_CONTRACT, LS_KC, LS_LANES, LS_ATTN_BLOCK, LS_ATTN_SPLIT);
     check_bf16_rounding();
     const int kc = LS_KC > 0 ? LS_KC : 300;
-    for (int K : {1, 15, kc - 1, kc, kc + 1, 2 * kc + 3}) check_matmul<float, float>(1, 5, 70, K, true, false);
+    // Every path: M at and around the skinny limits (4, 16) and past a 64-row tile, K at the
+    // chunk edges and past a stage, N off the tile and vector widths, bias on/off, batch 2.
+    for (int K : {1, 15, kc - 1, kc, kc + 1, 2 * kc + 88}) check_matmul<float, float>(1, 3, 70, K, true, false);
+    for (int M : {1, 3, 16, 17, 130}) check_matmul<float, float>(2, M, 129, kc + 1, M % 2 == 1, false);
+    check_matmul<float, float>(1, 16, 132, 2 * kc + 88, false, true);
     check_matmul<float, float>(1, 70, 65, 2 * kc + 1, false, true);
     check_matmul<float, ls_bf16>(1, 130, 33, kc + 7, true, false);
-    check_matmul<ls_bf16, ls_bf16>(3, 9, 10, kc + 1, false, false);
+    check_matmul<ls_bf16, ls_bf16>(2, 9, 10, kc + 1, false, false);
+    check_matmul<ls_bf16, ls_bf16>(2, 16, 516, kc, true, true);
     check_matmul<ls_bf16, float>(1, 1, 129, 3 * kc, false, true);
+    check_matmul<ls_bf16, float>(2, 130, 260, 2 * kc + 88, true, false);
     check_matmul<ls_f16, ls_f16>(2, 17, 5, 40, true, false);
+    check_matmul<ls_f16, float>(1, 4, 1030, kc - 1, true, true);
     for (int H : {1, 7, 1023, 1024, 1025, 3000}) check_rows<float, float>(2, H, false);
     check_rows<ls_bf16, float>(3, 1500, true);
     check_rows<float, ls_bf16>(2, 2049, true);

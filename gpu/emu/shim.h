@@ -16,8 +16,16 @@
 #define __device__
 #define __forceinline__ inline
 #define __restrict__
-#define __launch_bounds__(x)
+#define __launch_bounds__(...)
 #define __shared__ static
+#define __align__(n) __attribute__((aligned(n)))
+
+// Vector types of the vectorized loads/stores (alignment as on the device; harness buffers
+// are malloc'd, so 16-byte aligned; the kernels check alignment before a vector access).
+struct alignas(16) float4 { float x, y, z, w; };
+struct alignas(8) float2 { float x, y; };
+struct alignas(8) uint2 { unsigned x, y; };
+inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
 
 struct ls_dim3 { unsigned x = 0, y = 0, z = 0; };
 inline thread_local ls_dim3 threadIdx, blockIdx;

@@ -5,20 +5,140 @@
 //   3. chunk partials are added left to right: t = p0; t = t + p1; ...;
 //   4. with a bias, t = t + bias[j];
 //   5. t is rounded once to the output type (nearest even).
-// The launch configuration may depend on the shape; the tree never does. With `split = 0`
-// a CTA owns a tile of outputs and runs all chunks (steps 1-5). With `split = 1` (small
-// M: more CTAs than tiles) CTA z runs chunk z only and stores its raw partial; then
+// The launch configuration may depend on the shape; the tree never does. Two kernel shapes
+// (gpu/src/ops/matmul.rs `plan` picks one):
+//   - tiles (`matmul_fma_*`: 128 × 128 outputs per CTA; `matmul_fma_half_*`: 64 × 128),
+//     a SIMT SGEMM: k-slices of LS_MM_BK staged in shared memory (double buffered), each
+//     thread holding an 8 × 8 (or 4 × 8) block of accumulators in registers;
+//   - skinny (`matmul_fma_mr{4,16}_*`, M ≤ 4 / M ≤ 16): every thread owns a few columns
+//     for all M rows, B is streamed once from global memory, A comes from shared memory.
+// Both take `split`: with `split = 0` a CTA runs all chunks of its outputs (steps 1-5);
+// with `split = 1` CTA z runs chunk z % chunks only and stores its raw partial, and
 // matmul_fma_combine_* performs steps 3-5 in chunk order. No atomics anywhere.
 //
 // Padding: k positions past a chunk's end are fed as a = -0, b = +0, whose product -0
-// leaves every accumulator unchanged (x + -0 = x for every x, including -0 and NaN).
+// leaves every accumulator unchanged (x + -0 = x for every x, including -0 and NaN); the
+// skinny kernel skips them, which is the same thing.
 
-#define LS_MM_TM (LS_MM_BM / 16)
-#define LS_MM_TN (LS_MM_BN / 16)
+#ifndef LS_MM_BN
+#error "LS_MM_BN is not defined: compile through gpu/src/kernels.rs (generated header)"
+#endif
+#ifndef LS_MM_BM_HALF
+#error "LS_MM_BM_HALF is not defined: compile through gpu/src/kernels.rs (generated header)"
+#endif
+#ifndef LS_MM_SK_THREADS
+#error "LS_MM_SK_THREADS is not defined: compile through gpu/src/kernels.rs (generated header)"
+#endif
+#ifndef LS_MM_SK_KS
+#error "LS_MM_SK_KS is not defined: compile through gpu/src/kernels.rs (generated header)"
+#endif
+// The tile kernel's thread and load mapping is written for exactly this geometry: 16 × 16
+// threads, each owning 4-row × 4-column quadrants 64 apart; one 4-wide A load and one
+// 4-wide B load per thread per k-slice.
+#if LS_MM_THREADS != 256 || LS_MM_BN != 128 || LS_MM_BK != 8 || LS_MM_BM != 128 || LS_MM_BM_HALF != 64
+#error "matmul.cu's tile mapping needs LS_MM_THREADS 256, LS_MM_BN 128, LS_MM_BK 8, LS_MM_BM 128, LS_MM_BM_HALF 64"
+#endif
 
-template <typename T, typename O>
-__device__ __forceinline__ void ls_matmul(const T* __restrict__ A, const T* __restrict__ B, const float* __restrict__ bias, O* __restrict__ C,
-                                          float* __restrict__ P, int M, int N, int K, int split) {
+// Four consecutive elements as floats from a pointer aligned to 4 elements (one 16- or
+// 8-byte load). Widening is exact.
+__device__ __forceinline__ void ls_load4(const float* p, float v[4]) {
+    const float4 x = *reinterpret_cast<const float4*>(p);
+    v[0] = x.x, v[1] = x.y, v[2] = x.z, v[3] = x.w;
+}
+__device__ __forceinline__ void ls_load4(const ls_bf16* p, float v[4]) {
+    const uint2 x = *reinterpret_cast<const uint2*>(p);
+    v[0] = __uint_as_float(x.x << 16), v[1] = __uint_as_float(x.x & 0xffff0000u);
+    v[2] = __uint_as_float(x.y << 16), v[3] = __uint_as_float(x.y & 0xffff0000u);
+}
+__device__ __forceinline__ void ls_load4(const ls_f16* p, float v[4]) {
+    const uint2 x = *reinterpret_cast<const uint2*>(p);
+    ls_f16 h[4];
+    h[0].bits = (unsigned short)(x.x & 0xffffu), h[1].bits = (unsigned short)(x.x >> 16);
+    h[2].bits = (unsigned short)(x.y & 0xffffu), h[3].bits = (unsigned short)(x.y >> 16);
+#pragma unroll
+    for (int e = 0; e < 4; ++e) v[e] = ls_to_f32(h[e]);
+}
+// Two consecutive elements (one 8- or 4-byte load), pointer aligned to 2 elements.
+__device__ __forceinline__ void ls_load2(const float* p, float v[2]) {
+    const float2 x = *reinterpret_cast<const float2*>(p);
+    v[0] = x.x, v[1] = x.y;
+}
+__device__ __forceinline__ void ls_load2(const ls_bf16* p, float v[2]) {
+    const unsigned x = *reinterpret_cast<const unsigned*>(p);
+    v[0] = __uint_as_float(x << 16), v[1] = __uint_as_float(x & 0xffff0000u);
+}
+__device__ __forceinline__ void ls_load2(const ls_f16* p, float v[2]) {
+    const unsigned x = *reinterpret_cast<const unsigned*>(p);
+    ls_f16 h[2];
+    h[0].bits = (unsigned short)(x & 0xffffu), h[1].bits = (unsigned short)(x >> 16);
+    v[0] = ls_to_f32(h[0]), v[1] = ls_to_f32(h[1]);
+}
+template <int W, typename T> __device__ __forceinline__ void ls_loadw(const T* p, float v[W]) {
+    if constexpr (W == 4) ls_load4(p, v);
+    else ls_load2(p, v);
+}
+
+template <typename T> __device__ __forceinline__ bool ls_aligned(const T* p, int elems) {
+    return ((unsigned long long)p % (unsigned long long)(elems * sizeof(T))) == 0;
+}
+
+// One output element: steps 4-5, or the raw partial of a split launch.
+template <typename O>
+__device__ __forceinline__ void ls_mm_store(O* __restrict__ C, float* __restrict__ P, const float* __restrict__ bias, long long cidx, long long pidx, int gc,
+                                            float t, int split) {
+    if (split) {
+        P[pidx] = t;
+    } else {
+        if (bias) t = __fadd_rn(t, bias[gc]);
+        C[cidx] = ls_from_f32<O>(t);
+    }
+}
+
+// ---- tile kernel ----
+// CTA tile BM × 128 (BM = 64·RQ), 256 threads as a 16 × 16 grid (tr, tc); thread (tr, tc)
+// owns rows q·64 + 4·tr + i (q < RQ, i < 4) and columns h·64 + 4·tc + j (h < 2, j < 4). A
+// warp covers 4 tr × 8 tc, so each 16-byte fragment read of As (4 addresses) and Bs (8
+// addresses) is one shared-memory wavefront. As is stored k-major (transposed), rows
+// padded by 4 floats so the transposing stores of a warp hit 32 distinct banks.
+// The running chunk sums (step 3) live in dynamic shared memory, LS_MM_TOTALS(BM) floats,
+// thread-major (entry e of thread t at e·256 + t: conflict-free), not in registers: they
+// are touched once per chunk, and keeping them out of registers leaves room for two CTAs
+// per SM.
+#define LS_MM_TOTALS(BM) ((BM) * LS_MM_BN)
+#ifdef LS_HOST_EMULATION
+// Emulation runs one block at a time: one static array stands for the dynamic allocation.
+static float ls_mm_dyn_smem[LS_MM_TOTALS(LS_MM_BM)];
+#define LS_MM_DYN_SMEM ls_mm_dyn_smem
+#else
+extern __shared__ __align__(16) float ls_mm_dyn_smem[];
+#define LS_MM_DYN_SMEM ls_mm_dyn_smem
+#endif
+
+// Global → registers, 4 consecutive k of one A row (a = -0 past the chunk or past M).
+template <typename T>
+__device__ __forceinline__ void ls_mm_fetch_a(const T* __restrict__ A, long long base, bool row_ok, int kleft, bool vec, float r[4]) {
+    if (vec && row_ok && kleft >= 4) {
+        ls_load4(A + base, r);
+    } else {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) r[e] = (row_ok && e < kleft) ? ls_to_f32(A[base + e]) : -0.0f;
+    }
+}
+// Global → registers, 4 consecutive n of one B row (b = +0 past the chunk or past N).
+template <typename T>
+__device__ __forceinline__ void ls_mm_fetch_b(const T* __restrict__ B, long long base, bool k_ok, int nleft, bool vec, float r[4]) {
+    if (vec && k_ok && nleft >= 4) {
+        ls_load4(B + base, r);
+    } else {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) r[e] = (k_ok && e < nleft) ? ls_to_f32(B[base + e]) : 0.0f;
+    }
+}
+
+template <typename T, typename O, int RQ>
+__device__ __forceinline__ void ls_matmul_tile(const T* __restrict__ A, const T* __restrict__ B, const float* __restrict__ bias, O* __restrict__ C,
+                                               float* __restrict__ P, int M, int N, int K, int split) {
+    constexpr int BM = 64 * RQ, BN = LS_MM_BN, BK = LS_MM_BK, TM = 4 * RQ, NT = LS_MM_THREADS;
     const int kc = LS_KC > 0 ? LS_KC : K;
     const int nchunks = (K + kc - 1) / kc;
     int batch, c_begin, c_end;
@@ -34,67 +154,237 @@ __device__ __forceinline__ void ls_matmul(const T* __restrict__ A, const T* __re
     A += (long long)batch * M * K;
     B += (long long)batch * K * N;
 
-    __shared__ float As[LS_MM_BK][LS_MM_BM + 1];
-    __shared__ float Bs[LS_MM_BK][LS_MM_BN];
-    const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
-    const int row0 = blockIdx.y * LS_MM_BM, col0 = blockIdx.x * LS_MM_BN;
+    __shared__ __align__(16) float As[2][BK][BM + 4];
+    __shared__ __align__(16) float Bs[2][BK][BN];
+    float* Ts = LS_MM_DYN_SMEM;
+    const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+    const int tr = (warp / 2) * 4 + lane / 8, tc = (warp % 2) * 8 + lane % 8;
+    const int row0 = blockIdx.y * BM, col0 = blockIdx.x * BN;
 
-    float total[LS_MM_TM][LS_MM_TN];
-    float acc[LS_MM_TM][LS_MM_TN];
+    // Global → register staging: thread t loads A[row0 + t/2][4·(t%2) ..+4] (threads
+    // t < 2·BM) and B[t/32][col0 + 4·(t%32) ..+4] of the k-slice.
+    const int am = tid / 2, ak = (tid % 2) * 4;
+    const bool a_loader = tid < 2 * BM;
+    const bool a_row_ok = row0 + am < M;
+    const int bk = tid / 32, bn = (tid % 32) * 4;
+    // Whole aligned 4-vectors: every chunk start and every row length are multiples of 4.
+    const bool a_vec = K % 4 == 0 && kc % 4 == 0 && ls_aligned(A, 4);
+    const bool b_vec = N % 4 == 0 && ls_aligned(B, 4);
+    const long long a_row = (long long)(row0 + am) * K + ak;
+    float ra[4], rb[4];
+
+    float acc[TM][8];
+#pragma unroll
+    for (int i = 0; i < TM; ++i)
+#pragma unroll
+        for (int j = 0; j < 8; ++j) acc[i][j] = 0.0f;
+
+    // Slices run in (chunk, slice) order; s counts slices within chunk c.
+    int c = c_begin, s = 0, buf = 0;
+    int klen = min(kc, K - c * kc);
+#define LS_MM_FETCH(c_, s_, klen_)                                                                                               \
+    do {                                                                                                                         \
+        const int k0_ = (c_) * kc, kp_ = (s_) * BK;                                                                              \
+        if (a_loader) ls_mm_fetch_a(A, a_row + k0_ + kp_, a_row_ok, (klen_) - kp_ - ak, a_vec, ra);                            \
+        ls_mm_fetch_b(B, (long long)(k0_ + kp_ + bk) * N + col0 + bn, kp_ + bk < (klen_), N - col0 - bn, b_vec, rb);         \
+    } while (0)
+#define LS_MM_STASH(buf_)                                                                                                        \
+    do {                                                                                                                         \
+        if (a_loader) {                                                                                                          \
+            _Pragma("unroll") for (int e = 0; e < 4; ++e) As[buf_][ak + e][am] = ra[e];                                         \
+        }                                                                                                                        \
+        *reinterpret_cast<float4*>(&Bs[buf_][bk][bn]) = make_float4(rb[0], rb[1], rb[2], rb[3]);                              \
+    } while (0)
+    LS_MM_FETCH(c, s, klen);
+    LS_MM_STASH(0);
+    __syncthreads();
+    for (;;) {
+        // The next slice; its global loads are in flight during this slice's math.
+        int nc = c, ns = s + 1, nklen = klen;
+        if (ns * BK >= klen) {
+            nc = c + 1, ns = 0;
+            nklen = min(kc, K - nc * kc);
+        }
+        const bool more = nc < c_end;
+        if (more) LS_MM_FETCH(nc, ns, nklen);
+#pragma unroll
+        for (int kk = 0; kk < BK; ++kk) {
+            float a[TM], b[8];
+#pragma unroll
+            for (int q = 0; q < RQ; ++q) {
+                const float4 v = *reinterpret_cast<const float4*>(&As[buf][kk][q * 64 + tr * 4]);
+                a[4 * q] = v.x, a[4 * q + 1] = v.y, a[4 * q + 2] = v.z, a[4 * q + 3] = v.w;
+            }
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                const float4 v = *reinterpret_cast<const float4*>(&Bs[buf][kk][h * 64 + tc * 4]);
+                b[4 * h] = v.x, b[4 * h + 1] = v.y, b[4 * h + 2] = v.z, b[4 * h + 3] = v.w;
+            }
+#pragma unroll
+            for (int i = 0; i < TM; ++i)
+#pragma unroll
+                for (int j = 0; j < 8; ++j) acc[i][j] = LS_KSTEP(a[i], b[j], acc[i][j]);
+        }
+        if (ns == 0) {
+            // Chunk c is complete: step 3 in chunk order. The last chunk leaves the final
+            // sum in acc; earlier ones store it in Ts and restart the chain from +0.
+            const bool first = c == c_begin, last = !more;
+#pragma unroll
+            for (int i = 0; i < TM; ++i)
+#pragma unroll
+                for (int j = 0; j < 8; ++j) {
+                    float* t = &Ts[(i * 8 + j) * NT + tid];
+                    const float v = first ? acc[i][j] : __fadd_rn(*t, acc[i][j]);
+                    if (last) {
+                        acc[i][j] = v;
+                    } else {
+                        *t = v;
+                        acc[i][j] = 0.0f;
+                    }
+                }
+        }
+        if (!more) break;
+        // One barrier per slice: buf^1 was last read before the previous barrier.
+        LS_MM_STASH(buf ^ 1);
+        __syncthreads();
+        buf ^= 1, c = nc, s = ns, klen = nklen;
+    }
+#undef LS_MM_FETCH
+#undef LS_MM_STASH
+
+#pragma unroll
+    for (int q = 0; q < RQ; ++q)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const int gr = row0 + q * 64 + tr * 4 + i;
+            if (gr >= M) continue;
+#pragma unroll
+            for (int h = 0; h < 2; ++h)
+#pragma unroll
+                for (int j = 0; j < 4; ++j) {
+                    const int gc = col0 + h * 64 + tc * 4 + j;
+                    if (gc >= N) continue;
+                    // Partials: P[z][M][N] with z = batch · chunks + chunk (the grid's z).
+                    ls_mm_store<O>(C, P, bias, ((long long)batch * M + gr) * N + gc, ((long long)blockIdx.z * M + gr) * N + gc, gc,
+                                   acc[4 * q + i][4 * h + j], split);
+                }
+        }
+}
+
+// ---- skinny kernel (M ≤ MR) ----
+// Each thread owns W = 8 bytes / sizeof(T) consecutive columns for all MR rows; B is read
+// once, 8 bytes per thread per k row, U rows in flight. A's rows for LS_MM_SK_KS k at a
+// time sit in shared memory k-major, so a thread reads all MR values of one k as MR/4
+// broadcast 16-byte loads.
+template <typename T, typename O, int MR>
+__device__ __forceinline__ void ls_matmul_skinny(const T* __restrict__ A, const T* __restrict__ B, const float* __restrict__ bias, O* __restrict__ C,
+                                                 float* __restrict__ P, int M, int N, int K, int split) {
+    constexpr int W = 8 / (int)sizeof(T), KS = LS_MM_SK_KS, U = 16;
+    static_assert(MR % 4 == 0, "rows come as float4 broadcasts");
+    const int kc = LS_KC > 0 ? LS_KC : K;
+    const int nchunks = (K + kc - 1) / kc;
+    int batch, c_begin, c_end;
+    if (split) {
+        batch = blockIdx.z / nchunks;
+        c_begin = blockIdx.z % nchunks;
+        c_end = c_begin + 1;
+    } else {
+        batch = blockIdx.z;
+        c_begin = 0;
+        c_end = nchunks;
+    }
+    A += (long long)batch * M * K;
+    B += (long long)batch * K * N;
+
+    __shared__ __align__(16) float As[KS][MR];
+    const int j0 = (blockIdx.x * LS_MM_SK_THREADS + threadIdx.x) * W;
+    const bool active = j0 < N;
+    const bool vec = N % W == 0 && ls_aligned(B, W);
+
+    float total[MR][W];
+    float acc[MR][W];
+#pragma unroll
+    for (int i = 0; i < MR; ++i)
+#pragma unroll
+        for (int j = 0; j < W; ++j) total[i][j] = 0.0f;
+
     for (int c = c_begin; c < c_end; ++c) {
-        const int k0 = c * kc;
-        const int klen = min(kc, K - k0);
+        const int k0 = c * kc, klen = min(kc, K - k0);
 #pragma unroll
-        for (int i = 0; i < LS_MM_TM; ++i)
+        for (int i = 0; i < MR; ++i)
 #pragma unroll
-            for (int j = 0; j < LS_MM_TN; ++j) acc[i][j] = 0.0f;
-        for (int kt = 0; kt < klen; kt += LS_MM_BK) {
-            for (int e = threadIdx.x; e < LS_MM_BM * LS_MM_BK; e += LS_MM_THREADS) {
-                const int m = e / LS_MM_BK, kk = e % LS_MM_BK;
-                const int gr = row0 + m, gk = kt + kk;
-                As[kk][m] = (gr < M && gk < klen) ? ls_to_f32(A[(long long)gr * K + k0 + gk]) : -0.0f;
-            }
-            for (int e = threadIdx.x; e < LS_MM_BK * LS_MM_BN; e += LS_MM_THREADS) {
-                const int kk = e / LS_MM_BN, n = e % LS_MM_BN;
-                const int gc = col0 + n, gk = kt + kk;
-                Bs[kk][n] = (gc < N && gk < klen) ? ls_to_f32(B[(long long)(k0 + gk) * N + gc]) : 0.0f;
+            for (int j = 0; j < W; ++j) acc[i][j] = 0.0f;
+        for (int s0 = 0; s0 < klen; s0 += KS) {
+            const int slen = min(KS, klen - s0);
+            __syncthreads();  // the previous stage's reads of As are done
+            for (int e = threadIdx.x; e < KS * MR; e += LS_MM_SK_THREADS) {
+                const int kk = e / MR, m = e % MR;
+                As[kk][m] = (m < M && kk < slen) ? ls_to_f32(A[(long long)m * K + k0 + s0 + kk]) : 0.0f;
             }
             __syncthreads();
+            if (!active) continue;
+            const T* bp = B + (long long)(k0 + s0) * N + j0;
+            // k in order: full groups of U rows, then the rest one by one.
+            int kk = 0;
+            for (; kk + U <= slen; kk += U) {
+                float b[U][W];
+                if (vec) {
 #pragma unroll
-            for (int kk = 0; kk < LS_MM_BK; ++kk) {
-                float a[LS_MM_TM], b[LS_MM_TN];
+                    for (int u = 0; u < U; ++u) ls_loadw<W>(bp + (long long)(kk + u) * N, b[u]);
+                } else {
 #pragma unroll
-                for (int i = 0; i < LS_MM_TM; ++i) a[i] = As[kk][ty + 16 * i];
+                    for (int u = 0; u < U; ++u)
 #pragma unroll
-                for (int j = 0; j < LS_MM_TN; ++j) b[j] = Bs[kk][tx + 16 * j];
+                        for (int j = 0; j < W; ++j) b[u][j] = j0 + j < N ? ls_to_f32(bp[(long long)(kk + u) * N + j]) : 0.0f;
+                }
 #pragma unroll
-                for (int i = 0; i < LS_MM_TM; ++i)
+                for (int u = 0; u < U; ++u) {
+                    float a[MR];
 #pragma unroll
-                    for (int j = 0; j < LS_MM_TN; ++j) acc[i][j] = LS_KSTEP(a[i], b[j], acc[i][j]);
+                    for (int i = 0; i < MR; i += 4) {
+                        const float4 v = *reinterpret_cast<const float4*>(&As[kk + u][i]);
+                        a[i] = v.x, a[i + 1] = v.y, a[i + 2] = v.z, a[i + 3] = v.w;
+                    }
+#pragma unroll
+                    for (int i = 0; i < MR; ++i)
+#pragma unroll
+                        for (int j = 0; j < W; ++j) acc[i][j] = LS_KSTEP(a[i], b[u][j], acc[i][j]);
+                }
             }
-            __syncthreads();
+            for (; kk < slen; ++kk) {
+                float b[W];
+                if (vec) {
+                    ls_loadw<W>(bp + (long long)kk * N, b);
+                } else {
+#pragma unroll
+                    for (int j = 0; j < W; ++j) b[j] = j0 + j < N ? ls_to_f32(bp[(long long)kk * N + j]) : 0.0f;
+                }
+                float a[MR];
+#pragma unroll
+                for (int i = 0; i < MR; i += 4) {
+                    const float4 v = *reinterpret_cast<const float4*>(&As[kk][i]);
+                    a[i] = v.x, a[i + 1] = v.y, a[i + 2] = v.z, a[i + 3] = v.w;
+                }
+#pragma unroll
+                for (int i = 0; i < MR; ++i)
+#pragma unroll
+                    for (int j = 0; j < W; ++j) acc[i][j] = LS_KSTEP(a[i], b[j], acc[i][j]);
+            }
         }
 #pragma unroll
-        for (int i = 0; i < LS_MM_TM; ++i)
+        for (int i = 0; i < MR; ++i)
 #pragma unroll
-            for (int j = 0; j < LS_MM_TN; ++j) total[i][j] = (c == c_begin) ? acc[i][j] : __fadd_rn(total[i][j], acc[i][j]);
+            for (int j = 0; j < W; ++j) total[i][j] = (c == c_begin) ? acc[i][j] : __fadd_rn(total[i][j], acc[i][j]);
     }
-
+    if (!active) return;
 #pragma unroll
-    for (int i = 0; i < LS_MM_TM; ++i) {
-        const int gr = row0 + ty + 16 * i;
-        if (gr >= M) continue;
+    for (int i = 0; i < MR; ++i) {
+        if (i >= M) break;
 #pragma unroll
-        for (int j = 0; j < LS_MM_TN; ++j) {
-            const int gc = col0 + tx + 16 * j;
+        for (int j = 0; j < W; ++j) {
+            const int gc = j0 + j;
             if (gc >= N) continue;
-            if (split) {
-                P[((long long)blockIdx.z * M + gr) * N + gc] = total[i][j];
-            } else {
-                float t = total[i][j];
-                if (bias) t = __fadd_rn(t, bias[gc]);
-                C[((long long)batch * M + gr) * N + gc] = ls_from_f32<O>(t);
-            }
+            ls_mm_store<O>(C, P, bias, ((long long)batch * M + i) * N + gc, ((long long)blockIdx.z * M + i) * N + gc, gc, total[i][j], split);
         }
     }
 }
@@ -116,12 +406,25 @@ __device__ __forceinline__ void ls_matmul_combine(const float* __restrict__ P, c
     C[idx] = ls_from_f32<O>(t);
 }
 
-#define LS_MATMUL_KERNEL(SUFFIX, T, O)                                                                                                 \
-    extern "C" __global__ void __launch_bounds__(LS_MM_THREADS)                                                                        \
-        matmul_fma_##SUFFIX(const T* A, const T* B, const float* bias, O* C, float* P, int M, int N, int K, int split) { \
-        ls_matmul<T, O>(A, B, bias, C, P, M, N, K, split);                                                                            \
+// Every kernel of the family takes the same arguments; the launcher's plan picks one.
+#define LS_MATMUL_KERNELS(SUFFIX, T, O)                                                                                                     \
+    extern "C" __global__ void __launch_bounds__(LS_MM_THREADS, 2)                                                                          \
+        matmul_fma_##SUFFIX(const T* A, const T* B, const float* bias, O* C, float* P, int M, int N, int K, int split) {                   \
+        ls_matmul_tile<T, O, LS_MM_BM / 64>(A, B, bias, C, P, M, N, K, split);                                                             \
+    }                                                                                                                                        \
+    extern "C" __global__ void __launch_bounds__(LS_MM_THREADS, 2)                                                                          \
+        matmul_fma_half_##SUFFIX(const T* A, const T* B, const float* bias, O* C, float* P, int M, int N, int K, int split) {              \
+        ls_matmul_tile<T, O, LS_MM_BM_HALF / 64>(A, B, bias, C, P, M, N, K, split);                                                        \
+    }                                                                                                                                        \
+    extern "C" __global__ void __launch_bounds__(LS_MM_SK_THREADS, 1)                                                                          \
+        matmul_fma_mr4_##SUFFIX(const T* A, const T* B, const float* bias, O* C, float* P, int M, int N, int K, int split) {               \
+        ls_matmul_skinny<T, O, 4>(A, B, bias, C, P, M, N, K, split);                                                                       \
+    }                                                                                                                                        \
+    extern "C" __global__ void __launch_bounds__(LS_MM_SK_THREADS, 1)                                                                          \
+        matmul_fma_mr16_##SUFFIX(const T* A, const T* B, const float* bias, O* C, float* P, int M, int N, int K, int split) {              \
+        ls_matmul_skinny<T, O, 16>(A, B, bias, C, P, M, N, K, split);                                                                      \
     }
-LS_FOR_ALL_PAIRS(LS_MATMUL_KERNEL)
+LS_FOR_ALL_PAIRS(LS_MATMUL_KERNELS)
 
 #define LS_MATMUL_COMBINE_KERNEL(SUFFIX, O)                                                                                          \
     extern "C" __global__ void matmul_fma_combine_##SUFFIX(const float* P, const float* bias, O* C, int M, int N, int K, int batches) { \

@@ -14,14 +14,27 @@ use lockstep_reference::{Contract, DType};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// Matmul tile rows per CTA (the kernel gives each of 16 thread rows `MM_BM / 16` rows).
-pub const MM_BM: usize = 64;
-/// Matmul tile columns per CTA.
-pub const MM_BN: usize = 64;
-/// k per shared-memory stage (pads, never splits, a KC chunk: see matmul.cu).
-pub const MM_BK: usize = 16;
-/// Threads per matmul CTA: a 16 × 16 grid.
+/// Matmul tile rows per CTA of `matmul_fma_*` (each of 16 thread rows owns 8).
+pub const MM_BM: usize = 128;
+/// Matmul tile rows per CTA of `matmul_fma_half_*` (each of 16 thread rows owns 4): twice
+/// the CTAs of [`MM_BM`] where 128-row tiles would leave SMs idle.
+pub const MM_BM_HALF: usize = 64;
+/// Matmul tile columns per CTA (each of 16 thread columns owns 8).
+pub const MM_BN: usize = 128;
+/// k per shared-memory stage of the tile kernels (pads, never splits, a KC chunk: see
+/// matmul.cu).
+pub const MM_BK: usize = 8;
+/// Threads per tile CTA: a 16 × 16 grid.
 pub const MM_THREADS: usize = 256;
+/// Dynamic shared memory of a tile kernel with `bm` rows: its running chunk sums, one
+/// float per output of the tile (`LS_MM_TOTALS` in matmul.cu).
+pub const fn mm_totals_bytes(bm: usize) -> usize {
+    bm * MM_BN * 4
+}
+/// Threads per CTA of the skinny (M ≤ 16) kernels; each owns 8 bytes of B per k row.
+pub const MM_SK_THREADS: usize = 128;
+/// k rows of A per shared-memory stage of the skinny kernels (MM_SK_KS × 16 floats).
+pub const MM_SK_KS: usize = 256;
 /// Threads per row block of the row ops (each folds `LANES / ROW_THREADS` lanes).
 pub const ROW_THREADS: usize = 256;
 /// Threads per block of the elementwise-style kernels (rope, combine).
@@ -58,9 +71,12 @@ pub fn header(c: &Contract) -> String {
          #define LS_ATTN_BLOCK {bn}\n\
          #define LS_ATTN_SPLIT {s}\n\
          #define LS_MM_BM {bm}\n\
+         #define LS_MM_BM_HALF {bmh}\n\
          #define LS_MM_BN {bnn}\n\
          #define LS_MM_BK {bk}\n\
          #define LS_MM_THREADS {mt}\n\
+         #define LS_MM_SK_THREADS {skt}\n\
+         #define LS_MM_SK_KS {sks}\n\
          #define LS_ROW_THREADS {rt}\n\
          #define LS_ATTN_THREADS {at}\n",
         id = c.id(),
@@ -69,6 +85,9 @@ pub fn header(c: &Contract) -> String {
         bn = c.attn_block,
         s = c.attn_split,
         bm = MM_BM,
+        bmh = MM_BM_HALF,
+        skt = MM_SK_THREADS,
+        sks = MM_SK_KS,
         bnn = MM_BN,
         bk = MM_BK,
         mt = MM_THREADS,
@@ -184,6 +203,23 @@ impl ByPair {
     pub fn get(&self, tin: DType, tout: DType) -> &CudaFunction {
         &self.0[dtype_index(tin)][dtype_index(tout)]
     }
+    /// Lets every kernel of the stem take `bytes` of dynamic shared memory (needed above 48 KiB).
+    fn allow_dynamic_smem(self, c: &Contract, stem: &str, bytes: usize) -> Result<ByPair> {
+        for (i, row) in self.0.iter().enumerate() {
+            for (o, f) in row.iter().enumerate() {
+                f.set_attribute(
+                    cudarc::driver::sys::CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                    bytes as i32,
+                )
+                .map_err(|e| Error::MissingKernel {
+                    symbol: symbol(stem, DType::ALL[i], DType::ALL[o]),
+                    contract: c.id(),
+                    detail: format!("setting {bytes} bytes of dynamic shared memory: {e}"),
+                })?;
+            }
+        }
+        Ok(self)
+    }
 }
 
 /// One kernel per storage type (the output type, or the only type of the op).
@@ -210,6 +246,9 @@ fn load(m: &Arc<CudaModule>, c: &Contract, sym: &str) -> Result<CudaFunction> {
 /// Every kernel of one contract, loaded eagerly: a missing symbol fails at startup.
 pub(crate) struct Kernels {
     pub matmul_fma: ByPair,
+    pub matmul_fma_half: ByPair,
+    pub matmul_fma_mr4: ByPair,
+    pub matmul_fma_mr16: ByPair,
     pub matmul_fma_combine: ByOut,
     pub rmsnorm: ByPair,
     pub mean: ByPair,
@@ -231,7 +270,10 @@ impl Kernels {
             log: format!("module load: {e}"),
         })?;
         Ok(Kernels {
-            matmul_fma: ByPair::load(&m, c, "matmul_fma")?,
+            matmul_fma: ByPair::load(&m, c, "matmul_fma")?.allow_dynamic_smem(c, "matmul_fma", mm_totals_bytes(MM_BM))?,
+            matmul_fma_half: ByPair::load(&m, c, "matmul_fma_half")?.allow_dynamic_smem(c, "matmul_fma_half", mm_totals_bytes(MM_BM_HALF))?,
+            matmul_fma_mr4: ByPair::load(&m, c, "matmul_fma_mr4")?,
+            matmul_fma_mr16: ByPair::load(&m, c, "matmul_fma_mr16")?,
             matmul_fma_combine: ByOut::load(&m, c, "matmul_fma_combine")?,
             rmsnorm: ByPair::load(&m, c, "rmsnorm")?,
             mean: ByPair::load(&m, c, "mean")?,
@@ -342,7 +384,17 @@ mod tests {
         }
         for arch in ["sm_90a", "sm_80"] {
             let ptx = ptx_for(&FMA_V1, arch).unwrap_or_else(|e| panic!("{e}"));
-            for stem in ["matmul_fma", "rmsnorm", "mean", "softmax", "rope", "unary"] {
+            for stem in [
+                "matmul_fma",
+                "matmul_fma_half",
+                "matmul_fma_mr4",
+                "matmul_fma_mr16",
+                "rmsnorm",
+                "mean",
+                "softmax",
+                "rope",
+                "unary",
+            ] {
                 for tin in DType::ALL {
                     for tout in DType::ALL {
                         let sym = symbol(stem, tin, tout);

@@ -1,16 +1,14 @@
 //! Launcher of `gpu/kernels/matmul.cu`: `mm`, `addmm`, `bmm` under an fma contract (an
 //! `mma-sm90` contract goes to ops/matmul_tc.rs).
 //!
-//! Launch choice (shape-dependent; the tree is not): when the output has fewer tiles than
-//! twice the SM count and K has more than one chunk, every (tile, chunk) pair gets its own
-//! CTA and a second kernel adds the chunk partials left to right; otherwise each CTA runs
-//! all chunks of its tile. Both perform the identical sequence of roundings.
+//! Launch choice: [`plan`] (shape- and SM-count-dependent; the tree is not). Every kernel
+//! and the split/combine pair perform the identical sequence of roundings.
 
 use super::{fma_only, grid1, NULL};
 use crate::device::Gpu;
 use crate::error::{At, Result};
-use crate::kernels::{FLAT_THREADS, MM_BM, MM_BN, MM_THREADS};
-use cudarc::driver::{LaunchConfig, PushKernelArg};
+use crate::kernels::{mm_totals_bytes, Kernels, FLAT_THREADS, MM_BM, MM_BM_HALF, MM_BN, MM_SK_THREADS, MM_THREADS};
+use cudarc::driver::{CudaFunction, LaunchConfig, PushKernelArg};
 use lockstep_reference::matmul::check;
 use lockstep_reference::{Contract, Element, KStepKind};
 use ndarray::{Array2, Array3, ArrayView1, ArrayView2, ArrayView3};
@@ -133,15 +131,11 @@ impl Gpu {
         } = p;
         fma_only(op, c)?;
         let kern = self.kernels(c)?;
-        if m.max(n).max(k) > i32::MAX as usize || m.div_ceil(MM_BM) > GRID_YZ_MAX || batch > GRID_YZ_MAX {
-            return Err(at.too_large(format!("M ≤ {}, N, K ≤ 2^31 - 1 and batch ≤ {GRID_YZ_MAX}", GRID_YZ_MAX * MM_BM)));
-        }
         let kc = c.kc.unwrap_or(k).max(1);
         let chunks = k.div_ceil(kc);
-        let tiles = m.div_ceil(MM_BM) * n.div_ceil(MM_BN) * batch;
-        let split =
-            chunks > 1 && tiles < 2 * self.info().sm_count.max(1) as usize && batch * chunks <= GRID_YZ_MAX && batch * chunks * m * n * 4 <= SPLIT_BYTES_MAX;
-
+        let plan = plan(m, n, k, chunks, batch, std::mem::size_of::<T>(), self.info().sm_count.max(1) as usize)
+            .ok_or_else(|| at.too_large(format!("M ≤ {}, N, K ≤ 2^31 - 1 and batch ≤ {GRID_YZ_MAX}", GRID_YZ_MAX * MM_BM_HALF)))?;
+        let split = plan.split;
         let s = self.stream();
         let da = self.upload(a).map_err(|e| at.err(e))?;
         let db = self.upload(b).map_err(|e| at.err(e))?;
@@ -150,17 +144,9 @@ impl Gpu {
         let dp = s.alloc_zeros::<f32>(if split { batch * chunks * m * n } else { 1 }).map_err(|e| at.err(e))?;
         let (mi, ni, ki) = (m as i32, n as i32, k as i32);
 
-        let cfg = LaunchConfig {
-            grid_dim: (
-                n.div_ceil(MM_BN) as u32,
-                m.div_ceil(MM_BM) as u32,
-                (if split { batch * chunks } else { batch }) as u32,
-            ),
-            block_dim: (MM_THREADS as u32, 1, 1),
-            shared_mem_bytes: 0,
-        };
+        let cfg = plan.config();
         let split_flag = split as i32;
-        let f = kern.matmul_fma.get(T::DTYPE, O::DTYPE);
+        let f = plan.kernel.function(&kern, T::DTYPE, O::DTYPE);
         let mut l = s.launch_builder(f);
         l.arg(&da).arg(&db);
         match &dbias {
@@ -168,7 +154,8 @@ impl Gpu {
             None => l.arg(&NULL),
         };
         l.arg(&dc).arg(&dp).arg(&mi).arg(&ni).arg(&ki).arg(&split_flag);
-        // SAFETY: argument list matches `matmul_fma_*` in matmul.cu; buffers hold
+        // SAFETY: argument list matches every `matmul_fma*` kernel in matmul.cu (the plan's
+        // grid covers M and N, its dynamic shared memory is what the kernel reads); buffers hold
         // batch*m*k, batch*k*n, n, batch*m*n and (split) batch*chunks*m*n elements.
         unsafe { l.launch(cfg) }.map_err(|e| at.err(e))?;
 
@@ -187,5 +174,144 @@ impl Gpu {
             unsafe { l.launch(grid1(total.div_ceil(FLAT_THREADS) as u32, FLAT_THREADS)) }.map_err(|e| at.err(e))?;
         }
         self.download::<O>(&dc).map_err(|e| at.err(e))
+    }
+}
+
+/// The kernel a [`plan`] launches (all take the same arguments; matmul.cu).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MmKernel {
+    /// `matmul_fma_*`: [`MM_BM`] × [`MM_BN`] output tiles.
+    Tile,
+    /// `matmul_fma_half_*`: [`MM_BM_HALF`] × [`MM_BN`] output tiles.
+    Half,
+    /// `matmul_fma_mr4_*`: M ≤ 4, threads own columns.
+    Mr4,
+    /// `matmul_fma_mr16_*`: M ≤ 16, threads own columns.
+    Mr16,
+}
+
+impl MmKernel {
+    fn function(self, k: &Kernels, tin: lockstep_reference::DType, tout: lockstep_reference::DType) -> &CudaFunction {
+        match self {
+            MmKernel::Tile => k.matmul_fma.get(tin, tout),
+            MmKernel::Half => k.matmul_fma_half.get(tin, tout),
+            MmKernel::Mr4 => k.matmul_fma_mr4.get(tin, tout),
+            MmKernel::Mr16 => k.matmul_fma_mr16.get(tin, tout),
+        }
+    }
+}
+
+/// One launch of the matmul family: kernel, split by chunks or not, grid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct MmPlan {
+    pub kernel: MmKernel,
+    /// One CTA per (outputs, chunk), then `matmul_fma_combine_*` adds the partials in chunk order.
+    pub split: bool,
+    pub grid: (u32, u32, u32),
+}
+
+impl MmPlan {
+    pub(crate) fn config(&self) -> LaunchConfig {
+        let (threads, smem) = match self.kernel {
+            MmKernel::Tile => (MM_THREADS, mm_totals_bytes(MM_BM)),
+            MmKernel::Half => (MM_THREADS, mm_totals_bytes(MM_BM_HALF)),
+            MmKernel::Mr4 | MmKernel::Mr16 => (MM_SK_THREADS, 0),
+        };
+        LaunchConfig {
+            grid_dim: self.grid,
+            block_dim: (threads as u32, 1, 1),
+            shared_mem_bytes: smem as u32,
+        }
+    }
+}
+
+/// Nominal per-SM fma rate of the tile kernels (H100: 128 lanes × ~1.75 GHz × ~0.7) and
+/// memory bandwidth, used only to compare launch options with each other.
+const SM_FMA_PER_S: f64 = 157e9;
+const MEM_BYTES_PER_S: f64 = 3e12;
+
+/// The launch for `batch × (M × K · K × N)` with K in `chunks` chunks on `sms` SMs;
+/// `None` when a grid dimension would overflow. The tree is the same whatever it picks:
+/// - M ≤ 16 (decode): the skinny kernels (`mr4` for M ≤ 4, else `mr16`), each thread
+///   owning 8 bytes of B columns, B read once; split by chunks when the unsplit grid has
+///   fewer than 2 CTAs per SM.
+/// - otherwise a tile kernel, 128- or 64-row tiles, split by chunks or not: the option
+///   with the least estimated time, where CTAs spread evenly over SMs
+///   (`⌈CTAs / SMs⌉ × work per CTA`, 64-row tiles counted at 80 % of the 128-row rate)
+///   and a split also pays for writing and reading its partials.
+///
+/// A split needs more than one chunk, batch × chunks ≤ 65535 and partials within
+/// `SPLIT_BYTES_MAX`.
+pub(crate) fn plan(m: usize, n: usize, k: usize, chunks: usize, batch: usize, in_bytes: usize, sms: usize) -> Option<MmPlan> {
+    if m.max(n).max(k) > i32::MAX as usize || batch > GRID_YZ_MAX {
+        return None;
+    }
+    let can_split = chunks > 1 && batch * chunks <= GRID_YZ_MAX && batch * chunks * m * n * 4 <= SPLIT_BYTES_MAX;
+    let z = |split: bool| (if split { batch * chunks } else { batch }) as u32;
+    if m <= 16 {
+        let cols = MM_SK_THREADS * (8 / in_bytes.max(1));
+        let gx = n.div_ceil(cols);
+        let split = can_split && gx * batch < 2 * sms;
+        let kernel = if m <= 4 { MmKernel::Mr4 } else { MmKernel::Mr16 };
+        return Some(MmPlan {
+            kernel,
+            split,
+            grid: (gx as u32, 1, z(split)),
+        });
+    }
+    let kc = k.div_ceil(chunks);
+    let mut best: Option<(f64, MmPlan)> = None;
+    for (kernel, bm, eff) in [(MmKernel::Tile, MM_BM, 1.0), (MmKernel::Half, MM_BM_HALF, 0.8)] {
+        if m.div_ceil(bm) > GRID_YZ_MAX {
+            continue;
+        }
+        let tiles = m.div_ceil(bm) * n.div_ceil(MM_BN) * batch;
+        for split in [false, true] {
+            if split && !can_split {
+                continue;
+            }
+            let (ctas, kper) = if split { (tiles * chunks, kc) } else { (tiles, k) };
+            let mut t = ctas.div_ceil(sms) as f64 * (bm * MM_BN * kper) as f64 / (SM_FMA_PER_S * eff);
+            if split {
+                t += (batch * chunks * m * n * 8) as f64 / MEM_BYTES_PER_S;
+            }
+            let p = MmPlan {
+                kernel,
+                split,
+                grid: (n.div_ceil(MM_BN) as u32, m.div_ceil(bm) as u32, z(split)),
+            };
+            if best.is_none_or(|(bt, _)| t < bt) {
+                best = Some((t, p));
+            }
+        }
+    }
+    best.map(|(_, p)| p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_covers_the_output_and_picks_the_decode_and_tile_kernels() {
+        let p = plan(1, 4096, 4096, 16, 1, 4, 132).unwrap();
+        assert_eq!((p.kernel, p.split, p.grid), (MmKernel::Mr4, true, (16, 1, 16)));
+        let p = plan(16, 151_936, 4096, 16, 1, 2, 132).unwrap();
+        assert_eq!((p.kernel, p.split), (MmKernel::Mr16, false));
+        assert!(p.grid.0 as usize * MM_SK_THREADS * 4 >= 151_936);
+        let p = plan(4096, 4096, 4096, 16, 1, 4, 132).unwrap();
+        assert_eq!((p.kernel, p.split, p.grid), (MmKernel::Tile, false, (32, 32, 1)));
+        // Too few 128-row tiles to fill the SMs: more, smaller CTAs.
+        let p = plan(256, 4096, 4096, 16, 1, 4, 132).unwrap();
+        assert!(p.split || p.kernel == MmKernel::Half, "{p:?}");
+        // Bmm: the batch is the grid's z (times the chunks when split).
+        let p = plan(130, 70, 600, 3, 2, 4, 132).unwrap();
+        assert_eq!(p.grid.2, if p.split { 6 } else { 2 });
+        assert!(plan(17, 1, 1, 1, GRID_YZ_MAX + 1, 4, 132).is_none());
+        for (m, n) in [(17, 1), (130, 129), (5000, 3)] {
+            let p = plan(m, n, 300, 2, 1, 2, 8).unwrap();
+            let bm = if p.kernel == MmKernel::Tile { MM_BM } else { MM_BM_HALF };
+            assert!(p.grid.0 as usize * MM_BN >= n && p.grid.1 as usize * bm >= m, "{p:?}");
+        }
     }
 }
