@@ -95,7 +95,7 @@ fn attn_case<T: Element>(
     // The launcher's attn_tile plan (0 fields: this shape takes attn_split only).
     match tile_plan(&plan.rows, plan.hq, plan.hkv, plan.d, c.attn_block, c.attn_split, p.window.unwrap_or(0)) {
         Some(tp) => {
-            let _ = write!(out, " {} {} {} {} {} {}\n", tp.gh, tp.nhc, tp.qsp, tp.grid_x, tp.splits, tp.smem);
+            let _ = writeln!(out, " {} {} {} {} {} {}", tp.gh, tp.nhc, tp.qsp, tp.grid_x, tp.splits, tp.smem);
             ints(out, &tp.tiles);
         }
         None => out.push_str(" 0 0 0 0 0 0\n 0\n"),

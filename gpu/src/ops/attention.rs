@@ -296,7 +296,7 @@ pub struct TilePlan {
 /// (head dims other than 32, 64, 128, 256; too much shared memory; grid limits).
 /// `window` 0 means no window.
 pub fn tile_plan(rows: &[(usize, usize)], hq: usize, hkv: usize, d: usize, bn: usize, sp: usize, window: usize) -> Option<TilePlan> {
-    if !matches!(d, 32 | 64 | 128 | 256) || rows.is_empty() || hkv == 0 || hq % hkv != 0 || bn == 0 || sp == 0 {
+    if !matches!(d, 32 | 64 | 128 | 256) || rows.is_empty() || hkv == 0 || !hq.is_multiple_of(hkv) || bn == 0 || sp == 0 {
         return None;
     }
     let t = ATTN_THREADS;
@@ -334,4 +334,32 @@ pub fn tile_plan(rows: &[(usize, usize)], hq: usize, hkv: usize, d: usize, bn: u
         splits,
         smem,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tile_plan_groups_heads_and_consecutive_rows() {
+        // Decode: one row per sequence, one CTA per (sequence, KV head, split) for GQA 4.
+        let rows = [(0, 1000), (1, 31), (2, 0)];
+        let tp = tile_plan(&rows, 32, 8, 128, 64, 256, 0).expect("d = 128 takes attn_tile");
+        assert_eq!((tp.gh, tp.nhc, tp.qsp, tp.grid_x, tp.splits), (4, 1, 4, 24, 4));
+        assert_eq!(tp.tiles, vec![0, 1, 1, 1, 2, 1]);
+        assert_eq!(tp.smem, 1200 + 4 * (4 * 128 + 64 * 4 + 64 * 132 + 64 * 128));
+        // Prefill: runs of at most 16 / 4 rows at consecutive positions of one sequence.
+        let rows: Vec<(usize, usize)> = (0..6).map(|p| (0, p)).chain([(1, 0), (1, 1), (1, 5)]).collect();
+        let tp = tile_plan(&rows, 8, 2, 64, 64, 256, 0).expect("d = 64 takes attn_tile");
+        assert_eq!(tp.tiles, vec![0, 4, 4, 2, 6, 2, 8, 1]);
+        assert_eq!((tp.gh, tp.qsp), (4, 16));
+        // Groups wider than 16 heads take two chunks; d = 256 holds 8 slots.
+        let tp = tile_plan(&[(0, 5)], 20, 1, 128, 64, 256, 0).expect("tile");
+        assert_eq!((tp.gh, tp.nhc, tp.qsp), (16, 2, 16));
+        let tp = tile_plan(&[(0, 5)], 16, 1, 256, 64, 256, 0).expect("tile");
+        assert_eq!((tp.gh, tp.nhc, tp.qsp), (8, 2, 8));
+        // Other head dims and oversized shared memory stay on attn_split.
+        assert!(tile_plan(&[(0, 5)], 4, 1, 96, 64, 256, 0).is_none());
+        assert!(tile_plan(&[(0, 5)], 4, 1, 256, 256, 256, 0).is_none());
+    }
 }
