@@ -6,7 +6,7 @@
 #![allow(clippy::too_many_arguments)]
 
 use half::bf16;
-use lockstep_gpu::ops::attention::{append_pairs, tile_plan};
+use lockstep_gpu::ops::attention::{append_pairs, tile_plan, ATTN_SMEM_MAX};
 use lockstep_gpu::ops::sample::sample_args;
 use lockstep_reference::attention::{self, AttnParams, KvCache, KvLayout, Plan, PlanMap, Span};
 use lockstep_reference::{Contract, Element};
@@ -93,7 +93,16 @@ fn attn_case<T: Element>(
     vec_bits(out, o32.iter().copied());
     vec_bits(out, o16.iter().copied());
     // The launcher's attn_tile plan (0 fields: this shape takes attn_split only).
-    match tile_plan(&plan.rows, plan.hq, plan.hkv, plan.d, c.attn_block, c.attn_split, p.window.unwrap_or(0)) {
+    match tile_plan(
+        &plan.rows,
+        plan.hq,
+        plan.hkv,
+        plan.d,
+        c.attn_block,
+        c.attn_split,
+        p.window.unwrap_or(0),
+        ATTN_SMEM_MAX,
+    ) {
         Some(tp) => {
             let _ = writeln!(out, " {} {} {} {} {} {}", tp.gh, tp.nhc, tp.qsp, tp.grid_x, tp.splits, tp.smem);
             ints(out, &tp.tiles);

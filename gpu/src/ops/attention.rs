@@ -7,7 +7,7 @@ use super::{grid1, NULL};
 use crate::device::Gpu;
 use crate::error::{At, Result};
 use crate::kernels::{ATTN_SLOTS, ATTN_THREADS, FLAT_THREADS};
-use cudarc::driver::sys::CUfunction_attribute_enum;
+use cudarc::driver::sys::{CUdevice_attribute, CUfunction_attribute_enum};
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 use lockstep_reference::attention::{self, AttnParams, KvCache, KvLayout, Plan, PlanMap, Span};
 use lockstep_reference::{Contract, Element};
@@ -126,10 +126,17 @@ impl Gpu {
         let dst = s.alloc_zeros::<f32>(scratch).map_err(|e| at.err(e))?;
         let dy = self.alloc::<O>(n * hq * d).map_err(|e| at.err(e))?;
         let (hqi, hkvi, di, ns, w) = (hq as i32, hkv as i32, d as i32, nsplit as i32, window as i64);
-        if let Some(tp) = tile_plan(&plan.rows, hq, hkv, d, c.attn_block, sp, window) {
+        // The device's opt-in shared memory per block (227 KiB on sm_90, less elsewhere): one
+        // value per device, so concurrent launches never lower each other's attribute.
+        let optin = s
+            .context()
+            .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)
+            .map_err(|e| at.err(e))?;
+        let smem_max = ATTN_SMEM_MAX.min(optin.max(0) as usize);
+        if let Some(tp) = tile_plan(&plan.rows, hq, hkv, d, c.attn_block, sp, window, smem_max) {
             let dtiles = s.clone_htod(&tp.tiles).map_err(|e| at.err(e))?;
             let f = kern.attn_tile.get(T::DTYPE);
-            f.set_attribute(CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, ATTN_SMEM_MAX as i32)
+            f.set_attribute(CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem_max as i32)
                 .map_err(|e| at.err(e))?;
             let (gh, nhc, qsp) = (tp.gh as i32, tp.nhc as i32, tp.qsp as i32);
             let mut l = s.launch_builder(f);
@@ -294,8 +301,9 @@ pub struct TilePlan {
 
 /// The `attn_tile` plan for these rows, or `None` where the shape needs `attn_split`
 /// (head dims other than 32, 64, 128, 256; too much shared memory; grid limits).
-/// `window` 0 means no window.
-pub fn tile_plan(rows: &[(usize, usize)], hq: usize, hkv: usize, d: usize, bn: usize, sp: usize, window: usize) -> Option<TilePlan> {
+/// `window` 0 means no window; `smem_max`: the bytes of dynamic shared memory the launch may use.
+#[allow(clippy::too_many_arguments)]
+pub fn tile_plan(rows: &[(usize, usize)], hq: usize, hkv: usize, d: usize, bn: usize, sp: usize, window: usize, smem_max: usize) -> Option<TilePlan> {
     if !matches!(d, 32 | 64 | 128 | 256) || rows.is_empty() || hkv == 0 || !hq.is_multiple_of(hkv) || bn == 0 || sp == 0 {
         return None;
     }
@@ -322,7 +330,7 @@ pub fn tile_plan(rows: &[(usize, usize)], hq: usize, hkv: usize, d: usize, bn: u
     let qsp = (most_rows * gh).next_multiple_of(4 * ng);
     let smem = (16 * bn + 44 * qsp).next_multiple_of(16) + 4 * (qsp * d + bn * qsp + bn * (d + 4) + bn * d);
     let grid_x = (tiles.len() / 2).checked_mul(hkv * nhc)?;
-    if qsp > ATTN_SLOTS || qsp / ng * nd > ATTN_SLOTS || smem > ATTN_SMEM_MAX || grid_x > i32::MAX as usize || splits > 65535 {
+    if qsp > ATTN_SLOTS || qsp / ng * nd > ATTN_SLOTS || smem > smem_max || grid_x > i32::MAX as usize || splits > 65535 {
         return None;
     }
     Some(TilePlan {
@@ -344,22 +352,22 @@ mod tests {
     fn tile_plan_groups_heads_and_consecutive_rows() {
         // Decode: one row per sequence, one CTA per (sequence, KV head, split) for GQA 4.
         let rows = [(0, 1000), (1, 31), (2, 0)];
-        let tp = tile_plan(&rows, 32, 8, 128, 64, 256, 0).expect("d = 128 takes attn_tile");
+        let tp = tile_plan(&rows, 32, 8, 128, 64, 256, 0, ATTN_SMEM_MAX).expect("d = 128 takes attn_tile");
         assert_eq!((tp.gh, tp.nhc, tp.qsp, tp.grid_x, tp.splits), (4, 1, 4, 24, 4));
         assert_eq!(tp.tiles, vec![0, 1, 1, 1, 2, 1]);
         assert_eq!(tp.smem, 1200 + 4 * (4 * 128 + 64 * 4 + 64 * 132 + 64 * 128));
         // Prefill: runs of at most 16 / 4 rows at consecutive positions of one sequence.
         let rows: Vec<(usize, usize)> = (0..6).map(|p| (0, p)).chain([(1, 0), (1, 1), (1, 5)]).collect();
-        let tp = tile_plan(&rows, 8, 2, 64, 64, 256, 0).expect("d = 64 takes attn_tile");
+        let tp = tile_plan(&rows, 8, 2, 64, 64, 256, 0, ATTN_SMEM_MAX).expect("d = 64 takes attn_tile");
         assert_eq!(tp.tiles, vec![0, 4, 4, 2, 6, 2, 8, 1]);
         assert_eq!((tp.gh, tp.qsp), (4, 16));
         // Groups wider than 16 heads take two chunks; d = 256 holds 8 slots.
-        let tp = tile_plan(&[(0, 5)], 20, 1, 128, 64, 256, 0).expect("tile");
+        let tp = tile_plan(&[(0, 5)], 20, 1, 128, 64, 256, 0, ATTN_SMEM_MAX).expect("tile");
         assert_eq!((tp.gh, tp.nhc, tp.qsp), (16, 2, 16));
-        let tp = tile_plan(&[(0, 5)], 16, 1, 256, 64, 256, 0).expect("tile");
+        let tp = tile_plan(&[(0, 5)], 16, 1, 256, 64, 256, 0, ATTN_SMEM_MAX).expect("tile");
         assert_eq!((tp.gh, tp.nhc, tp.qsp), (8, 2, 8));
         // Other head dims and oversized shared memory stay on attn_split.
-        assert!(tile_plan(&[(0, 5)], 4, 1, 96, 64, 256, 0).is_none());
-        assert!(tile_plan(&[(0, 5)], 4, 1, 256, 256, 256, 0).is_none());
+        assert!(tile_plan(&[(0, 5)], 4, 1, 96, 64, 256, 0, ATTN_SMEM_MAX).is_none());
+        assert!(tile_plan(&[(0, 5)], 4, 1, 256, 256, 256, 0, ATTN_SMEM_MAX).is_none());
     }
 }
