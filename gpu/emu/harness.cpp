@@ -271,6 +271,9 @@ template <typename T> static void run_attn_case(std::istream& in, const std::str
     auto rows = read_ints(in), map = read_ints(in);
     auto want32 = read_vec<float>(in);
     auto want16 = read_vec<ls_bf16>(in);
+    long long gh, nhc, qsp, grid_x, grid_y, smem;
+    in >> gh >> nhc >> qsp >> grid_x >> grid_y >> smem;
+    auto tiles = read_ints(in);
     const float scale = __uint_as_float(scale_bits);
     int nsplit = 1;
     for (long long r = 0; r < n; ++r) {
@@ -292,6 +295,31 @@ template <typename T> static void run_attn_case(std::istream& in, const std::str
     ls_launch({blocks, 1, 1}, 256, [&] { ls_attn_merge<ls_bf16>(st.data(), rows.data(), y16.data(), n, (int)hq, (int)d, window, nsplit); });
     expect_equal("attention " + name + " (f32 out, vs Rust reference)", want32, y32);
     expect_equal("attention " + name + " (bf16 out, vs Rust reference)", want16, y16);
+    if (qsp == 0) {
+        std::printf("     attention %s: no attn_tile plan (attn_split only)\n", name.c_str());
+        return;
+    }
+    // attn_tile with the launcher's plan; the scratch starts as NaN so that a state the
+    // merge reads but no CTA wrote fails the comparison.
+    if (smem != ls_attn_tile_smem((int)d, (int)qsp)) {
+        std::printf("FAIL attention %s: launcher smem %lld, kernel layout %lld\n", name.c_str(), smem, ls_attn_tile_smem((int)d, (int)qsp));
+        ++g_failures;
+        return;
+    }
+    std::vector<float4> dyn((size_t)(smem + 15) / 16);
+    ls_dyn_smem = reinterpret_cast<unsigned char*>(dyn.data());
+    std::fill(st.begin(), st.end(), __uint_as_float(0x7fc00001u));
+    ls_launch({(unsigned)grid_x, (unsigned)grid_y, 1}, LS_ATTN_THREADS, [&] {
+        ls_attn_tile<T>(q.data(), k.data(), v.data(), tiles.data(), rows.data(), base, table, page, max_blocks, (int)hq, (int)hkv, (int)d, scale, window,
+                        st.data(), nsplit, (int)gh, (int)nhc, (int)qsp);
+    });
+    ls_dyn_smem = nullptr;
+    ls_launch({blocks, 1, 1}, 256, [&] { ls_attn_merge<float>(st.data(), rows.data(), y32.data(), n, (int)hq, (int)d, window, nsplit); });
+    ls_launch({blocks, 1, 1}, 256, [&] { ls_attn_merge<ls_bf16>(st.data(), rows.data(), y16.data(), n, (int)hq, (int)d, window, nsplit); });
+    char what[200];
+    std::snprintf(what, sizeof what, "attention %s attn_tile gh%lld nhc%lld qsp%lld grid %lldx%lld", name.c_str(), gh, nhc, qsp, grid_x, grid_y);
+    expect_equal(std::string(what) + " (f32 out)", want32, y32);
+    expect_equal(std::string(what) + " (bf16 out)", want16, y16);
 }
 
 template <typename T> static void run_append_case(std::istream& in, const std::string& name) {

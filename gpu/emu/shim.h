@@ -14,6 +14,7 @@
 #define LS_HOST_EMULATION 1
 #define __global__
 #define __device__
+#define __host__
 #define __forceinline__ inline
 #define __restrict__
 #define __launch_bounds__(...)
@@ -32,6 +33,10 @@ inline thread_local ls_dim3 threadIdx, blockIdx;
 inline ls_dim3 blockDim, gridDim;
 inline std::barrier<>* ls_barrier = nullptr;
 inline void __syncthreads() { ls_barrier->arrive_and_wait(); }
+// Dynamic shared memory (`extern __shared__`): one buffer, blocks run one after another.
+inline unsigned char* ls_dyn_smem = nullptr;
+struct alignas(16) float4 { float x, y, z, w; };
+inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
 
 inline float __fmaf_rn(float a, float b, float c) { return std::fma(a, b, c); }
 inline float __fadd_rn(float a, float b) { return a + b; }

@@ -6,7 +6,7 @@
 #![allow(clippy::too_many_arguments)]
 
 use half::bf16;
-use lockstep_gpu::ops::attention::append_pairs;
+use lockstep_gpu::ops::attention::{append_pairs, tile_plan, ATTN_SMEM_MAX};
 use lockstep_gpu::ops::sample::sample_args;
 use lockstep_reference::attention::{self, AttnParams, KvCache, KvLayout, Plan, PlanMap, Span};
 use lockstep_reference::{Contract, Element};
@@ -49,7 +49,18 @@ fn gen<T: Element>(r: &mut Rng, n: usize, scale: f32) -> Vec<T> {
 }
 
 /// One attention case: the plan, the inputs and the reference outputs (f32 and bf16).
-fn attn_case<T: Element>(out: &mut String, name: &str, q: &Array3<T>, k: &[T], v: &[T], plan: &Plan, p: &AttnParams, o32: Array3<f32>, o16: Array3<bf16>) {
+fn attn_case<T: Element>(
+    out: &mut String,
+    c: &Contract,
+    name: &str,
+    q: &Array3<T>,
+    k: &[T],
+    v: &[T],
+    plan: &Plan,
+    p: &AttnParams,
+    o32: Array3<f32>,
+    o16: Array3<bf16>,
+) {
     let (paged, page, max_blocks, map): (i64, i64, usize, Vec<i64>) = match &plan.map {
         PlanMap::Base(b) => (0, 1, 0, b.iter().map(|&x| x as i64).collect()),
         PlanMap::Paged { page, table } => {
@@ -81,6 +92,23 @@ fn attn_case<T: Element>(out: &mut String, name: &str, q: &Array3<T>, k: &[T], v
     ints(out, &map);
     vec_bits(out, o32.iter().copied());
     vec_bits(out, o16.iter().copied());
+    // The launcher's attn_tile plan (0 fields: this shape takes attn_split only).
+    match tile_plan(
+        &plan.rows,
+        plan.hq,
+        plan.hkv,
+        plan.d,
+        c.attn_block,
+        c.attn_split,
+        p.window.unwrap_or(0),
+        ATTN_SMEM_MAX,
+    ) {
+        Some(tp) => {
+            let _ = writeln!(out, " {} {} {} {} {} {}", tp.gh, tp.nhc, tp.qsp, tp.grid_x, tp.splits, tp.smem);
+            ints(out, &tp.tiles);
+        }
+        None => out.push_str(" 0 0 0 0 0 0\n 0\n"),
+    }
 }
 
 fn cached<T: Element>(
@@ -180,7 +208,7 @@ fn emit<T: Element>(out: &mut String, c: &Contract, name: &str, q: &Array3<T>, c
             attention::decode(c, q.view(), cache, p).expect("ref"),
         ),
     };
-    attn_case(out, name, q, k, v, &plan, p, o32, o16);
+    attn_case(out, c, name, q, k, v, &plan, p, o32, o16);
 }
 
 fn prefill<T: Element>(out: &mut String, r: &mut Rng, c: &Contract, name: &str, seq_lens: &[i64], hq: usize, hkv: usize, d: usize, window: Option<usize>) {
@@ -193,7 +221,7 @@ fn prefill<T: Element>(out: &mut String, r: &mut Rng, c: &Contract, name: &str, 
     let plan = attention::prefill_plan(c, q.view(), k.view(), v.view(), sl.view(), &p).expect("valid");
     let o32 = attention::prefill(c, q.view(), k.view(), v.view(), sl.view(), &p).expect("ref");
     let o16 = attention::prefill(c, q.view(), k.view(), v.view(), sl.view(), &p).expect("ref");
-    attn_case(out, name, &q, k.as_slice().unwrap(), v.as_slice().unwrap(), &plan, &p, o32, o16);
+    attn_case(out, c, name, &q, k.as_slice().unwrap(), v.as_slice().unwrap(), &plan, &p, o32, o16);
 }
 
 fn append_case<T: Element>(out: &mut String, r: &mut Rng, name: &str) {
@@ -352,6 +380,88 @@ fn main() {
     );
     prefill::<f32>(&mut out, &mut r, &c, "prefill", &[3, 0, 70], 2, 1, 4, None);
     prefill::<bf16>(&mut out, &mut r, &c, "prefill-window-bf16", &[66, 2], 2, 2, 3, Some(65));
+    // Head dims that take attn_tile (32, 64, 128, 256): several splits, GQA groups of 1..20
+    // (one and two head chunks), paged and contiguous, windows, prefill tiles of many rows.
+    let su = s as usize;
+    cached::<f32>(
+        &mut out,
+        &mut r,
+        &c,
+        "tile-decode-paged-gqa4-d128",
+        Some(16),
+        &[3 * s + 17, 40, 1],
+        8,
+        2,
+        128,
+        None,
+        None,
+    );
+    cached::<bf16>(
+        &mut out,
+        &mut r,
+        &c,
+        "tile-decode-paged-bf16-d128-window",
+        Some(16),
+        &[2 * s + 30, s],
+        8,
+        2,
+        128,
+        None,
+        Some(su / 2 + 5),
+    );
+    cached::<f32>(&mut out, &mut r, &c, "tile-decode-contig-gqa8-d64", None, &[s + 5, 2 * s], 8, 1, 64, None, None);
+    cached::<bf16>(&mut out, &mut r, &c, "tile-decode-contig-bf16-d256", None, &[s + 9, 3], 4, 2, 256, None, None);
+    cached::<f32>(
+        &mut out,
+        &mut r,
+        &c,
+        "tile-decode-paged7-mha-d32",
+        Some(7),
+        &[s + 2, 9],
+        2,
+        2,
+        32,
+        None,
+        Some(su),
+    );
+    cached::<bf16>(&mut out, &mut r, &c, "tile-decode-contig-gqa20-d128", None, &[s + 1], 20, 1, 128, None, None);
+    let tspans = [
+        Span {
+            seq: 1,
+            start: su - 5,
+            len: 11,
+        },
+        Span { seq: 0, start: 0, len: 5 },
+        Span { seq: 1, start: 2, len: 2 },
+    ];
+    cached::<f32>(
+        &mut out,
+        &mut r,
+        &c,
+        "tile-chunked-paged-gqa4-d128",
+        Some(16),
+        &[5, s + 10],
+        8,
+        2,
+        128,
+        Some(&tspans),
+        None,
+    );
+    cached::<bf16>(
+        &mut out,
+        &mut r,
+        &c,
+        "tile-chunked-contig-bf16-d64-window",
+        None,
+        &[5, s + 10],
+        4,
+        2,
+        64,
+        Some(&tspans),
+        Some(30),
+    );
+    prefill::<f32>(&mut out, &mut r, &c, "tile-prefill-gqa4-d128", &[s + 10, 3, 0], 4, 1, 128, None);
+    prefill::<bf16>(&mut out, &mut r, &c, "tile-prefill-bf16-window-d64", &[s + 10, 1], 4, 2, 64, Some(su / 2 + 3));
     append_case::<f32>(&mut out, &mut r, "append-paged-shared-f32");
     append_case::<bf16>(&mut out, &mut r, "append-paged-shared-bf16");
     sample_case::<f32>(&mut out, &mut r, &c, "sample-f32", 300);

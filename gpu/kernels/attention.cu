@@ -99,6 +99,365 @@ __device__ __forceinline__ void ls_attn_split(const T* __restrict__ q, const T* 
     }
 }
 
+// Kernel 1b, attn_tile_{T}: the same split states as attn_split (same scratch layout, same
+// merge), computed by one CTA per (tile, KV head, head chunk, split) so that K and V are read
+// once for all the query heads of a GQA group (and, in prefill, for several query rows). A
+// tile is a run of consecutive plan rows of one sequence at consecutive positions (the host
+// builds them; decode: one row); its "slots" are (row, q head) pairs, slot j = r * gh + hh.
+// Each slot runs its own, unchanged tree: the CTA walks the union of the slots' key ranges in
+// the split block by block, and every slot takes part only in the blocks that intersect its
+// own range, with its own m, l, acc. Per block of BN keys:
+//   A: K and V rows of the block (union range) widened to f32 into shared memory, coalesced
+//      16-byte loads; each slot's block-local range and whether the block is its first;
+//   B: scores, one thread per (key, slot): fma chain over d in order from +0, then * scale
+//      (four slots per thread share each K load from shared memory);
+//   C: per slot (one owner thread): mb = max2 over its keys (max2 is exact: four interleaved
+//      partial maxima give the same mb), then m, alpha, l = l * alpha as in attn_split;
+//   D: e = exp(score - m) for every (key, slot) in range, in place of the score;
+//   E: acc_d = acc_d * alpha (or +0 on the slot's first block), then acc_d = fma(e, v_d, acc_d)
+//      over its keys in order, one thread per (slot, dim), acc in registers; the owner adds
+//      l = l + e over its keys in order.
+// Threads: exactly LS_ATTN_THREADS = 128. Shapes: d in {32, 64, 128, 256}; qsp (padded slot
+// count) a multiple of 4 * ng (ng = 128 / d slot groups when d < 128) and at most
+// LS_ATTN_SLOTS, qsp * (d > 128 ? 2 : 1) / ng <= LS_ATTN_SLOTS. Dynamic shared memory:
+// ls_attn_tile_smem(d, qsp) bytes (ops/attention.rs computes the same).
+#ifndef LS_ATTN_SLOTS
+#error "LS_ATTN_SLOTS is not defined: compile through gpu/src/kernels.rs (generated header)"
+#endif
+
+struct alignas(16) ls_v16 { unsigned w[4]; };
+__device__ __forceinline__ ls_v16 ls_ld16(const void* p) {
+#ifdef LS_HOST_EMULATION
+    ls_v16 r;
+    std::memcpy(&r, p, 16);
+    return r;
+#else
+    const uint4 u = *reinterpret_cast<const uint4*>(p);
+    ls_v16 r = {{u.x, u.y, u.z, u.w}};
+    return r;
+#endif
+}
+// Element e of a 16-byte vector of T, widened (exact).
+template <typename T> __device__ __forceinline__ float ls_v16_elem(const ls_v16& x, int e);
+template <> __device__ __forceinline__ float ls_v16_elem<float>(const ls_v16& x, int e) { return __uint_as_float(x.w[e]); }
+template <> __device__ __forceinline__ float ls_v16_elem<ls_bf16>(const ls_v16& x, int e) {
+    ls_bf16 b;
+    b.bits = (unsigned short)(x.w[e >> 1] >> (16 * (e & 1)));
+    return ls_to_f32(b);
+}
+template <> __device__ __forceinline__ float ls_v16_elem<ls_f16>(const ls_v16& x, int e) {
+    ls_f16 b;
+    b.bits = (unsigned short)(x.w[e >> 1] >> (16 * (e & 1)));
+    return ls_to_f32(b);
+}
+
+// Shared-memory layout of attn_tile (bytes): key rows (2 * BN long long), per slot lo, hi, rh
+// (3 * qsp long long), block lo, hi, first-flag (3 * qsp int), m, alpha (2 * qsp float), then
+// 16-byte aligned: Q (qsp * d), scores (BN * qsp), K (BN * (d + 4)), V (BN * d) floats.
+__device__ __host__ __forceinline__ long long ls_attn_tile_head(int qsp) {
+    return ((16LL * LS_ATTN_BLOCK + 44LL * qsp) + 15) / 16 * 16;
+}
+__device__ __host__ __forceinline__ long long ls_attn_tile_smem(int d, int qsp) {
+    return ls_attn_tile_head(qsp) + 4LL * ((long long)qsp * d + (long long)LS_ATTN_BLOCK * qsp + (long long)LS_ATTN_BLOCK * (d + 4) +
+                                           (long long)LS_ATTN_BLOCK * d);
+}
+
+template <typename T>
+__device__ __forceinline__ void ls_attn_tile(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
+                                             const long long* __restrict__ tiles, const long long* __restrict__ rows,
+                                             const long long* __restrict__ base, const long long* __restrict__ table, long long page,
+                                             long long max_blocks, int hq, int hkv, int d, float scale, long long window, float* __restrict__ st,
+                                             int nsplit, int gh, int nhc, int qsp) {
+    constexpr int NT = LS_ATTN_THREADS, BN = LS_ATTN_BLOCK, S = LS_ATTN_SPLIT, MA = LS_ATTN_SLOTS;
+#ifdef LS_HOST_EMULATION
+    unsigned char* sm = ls_dyn_smem;
+#else
+    extern __shared__ float4 ls_attn_dyn[];
+    unsigned char* sm = reinterpret_cast<unsigned char*>(ls_attn_dyn);
+#endif
+    long long* krow = reinterpret_cast<long long*>(sm);  // [2][BN]
+    long long* slo = krow + 2 * BN;                      // per slot: split-level lo, hi, rh
+    long long* shi = slo + qsp;
+    long long* srh = shi + qsp;
+    int* blo_s = reinterpret_cast<int*>(srh + qsp);  // per slot: block-local lo, hi, first block
+    int* bhi_s = blo_s + qsp;
+    int* binit = bhi_s + qsp;
+    float* sm_m = reinterpret_cast<float*>(binit + qsp);
+    float* sm_a = sm_m + qsp;
+    float* qs = reinterpret_cast<float*>(sm + ls_attn_tile_head(qsp));
+    float* sc = qs + (long long)qsp * d;  // [BN][qsp]: scores, then e
+    float* ks = sc + BN * qsp;             // [BN][d + 4]
+    float* vs = ks + (long long)BN * (d + 4);  // [BN][d]
+    const int kst = d + 4;
+
+    const int t = threadIdx.x;
+    const long long tile = blockIdx.x / ((long long)hkv * nhc);
+    const int kh = (int)((blockIdx.x / nhc) % hkv);
+    const int hc = (int)(blockIdx.x % nhc);
+    const int group = hq / hkv;
+    const int ghc = gh < group - hc * gh ? gh : group - hc * gh;  // heads of this chunk
+    const long long r0 = tiles[2 * tile], nr = tiles[2 * tile + 1];
+    const long long seq = rows[2 * r0];
+    const long long p0 = rows[2 * r0 + 1], plast = rows[2 * (r0 + nr - 1) + 1];
+    const long long f0 = ls_attn_first(p0, window);
+    const long long s = f0 / S + blockIdx.y;
+    if (s > plast / S) return;  // uniform over the CTA
+    // Union of the slots' ranges in this split: positions are consecutive, so it is one interval.
+    const long long ulo = f0 > s * S ? f0 : s * S;
+    const long long uhi = plast < s * S + S - 1 ? plast : s * S + S - 1;
+    const int slots = (int)nr * ghc;
+    const int hbase = kh * group + hc * gh;
+    if (t < qsp) {
+        long long lo = 1, hi = 0, rh = 0;
+        if (t < slots) {
+            const long long row = r0 + t / ghc;
+            const long long pos = rows[2 * row + 1], first = ls_attn_first(pos, window);
+            rh = row * hq + hbase + t % ghc;
+            if (s >= first / S && s <= pos / S) {
+                lo = first > s * S ? first : s * S;
+                hi = pos < s * S + S - 1 ? pos : s * S + S - 1;
+            }
+        }
+        slo[t] = lo;
+        shi[t] = hi;
+        srh[t] = rh;
+    }
+    for (long long i = t; i < (long long)qsp * d; i += NT) {
+        const int j = (int)(i / d), dd = (int)(i % d);
+        float x = 0.0f;
+        if (j < slots) x = ls_to_f32(q[((r0 + j / ghc) * hq + hbase + j % ghc) * (long long)d + dd]);
+        qs[i] = x;
+    }
+    const long long b0 = ulo / BN, b1 = uhi / BN;
+    for (int i = t; i < BN; i += NT) {
+        const long long key = b0 * BN + i;
+        if (key >= ulo && key <= uhi) krow[i] = ls_kv_row(base, table, page, max_blocks, seq, key);
+    }
+    // Accumulator ownership (phase E): dim t % d, slot group g = t / d (d <= 128), or dims t
+    // and t + 128 (d = 256); group g owns slots g * qsg .. g * qsg + qsg - 1.
+    const int ng = d < NT ? NT / d : 1;
+    const int nd = d > NT ? 2 : 1;
+    const int qsg = qsp / ng;
+    const int g = d < NT ? t / d : 0;
+    const int dim = d < NT ? t % d : t;
+    // Slot owner (m, l; phases C, E): thread (j % 4) * 32 + j / 4, spread over the warps.
+    const int own = (t & 31) < 4 ? (t & 31) * 4 + (t >> 5) : -1;
+    const bool owner = own >= 0 && own < qsp;
+    float m = 0.0f, l = 0.0f;
+    float acc[2][MA];
+#pragma unroll
+    for (int n = 0; n < 2; ++n)
+#pragma unroll
+        for (int a = 0; a < MA; ++a) acc[n][a] = 0.0f;
+    const bool vec = ((reinterpret_cast<unsigned long long>(k) | reinterpret_cast<unsigned long long>(v)) & 15ULL) == 0 &&
+                     (d * (int)sizeof(T)) % 16 == 0;
+    constexpr int EPV = 16 / (int)sizeof(T);
+    __syncthreads();
+
+    int it = 0;
+    for (long long b = b0; b <= b1; ++b, ++it) {
+        const int bl = (int)((ulo > b * BN ? ulo : b * BN) - b * BN);
+        const int bh = (int)((uhi < b * BN + BN - 1 ? uhi : b * BN + BN - 1) - b * BN);
+        const long long* kr = krow + (it & 1) * BN;
+        // A: the slots' ranges in this block; K and V rows bl..bh into shared memory.
+        if (t < qsp) {
+            int lo = 1, hi = 0, first = 0;
+            if (slo[t] <= shi[t] && slo[t] <= b * BN + BN - 1 && shi[t] >= b * BN) {
+                lo = (int)((slo[t] > b * BN ? slo[t] : b * BN) - b * BN);
+                hi = (int)((shi[t] < b * BN + BN - 1 ? shi[t] : b * BN + BN - 1) - b * BN);
+                first = b == slo[t] / BN;
+            }
+            blo_s[t] = lo;
+            bhi_s[t] = hi;
+            binit[t] = first;
+        }
+        if (vec) {
+            const int vpk = d / EPV;
+            const int nvec = (bh - bl + 1) * vpk;
+            constexpr int U = 8;  // 2 * U 16-byte loads in flight per thread
+            for (int i0 = t; i0 < nvec; i0 += NT * U) {
+                ls_v16 kb[U], vb[U];
+#pragma unroll
+                for (int u = 0; u < U; ++u) {
+                    const int i = i0 + u * NT;
+                    if (i < nvec) {
+                        const int key = bl + i / vpk, part = i % vpk;
+                        const long long off = (kr[key] * hkv + kh) * (long long)d + part * EPV;
+                        kb[u] = ls_ld16(k + off);
+                        vb[u] = ls_ld16(v + off);
+                    }
+                }
+#pragma unroll
+                for (int u = 0; u < U; ++u) {
+                    const int i = i0 + u * NT;
+                    if (i < nvec) {
+                        const int key = bl + i / vpk, part = i % vpk;
+                        float* kd = ks + key * kst + part * EPV;
+                        float* vd = vs + key * d + part * EPV;
+#pragma unroll
+                        for (int e = 0; e < EPV; e += 4) {
+                            *reinterpret_cast<float4*>(kd + e) = make_float4(ls_v16_elem<T>(kb[u], e), ls_v16_elem<T>(kb[u], e + 1),
+                                                                             ls_v16_elem<T>(kb[u], e + 2), ls_v16_elem<T>(kb[u], e + 3));
+                            *reinterpret_cast<float4*>(vd + e) = make_float4(ls_v16_elem<T>(vb[u], e), ls_v16_elem<T>(vb[u], e + 1),
+                                                                             ls_v16_elem<T>(vb[u], e + 2), ls_v16_elem<T>(vb[u], e + 3));
+                        }
+                    }
+                }
+            }
+        } else {
+            for (int i = t; i < (bh - bl + 1) * d; i += NT) {
+                const int key = bl + i / d, dd = i % d;
+                const long long off = (kr[key] * hkv + kh) * (long long)d + dd;
+                ks[key * kst + dd] = ls_to_f32(k[off]);
+                vs[key * d + dd] = ls_to_f32(v[off]);
+            }
+        }
+        __syncthreads();
+        // B: scores. Thread: key t % BN (and + 128 ... when BN > 128), slots g2, g2 + ng2, ...
+        {
+            const int ng2 = BN >= NT ? 1 : NT / BN;
+            const int g2 = t / BN;
+            if (g2 < ng2) {
+                for (int i = t - g2 * BN; i < BN; i += NT) {
+                    if (i < bl || i > bh) continue;
+                    const float* kp = ks + i * kst;
+                    for (int j0 = g2; j0 < qsp; j0 += 4 * ng2) {
+                        int jj[4];
+                        float x[4];
+#pragma unroll
+                        for (int c = 0; c < 4; ++c) {
+                            const int j = j0 + c * ng2;
+                            jj[c] = j < qsp ? j : qsp - 1;
+                            x[c] = 0.0f;
+                        }
+                        for (int dd = 0; dd < d; dd += 4) {
+                            const float4 kk = *reinterpret_cast<const float4*>(kp + dd);
+#pragma unroll
+                            for (int c = 0; c < 4; ++c) {
+                                const float4 qq = *reinterpret_cast<const float4*>(qs + jj[c] * d + dd);
+                                x[c] = __fmaf_rn(qq.x, kk.x, x[c]);
+                                x[c] = __fmaf_rn(qq.y, kk.y, x[c]);
+                                x[c] = __fmaf_rn(qq.z, kk.z, x[c]);
+                                x[c] = __fmaf_rn(qq.w, kk.w, x[c]);
+                            }
+                        }
+#pragma unroll
+                        for (int c = 0; c < 4; ++c) {
+                            const int j = j0 + c * ng2;
+                            if (j < qsp && i >= blo_s[j] && i <= bhi_s[j]) sc[i * qsp + j] = __fmul_rn(x[c], scale);
+                        }
+                    }
+                }
+            }
+        }
+        __syncthreads();
+        // C: block maximum and the running state of each slot (its owner thread).
+        if (owner && blo_s[own] <= bhi_s[own]) {
+            const int lo = blo_s[own], hi = bhi_s[own];
+            float mx[4];
+#pragma unroll
+            for (int c = 0; c < 4; ++c) mx[c] = __int_as_float(0xff800000);
+            int i = lo;
+            for (; i + 3 <= hi; i += 4) {
+#pragma unroll
+                for (int c = 0; c < 4; ++c) mx[c] = ls_max2(mx[c], sc[(i + c) * qsp + own]);
+            }
+            for (; i <= hi; ++i) mx[0] = ls_max2(mx[0], sc[i * qsp + own]);
+            const float mb = ls_max2(ls_max2(mx[0], mx[1]), ls_max2(mx[2], mx[3]));
+            float alpha = 1.0f;
+            if (binit[own]) {
+                m = mb;
+                l = 0.0f;
+            } else {
+                const float mn = ls_max2(m, mb);
+                alpha = ls_exp(__fsub_rn(m, mn));
+                l = __fmul_rn(l, alpha);
+                m = mn;
+            }
+            sm_m[own] = m;
+            sm_a[own] = alpha;
+        }
+        __syncthreads();
+        // D: e = exp(score - m) in place; the next block's storage rows.
+        for (int i = t; i < (bh - bl + 1) * qsp; i += NT) {
+            const int key = bl + i / qsp, j = i % qsp;
+            if (key >= blo_s[j] && key <= bhi_s[j]) sc[key * qsp + j] = ls_exp(__fsub_rn(sc[key * qsp + j], sm_m[j]));
+        }
+        if (b < b1) {
+            long long* kn = krow + ((it + 1) & 1) * BN;
+            for (int i = t; i < BN; i += NT) {
+                const long long key = (b + 1) * BN + i;
+                if (key <= uhi) kn[i] = ls_kv_row(base, table, page, max_blocks, seq, key);
+            }
+        }
+        __syncthreads();
+        // E: acc (registers) and l (owners), keys in increasing order.
+        {
+            int lo[MA], hi[MA];
+#pragma unroll
+            for (int a = 0; a < MA; ++a) {
+                lo[a] = 1;
+                hi[a] = 0;
+                if (a < qsg) {
+                    const int j = g * qsg + a;
+                    if (blo_s[j] <= bhi_s[j]) {
+                        lo[a] = blo_s[j];
+                        hi[a] = bhi_s[j];
+#pragma unroll
+                        for (int n = 0; n < 2; ++n) {
+                            if (n < nd) acc[n][a] = binit[j] ? 0.0f : __fmul_rn(acc[n][a], sm_a[j]);
+                        }
+                    }
+                }
+            }
+            for (int i = bl; i <= bh; ++i) {
+                const float v0 = vs[i * d + dim];
+                const float v1 = nd > 1 ? vs[i * d + dim + NT] : 0.0f;
+                const float* ep = sc + i * qsp + g * qsg;
+#pragma unroll
+                for (int a0 = 0; a0 < MA; a0 += 4) {
+                    if (a0 < qsg) {
+                        const float4 e4 = *reinterpret_cast<const float4*>(ep + a0);
+                        const float ev[4] = {e4.x, e4.y, e4.z, e4.w};
+#pragma unroll
+                        for (int c = 0; c < 4; ++c) {
+                            const int a = a0 + c;
+                            if (i >= lo[a] && i <= hi[a]) {
+                                acc[0][a] = __fmaf_rn(ev[c], v0, acc[0][a]);
+                                if (nd > 1) acc[1][a] = __fmaf_rn(ev[c], v1, acc[1][a]);
+                            }
+                        }
+                    }
+                }
+            }
+            if (owner) {
+                for (int i = blo_s[own]; i <= bhi_s[own]; ++i) l = __fadd_rn(l, sc[i * qsp + own]);
+            }
+        }
+        __syncthreads();  // K, V, scores and block ranges are rewritten by the next block
+    }
+    // The split states, in attn_split's scratch layout.
+    if (owner && slo[own] <= shi[own]) {
+        const long long first = ls_attn_first(rows[2 * (srh[own] / hq) + 1], window);
+        float* out = st + (srh[own] * nsplit + (s - first / S)) * (long long)(2 + d);
+        out[0] = m;
+        out[1] = l;
+    }
+#pragma unroll
+    for (int a = 0; a < MA; ++a) {
+        if (a < qsg) {
+            const int j = g * qsg + a;
+            if (slo[j] <= shi[j]) {
+                const long long first = ls_attn_first(rows[2 * (srh[j] / hq) + 1], window);
+                float* out = st + (srh[j] * nsplit + (s - first / S)) * (long long)(2 + d) + 2;
+#pragma unroll
+                for (int n = 0; n < 2; ++n)
+                    if (n < nd) out[dim + n * NT] = acc[n][a];
+            }
+        }
+    }
+}
+
 template <typename O>
 __device__ __forceinline__ void ls_attn_merge(const float* __restrict__ st, const long long* __restrict__ rows, O* __restrict__ y, long long n,
                                               int hq, int d, long long window, int nsplit) {
@@ -143,6 +502,12 @@ __device__ __forceinline__ void ls_kv_append(const T* __restrict__ kn, const T* 
         attn_split_##SUFFIX(const T* q, const T* k, const T* v, const long long* rows, const long long* base, const long long* table,         \
                             long long page, long long max_blocks, int hq, int hkv, int d, float scale, long long window, float* st, int nsplit) { \
         ls_attn_split<T>(q, k, v, rows, base, table, page, max_blocks, hq, hkv, d, scale, window, st, nsplit);                                \
+    }                                                                                                                                        \
+    extern "C" __global__ void __launch_bounds__(LS_ATTN_THREADS)                                                                            \
+        attn_tile_##SUFFIX(const T* q, const T* k, const T* v, const long long* tiles, const long long* rows, const long long* base,           \
+                           const long long* table, long long page, long long max_blocks, int hq, int hkv, int d, float scale, long long window, \
+                           float* st, int nsplit, int gh, int nhc, int qsp) {                                                                \
+        ls_attn_tile<T>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, d, scale, window, st, nsplit, gh, nhc, qsp);            \
     }                                                                                                                                        \
     extern "C" __global__ void attn_merge_##SUFFIX(const float* st, const long long* rows, T* y, long long n, int hq, int d, long long window,  \
                                                    int nsplit) {                                                                             \

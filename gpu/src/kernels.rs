@@ -42,6 +42,9 @@ pub const FLAT_THREADS: usize = 256;
 /// Threads per attention split block (each scores keys `tid, tid + ATTN_THREADS, …` of a
 /// BN block and owns head dims `tid, tid + ATTN_THREADS, …`; no effect on the tree).
 pub const ATTN_THREADS: usize = 128;
+/// Most (query row, query head) slots one `attn_tile` CTA serves (its accumulators are
+/// registers: see attention.cu; no effect on the tree).
+pub const ATTN_SLOTS: usize = 16;
 
 /// Sources in compile order, prelude first. Adding an op means one line here and one
 /// entry in [`Kernels`].
@@ -78,7 +81,8 @@ pub fn header(c: &Contract) -> String {
          #define LS_MM_SK_THREADS {skt}\n\
          #define LS_MM_SK_KS {sks}\n\
          #define LS_ROW_THREADS {rt}\n\
-         #define LS_ATTN_THREADS {at}\n",
+         #define LS_ATTN_THREADS {at}\n\
+         #define LS_ATTN_SLOTS {asl}\n",
         id = c.id(),
         kc = c.kc.unwrap_or(0),
         lanes = c.lanes,
@@ -93,6 +97,7 @@ pub fn header(c: &Contract) -> String {
         mt = MM_THREADS,
         rt = ROW_THREADS,
         at = ATTN_THREADS,
+        asl = ATTN_SLOTS,
     );
     // Op codes of the elementwise kernel: the index in `Unary::ALL` (ops/elementwise.rs).
     for (i, u) in Unary::ALL.iter().enumerate() {
@@ -256,6 +261,7 @@ pub(crate) struct Kernels {
     pub rope: ByPair,
     pub unary: ByPair,
     pub attn_split: ByOut,
+    pub attn_tile: ByOut,
     pub attn_merge: ByOut,
     pub kv_append: ByOut,
     pub sample: ByOut,
@@ -281,6 +287,7 @@ impl Kernels {
             rope: ByPair::load(&m, c, "rope")?,
             unary: ByPair::load(&m, c, "unary")?,
             attn_split: ByOut::load(&m, c, "attn_split")?,
+            attn_tile: ByOut::load(&m, c, "attn_tile")?,
             attn_merge: ByOut::load(&m, c, "attn_merge")?,
             kv_append: ByOut::load(&m, c, "kv_append")?,
             sample: ByOut::load(&m, c, "sample")?,
@@ -402,7 +409,7 @@ mod tests {
                     }
                 }
             }
-            for stem in ["attn_split", "attn_merge", "kv_append", "sample"] {
+            for stem in ["attn_split", "attn_tile", "attn_merge", "kv_append", "sample"] {
                 for t in DType::ALL {
                     let sym = format!("{stem}_{}", t.name());
                     assert!(ptx.contains(&format!(".entry {sym}(")), "{sym} missing from the PTX for {arch}");

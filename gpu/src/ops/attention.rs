@@ -6,7 +6,8 @@
 use super::{grid1, NULL};
 use crate::device::Gpu;
 use crate::error::{At, Result};
-use crate::kernels::{ATTN_THREADS, FLAT_THREADS};
+use crate::kernels::{ATTN_SLOTS, ATTN_THREADS, FLAT_THREADS};
+use cudarc::driver::sys::{CUdevice_attribute, CUfunction_attribute_enum};
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 use lockstep_reference::attention::{self, AttnParams, KvCache, KvLayout, Plan, PlanMap, Span};
 use lockstep_reference::{Contract, Element};
@@ -125,33 +126,79 @@ impl Gpu {
         let dst = s.alloc_zeros::<f32>(scratch).map_err(|e| at.err(e))?;
         let dy = self.alloc::<O>(n * hq * d).map_err(|e| at.err(e))?;
         let (hqi, hkvi, di, ns, w) = (hq as i32, hkv as i32, d as i32, nsplit as i32, window as i64);
-        let mut l = s.launch_builder(kern.attn_split.get(T::DTYPE));
-        l.arg(&dq).arg(&dk).arg(&dv).arg(&drows);
-        match &dbase {
-            Some(b) => l.arg(b),
-            None => l.arg(&NULL),
-        };
-        match &dtable {
-            Some(t) => l.arg(t),
-            None => l.arg(&NULL),
-        };
-        l.arg(&page)
-            .arg(&max_blocks)
-            .arg(&hqi)
-            .arg(&hkvi)
-            .arg(&di)
-            .arg(&p.scale)
-            .arg(&w)
-            .arg(&dst)
-            .arg(&ns);
-        let cfg = LaunchConfig {
-            grid_dim: (blocks as u32, nsplit as u32, 1),
-            block_dim: (ATTN_THREADS as u32, 1, 1),
-            shared_mem_bytes: 0,
-        };
-        // SAFETY: matches `attn_split_*` in attention.cu; the plan's rows, bases and pages were
-        // checked by the reference against the storage, so every index read is in bounds.
-        unsafe { l.launch(cfg) }.map_err(|e| at.err(e))?;
+        // The device's opt-in shared memory per block (227 KiB on sm_90, less elsewhere): one
+        // value per device, so concurrent launches never lower each other's attribute.
+        let optin = s
+            .context()
+            .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)
+            .map_err(|e| at.err(e))?;
+        let smem_max = ATTN_SMEM_MAX.min(optin.max(0) as usize);
+        if let Some(tp) = tile_plan(&plan.rows, hq, hkv, d, c.attn_block, sp, window, smem_max) {
+            let dtiles = s.clone_htod(&tp.tiles).map_err(|e| at.err(e))?;
+            let f = kern.attn_tile.get(T::DTYPE);
+            f.set_attribute(CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem_max as i32)
+                .map_err(|e| at.err(e))?;
+            let (gh, nhc, qsp) = (tp.gh as i32, tp.nhc as i32, tp.qsp as i32);
+            let mut l = s.launch_builder(f);
+            l.arg(&dq).arg(&dk).arg(&dv).arg(&dtiles).arg(&drows);
+            match &dbase {
+                Some(b) => l.arg(b),
+                None => l.arg(&NULL),
+            };
+            match &dtable {
+                Some(t) => l.arg(t),
+                None => l.arg(&NULL),
+            };
+            l.arg(&page)
+                .arg(&max_blocks)
+                .arg(&hqi)
+                .arg(&hkvi)
+                .arg(&di)
+                .arg(&p.scale)
+                .arg(&w)
+                .arg(&dst)
+                .arg(&ns)
+                .arg(&gh)
+                .arg(&nhc)
+                .arg(&qsp);
+            let cfg = LaunchConfig {
+                grid_dim: (tp.grid_x as u32, tp.splits as u32, 1),
+                block_dim: (ATTN_THREADS as u32, 1, 1),
+                shared_mem_bytes: tp.smem as u32,
+            };
+            // SAFETY: matches `attn_tile_*` in attention.cu (128 threads, `tp.smem` bytes of
+            // dynamic shared memory, within the attribute just set); tiles are runs of plan
+            // rows, so every row and key index read is one the reference checked.
+            unsafe { l.launch(cfg) }.map_err(|e| at.err(e))?;
+        } else {
+            let mut l = s.launch_builder(kern.attn_split.get(T::DTYPE));
+            l.arg(&dq).arg(&dk).arg(&dv).arg(&drows);
+            match &dbase {
+                Some(b) => l.arg(b),
+                None => l.arg(&NULL),
+            };
+            match &dtable {
+                Some(t) => l.arg(t),
+                None => l.arg(&NULL),
+            };
+            l.arg(&page)
+                .arg(&max_blocks)
+                .arg(&hqi)
+                .arg(&hkvi)
+                .arg(&di)
+                .arg(&p.scale)
+                .arg(&w)
+                .arg(&dst)
+                .arg(&ns);
+            let cfg = LaunchConfig {
+                grid_dim: (blocks as u32, nsplit as u32, 1),
+                block_dim: (ATTN_THREADS as u32, 1, 1),
+                shared_mem_bytes: 0,
+            };
+            // SAFETY: matches `attn_split_*` in attention.cu; the plan's rows, bases and pages were
+            // checked by the reference against the storage, so every index read is in bounds.
+            unsafe { l.launch(cfg) }.map_err(|e| at.err(e))?;
+        }
         let nl = n as i64;
         let mut l = s.launch_builder(kern.attn_merge.get(O::DTYPE));
         l.arg(&dst).arg(&drows).arg(&dy).arg(&nl).arg(&hqi).arg(&di).arg(&w).arg(&ns);
@@ -227,5 +274,100 @@ pub fn append_pairs(dest: &[usize]) -> Vec<i64> {
 fn storage<'a, T>(cache: &KvCache<'a, T>) -> (ArrayView4<'a, T>, ArrayView4<'a, T>) {
     match &cache.layout {
         KvLayout::Contiguous { k, v } | KvLayout::Paged { k, v, .. } => (*k, *v),
+    }
+}
+
+/// Most dynamic shared memory `attn_tile` may use (the H100/H200 opt-in limit is 227 KiB);
+/// larger shapes take `attn_split`.
+pub const ATTN_SMEM_MAX: usize = 200 * 1024;
+
+/// Launch plan of `attn_tile` (attention.cu): which CTA serves which (rows, heads, split).
+/// Only *who* computes a split state changes with it, never the tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TilePlan {
+    /// `(first plan row, rows)` pairs: runs of plan rows of one sequence at consecutive positions.
+    pub tiles: Vec<i64>,
+    /// Query heads per CTA (a chunk of one GQA group) and chunks per group.
+    pub gh: usize,
+    pub nhc: usize,
+    /// Slots (row, head) per CTA, padded to the kernel's multiple.
+    pub qsp: usize,
+    /// Grid: tiles × Hkv × chunks, and the most splits a tile spans.
+    pub grid_x: usize,
+    pub splits: usize,
+    /// Dynamic shared memory bytes (`ls_attn_tile_smem` of attention.cu).
+    pub smem: usize,
+}
+
+/// The `attn_tile` plan for these rows, or `None` where the shape needs `attn_split`
+/// (head dims other than 32, 64, 128, 256; too much shared memory; grid limits).
+/// `window` 0 means no window; `smem_max`: the bytes of dynamic shared memory the launch may use.
+#[allow(clippy::too_many_arguments)]
+pub fn tile_plan(rows: &[(usize, usize)], hq: usize, hkv: usize, d: usize, bn: usize, sp: usize, window: usize, smem_max: usize) -> Option<TilePlan> {
+    if !matches!(d, 32 | 64 | 128 | 256) || rows.is_empty() || hkv == 0 || !hq.is_multiple_of(hkv) || bn == 0 || sp == 0 {
+        return None;
+    }
+    let t = ATTN_THREADS;
+    let (ng, nd) = (if d < t { t / d } else { 1 }, if d > t { 2 } else { 1 });
+    let max_slots = ATTN_SLOTS / nd;
+    let group = hq / hkv;
+    let gh = group.min(max_slots);
+    let nhc = group.div_ceil(gh);
+    let per_tile = (max_slots / gh).max(1);
+    let first = |p: usize| if window > 0 { (p + 1).saturating_sub(window) } else { 0 };
+    let (mut tiles, mut most_rows, mut splits) = (Vec::new(), 1, 1);
+    let mut i = 0;
+    while i < rows.len() {
+        let mut j = i + 1;
+        while j < rows.len() && j - i < per_tile && rows[j].0 == rows[i].0 && rows[j].1 == rows[j - 1].1 + 1 {
+            j += 1;
+        }
+        tiles.extend([i as i64, (j - i) as i64]);
+        most_rows = most_rows.max(j - i);
+        splits = splits.max(rows[j - 1].1 / sp - first(rows[i].1) / sp + 1);
+        i = j;
+    }
+    let qsp = (most_rows * gh).next_multiple_of(4 * ng);
+    let smem = (16 * bn + 44 * qsp).next_multiple_of(16) + 4 * (qsp * d + bn * qsp + bn * (d + 4) + bn * d);
+    let grid_x = (tiles.len() / 2).checked_mul(hkv * nhc)?;
+    if qsp > ATTN_SLOTS || qsp / ng * nd > ATTN_SLOTS || smem > smem_max || grid_x > i32::MAX as usize || splits > 65535 {
+        return None;
+    }
+    Some(TilePlan {
+        tiles,
+        gh,
+        nhc,
+        qsp,
+        grid_x,
+        splits,
+        smem,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tile_plan_groups_heads_and_consecutive_rows() {
+        // Decode: one row per sequence, one CTA per (sequence, KV head, split) for GQA 4.
+        let rows = [(0, 1000), (1, 31), (2, 0)];
+        let tp = tile_plan(&rows, 32, 8, 128, 64, 256, 0, ATTN_SMEM_MAX).expect("d = 128 takes attn_tile");
+        assert_eq!((tp.gh, tp.nhc, tp.qsp, tp.grid_x, tp.splits), (4, 1, 4, 24, 4));
+        assert_eq!(tp.tiles, vec![0, 1, 1, 1, 2, 1]);
+        assert_eq!(tp.smem, 1200 + 4 * (4 * 128 + 64 * 4 + 64 * 132 + 64 * 128));
+        // Prefill: runs of at most 16 / 4 rows at consecutive positions of one sequence.
+        let rows: Vec<(usize, usize)> = (0..6).map(|p| (0, p)).chain([(1, 0), (1, 1), (1, 5)]).collect();
+        let tp = tile_plan(&rows, 8, 2, 64, 64, 256, 0, ATTN_SMEM_MAX).expect("d = 64 takes attn_tile");
+        assert_eq!(tp.tiles, vec![0, 4, 4, 2, 6, 2, 8, 1]);
+        assert_eq!((tp.gh, tp.qsp), (4, 16));
+        // Groups wider than 16 heads take two chunks; d = 256 holds 8 slots.
+        let tp = tile_plan(&[(0, 5)], 20, 1, 128, 64, 256, 0, ATTN_SMEM_MAX).expect("tile");
+        assert_eq!((tp.gh, tp.nhc, tp.qsp), (16, 2, 16));
+        let tp = tile_plan(&[(0, 5)], 16, 1, 256, 64, 256, 0, ATTN_SMEM_MAX).expect("tile");
+        assert_eq!((tp.gh, tp.nhc, tp.qsp), (8, 2, 8));
+        // Other head dims and oversized shared memory stay on attn_split.
+        assert!(tile_plan(&[(0, 5)], 4, 1, 96, 64, 256, 0, ATTN_SMEM_MAX).is_none());
+        assert!(tile_plan(&[(0, 5)], 4, 1, 256, 256, 256, 0, ATTN_SMEM_MAX).is_none());
     }
 }
