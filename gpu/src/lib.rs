@@ -43,6 +43,7 @@ pub mod cublas;
 pub mod device;
 pub mod error;
 pub mod kernels;
+pub mod mma_probe;
 pub mod ops;
 pub mod testing;
 
