@@ -412,6 +412,8 @@ pub struct StepCheck {
     pub steps: usize,
     pub elements: usize,
     pub mismatches: usize,
+    /// Steps with at least one mismatching element.
+    pub failed_steps: usize,
     /// Elements where both are NaN but the device's bits are not `0x7FFFFFFF` (equal under
     /// lockstep's equality; reported because every capture had exactly that NaN).
     pub nan_payloads_differ: usize,
@@ -473,6 +475,7 @@ pub fn compare_steps(arch: &str, vectors: &[StepVector], device: &[u32]) -> Step
         steps: vectors.len(),
         elements: vectors.len() * D_LEN,
         mismatches: 0,
+        failed_steps: 0,
         nan_payloads_differ: 0,
         mismatches_by_category: Vec::new(),
         first: None,
@@ -507,6 +510,7 @@ pub fn compare_steps(arch: &str, vectors: &[StepVector], device: &[u32]) -> Step
         }
         if bad > 0 {
             r.mismatches += bad;
+            r.failed_steps += 1;
             let name = format!("{} {}", v.dtype.name(), v.category.name());
             match r.mismatches_by_category.iter_mut().find(|(c, _)| *c == name) {
                 Some((_, n)) => *n += bad,
