@@ -163,7 +163,8 @@ pub fn conform(golden: Option<&Path>, contracts: &[&Contract], report: &mut Repo
 /// and reported, never a failure (mma.sync m16n8k16 exists from sm_80 on, with its own
 /// tensor core).
 pub fn record_step_check(report: &mut Report, cc: (i32, i32), r: Result<StepCheck, String>) -> String {
-    let (contract, op, family) = (MMA_SM90_V1.id(), "mma-step", "device-step");
+    let contract = MMA_SM90_V1.id();
+    let at = ("gpu", contract.as_str(), "mma-step", "device-step");
     let line = match &r {
         Ok(c) => c.summary(),
         Err(e) => format!("could not run: {e}"),
@@ -176,17 +177,8 @@ pub fn record_step_check(report: &mut Report, cc: (i32, i32), r: Result<StepChec
     };
     if cc == (9, 0) {
         match &r {
-            Ok(c) => report.record(
-                "gpu",
-                &contract,
-                op,
-                family,
-                c.steps,
-                c.failed_steps,
-                comparison(c),
-                (!c.conforms()).then(|| line.clone()),
-            ),
-            Err(_) => report.record("gpu", &contract, op, family, 1, 1, Comparison::empty(), Some(line.clone())),
+            Ok(c) => report.record(at, c.steps, c.failed_steps, comparison(c), (!c.conforms()).then(|| line.clone())),
+            Err(_) => report.record(at, 1, 1, Comparison::empty(), Some(line.clone())),
         }
         line
     } else {
@@ -195,7 +187,7 @@ pub fn record_step_check(report: &mut Report, cc: (i32, i32), r: Result<StepChec
             Ok(c) => (c.steps, comparison(c)),
             Err(_) => (0, Comparison::empty()),
         };
-        report.inform("gpu", &contract, op, family, cases, c, &line);
+        report.inform(at, cases, c, &line);
         line
     }
 }
@@ -216,7 +208,7 @@ pub fn record_cublas_bf16(report: &mut Report, r: Result<CublasBf16Report, Strin
         ),
         Err(e) => (format!("cuBLAS bf16: could not run: {e}"), 0, Comparison::empty()),
     };
-    report.inform("cublas", &MMA_SM90_V1.id(), "mm bf16", "vs-ref", cases, c, &line);
+    report.inform(("cublas", &MMA_SM90_V1.id(), "mm bf16", "vs-ref"), cases, c, &line);
     line
 }
 

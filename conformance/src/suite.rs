@@ -109,8 +109,9 @@ impl Report {
 
     /// A row decided outside the case machinery (one check of `cases` parts, `failed` of
     /// them failing), with its own description of the first failure.
-    #[allow(clippy::too_many_arguments)]
-    pub fn record(&mut self, backend: &str, contract: &str, op: &str, family: &str, cases: usize, failed: usize, c: Comparison, first_failure: Option<String>) {
+    /// `at` is (backend, contract, op, family).
+    pub fn record(&mut self, at: (&str, &str, &str, &str), cases: usize, failed: usize, c: Comparison, first_failure: Option<String>) {
+        let (backend, contract, op, family) = at;
         let key = (backend.to_string(), contract.to_string(), op.to_string(), family.to_string());
         self.rows.insert(
             key,
@@ -125,7 +126,8 @@ impl Report {
     }
 
     /// An informative row: what was found, never a pass or a failure.
-    pub fn inform(&mut self, backend: &str, contract: &str, op: &str, family: &str, cases: usize, c: Comparison, text: &str) {
+    pub fn inform(&mut self, at: (&str, &str, &str, &str), cases: usize, c: Comparison, text: &str) {
+        let (backend, contract, op, family) = at;
         let key = (backend.to_string(), contract.to_string(), op.to_string(), family.to_string());
         self.rows.insert(
             key,
