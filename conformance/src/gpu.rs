@@ -1,16 +1,20 @@
 //! The GPU backend in the conformance suite: [`GpuOps`] runs every case on `lockstep-gpu`,
-//! and [`conform`] adds the GPU rows and the cuBLAS negative control to the report.
+//! and [`conform`] adds the GPU rows and the cuBLAS negative control to the report; under
+//! `mma-sm90-v1` also the device's single-step check (first) and the informative cuBLAS
+//! bf16 row (last), see `lockstep_gpu::mma_probe`.
 
 use crate::case::OpSpec;
+use crate::compare::Comparison;
 use crate::ops::{OpResult, Ops};
 use crate::suite::{self, Report};
 use indicatif::ProgressBar;
+use lockstep_gpu::mma_probe::{self, CublasBf16Report, StepCheck};
 use lockstep_gpu::Gpu;
 use lockstep_reference::attention::{AttnParams, KvCache, Span};
 use lockstep_reference::elementwise::Unary;
 use lockstep_reference::rmsnorm::RmsnormParams;
 use lockstep_reference::sample::SampleParams;
-use lockstep_reference::{Contract, Element, KStepKind};
+use lockstep_reference::{Contract, Element, KStepKind, MMA_SM90_V1};
 use ndarray::{Array1, Array2, Array3, Array4, ArrayD, ArrayView1, ArrayView2, ArrayView3, ArrayViewD};
 use std::path::Path;
 
@@ -118,6 +122,13 @@ pub fn conform(golden: Option<&Path>, contracts: &[&Contract], report: &mut Repo
         }
     };
     println!("gpu: {}", gpu.info());
+    let tc = contracts.iter().any(|c| c.id() == MMA_SM90_V1.id());
+    if tc {
+        // First, before any tensor-core kernel: does this device's step follow the rule?
+        let cc = gpu.info().compute_capability;
+        let r = mma_probe::check_steps(&gpu).map_err(|e| e.to_string());
+        println!("\nmma-sm90 on this device: {}", record_step_check(report, cc, r));
+    }
     let pb = spinner("gpu");
     let ops = GpuOps(gpu.clone());
     suite::run_backend(&ops, golden, contracts, report, &|n| pb.set_message(n.to_string()));
@@ -135,5 +146,137 @@ pub fn conform(golden: Option<&Path>, contracts: &[&Contract], report: &mut Repo
             Ok(r) => println!("  {who:<16} {}", r.summary()),
             Err(e) => println!("  {who:<16} could not run: {e}"),
         }
+    }
+    if tc {
+        use mma_probe::{CUBLAS_BF16_K, CUBLAS_BF16_MS, CUBLAS_BF16_N, CUBLAS_BF16_ROWS};
+        println!(
+            "\ninformative: cuBLAS bf16 GEMM (cublasGemmEx, f32 compute, default algorithm) vs the {} reference, first {CUBLAS_BF16_ROWS} rows and the last of each M:",
+            MMA_SM90_V1.id()
+        );
+        let r = mma_probe::cublas_bf16_check(&gpu, CUBLAS_BF16_K, CUBLAS_BF16_N, &CUBLAS_BF16_MS, CUBLAS_BF16_ROWS).map_err(|e| e.to_string());
+        println!("  {}", record_cublas_bf16(report, r));
+    }
+}
+
+/// Adds the step check's row and returns its line. On compute capability 9.0 (where the
+/// rule was measured) it is a check like any other; elsewhere it is informative: it is run
+/// and reported, never a failure (mma.sync m16n8k16 exists from sm_80 on, with its own
+/// tensor core).
+pub fn record_step_check(report: &mut Report, cc: (i32, i32), r: Result<StepCheck, String>) -> String {
+    let contract = MMA_SM90_V1.id();
+    let at = ("gpu", contract.as_str(), "mma-step", "device-step");
+    let line = match &r {
+        Ok(c) => c.summary(),
+        Err(e) => format!("could not run: {e}"),
+    };
+    let comparison = |c: &StepCheck| Comparison {
+        elements: c.elements,
+        mismatches: c.mismatches,
+        first: None,
+        incompatible: None,
+    };
+    if cc == (9, 0) {
+        match &r {
+            Ok(c) => report.record(at, c.steps, c.failed_steps, comparison(c), (!c.conforms()).then(|| line.clone())),
+            Err(_) => report.record(at, 1, 1, Comparison::empty(), Some(line.clone())),
+        }
+        line
+    } else {
+        let line = format!("{line} (informative on sm_{}{}: the rule was measured on sm_90 only)", cc.0, cc.1);
+        let (cases, c) = match &r {
+            Ok(c) => (c.steps, comparison(c)),
+            Err(_) => (0, Comparison::empty()),
+        };
+        report.inform(at, cases, c, &line);
+        line
+    }
+}
+
+/// Adds the informative cuBLAS bf16 row and returns its line (never a failure: cuBLAS
+/// promises no tree).
+pub fn record_cublas_bf16(report: &mut Report, r: Result<CublasBf16Report, String>) -> String {
+    let (line, cases, c) = match &r {
+        Ok(r) => (
+            r.summary(),
+            r.rows.len(),
+            Comparison {
+                elements: r.rows.iter().map(|x| x.elements).sum(),
+                mismatches: r.rows.iter().map(|x| x.differing).sum(),
+                first: None,
+                incompatible: None,
+            },
+        ),
+        Err(e) => (format!("cuBLAS bf16: could not run: {e}"), 0, Comparison::empty()),
+    };
+    report.inform(("cublas", &MMA_SM90_V1.id(), "mm bf16", "vs-ref"), cases, c, &line);
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lockstep_gpu::mma_probe::{compare_steps, compared_rows, step_vectors, CublasBf16Row};
+
+    fn check(flip: bool) -> StepCheck {
+        let v = step_vectors();
+        let mut d: Vec<u32> = v.iter().flat_map(|s| s.model()).collect();
+        if flip {
+            d[7] ^= 1;
+        }
+        compare_steps("sm_90a", &v, &d)
+    }
+
+    #[test]
+    fn step_check_is_a_verdict_on_sm_90_and_informative_elsewhere() {
+        let mut r = Report::default();
+        let line = record_step_check(&mut r, (9, 0), Ok(check(false)));
+        assert!(line.starts_with("conforms (144 steps, 18432 elements)"), "{line}");
+        assert!(r.passed() && r.rows()[0].passed() && r.rows()[0].cases == 144);
+
+        let mut r = Report::default();
+        let line = record_step_check(&mut r, (9, 0), Ok(check(true)));
+        assert!(line.starts_with("does not conform: 1 of 18432 elements differ"), "{line}");
+        assert!(line.contains("first mismatching step: #0 (bf16 normal), element (0, 7)"), "{line}");
+        assert!(!r.passed() && r.failures() == 1);
+        assert_eq!(r.rows()[0].first_failure.as_deref(), Some(line.as_str()));
+        assert!(r.table().contains("FAIL 1/144 cases: does not conform"));
+
+        let mut r = Report::default();
+        record_step_check(&mut r, (9, 0), Err("no NVRTC".into()));
+        assert!(!r.passed(), "a step check that cannot run on sm_90 is a failure");
+
+        // Another architecture: run and reported, never a failure, even when it differs.
+        for res in [Ok(check(true)), Err("mma.sync needs sm_80".to_string())] {
+            let mut r = Report::default();
+            let line = record_step_check(&mut r, (8, 0), res);
+            assert!(line.ends_with("(informative on sm_80: the rule was measured on sm_90 only)"), "{line}");
+            assert!(r.passed() && r.failures() == 0);
+            assert!(r.table().contains("INFO: "), "{}", r.table());
+        }
+    }
+
+    #[test]
+    fn cublas_bf16_row_is_informative_and_in_the_json() {
+        let rows = [(1, 5), (128, 0)]
+            .map(|(m, differing)| CublasBf16Row {
+                m,
+                rows: compared_rows(m, 16),
+                elements: compared_rows(m, 16).len() * 8,
+                differing,
+            })
+            .to_vec();
+        let mut r = Report::default();
+        let line = record_cublas_bf16(&mut r, Ok(CublasBf16Report { k: 64, n: 8, rows }));
+        assert_eq!(line, "cuBLAS bf16 (K = 64, N = 8): conforms at M ∈ {128}; differs at M ∈ {1} (5 of 8 elements)");
+        assert!(r.passed(), "informative rows never fail the run");
+        let json = serde_json::to_value(r.rows()).unwrap();
+        assert_eq!(json[0]["informative"], line.as_str());
+        assert_eq!(
+            (json[0]["backend"].as_str(), json[0]["comparison"]["mismatches"].as_u64()),
+            (Some("cublas"), Some(5))
+        );
+        let mut r = Report::default();
+        assert!(record_cublas_bf16(&mut r, Err("no libcublas".into())).contains("could not run: no libcublas"));
+        assert!(r.passed());
     }
 }

@@ -37,6 +37,10 @@ pub struct Row {
     pub first_failure: Option<String>,
     /// Set when the family could not run at all on this backend (reported, never a pass).
     pub skipped: Option<String>,
+    /// Set on a row that reports a finding without a verdict (e.g. cuBLAS against the
+    /// tensor-core tree, or the step check on a GPU the contract was not measured on):
+    /// never a pass and never a failure.
+    pub informative: Option<String>,
 }
 
 impl Row {
@@ -51,11 +55,17 @@ impl Row {
             comparison: Comparison::empty(),
             first_failure: None,
             skipped: None,
+            informative: None,
         }
     }
 
     pub fn passed(&self) -> bool {
-        self.skipped.is_none() && self.failed_cases == 0
+        self.skipped.is_none() && self.informative.is_none() && self.failed_cases == 0
+    }
+
+    /// Neither a pass nor a failure: skipped or informative.
+    fn counts(&self) -> bool {
+        self.skipped.is_none() && self.informative.is_none()
     }
 }
 
@@ -97,16 +107,49 @@ impl Report {
         );
     }
 
+    /// A row decided outside the case machinery (one check of `cases` parts, `failed` of
+    /// them failing), with its own description of the first failure.
+    /// `at` is (backend, contract, op, family).
+    pub fn record(&mut self, at: (&str, &str, &str, &str), cases: usize, failed: usize, c: Comparison, first_failure: Option<String>) {
+        let (backend, contract, op, family) = at;
+        let key = (backend.to_string(), contract.to_string(), op.to_string(), family.to_string());
+        self.rows.insert(
+            key,
+            Row {
+                cases,
+                failed_cases: failed,
+                comparison: c,
+                first_failure,
+                ..Row::new(backend, contract, op, family)
+            },
+        );
+    }
+
+    /// An informative row: what was found, never a pass or a failure.
+    pub fn inform(&mut self, at: (&str, &str, &str, &str), cases: usize, c: Comparison, text: &str) {
+        let (backend, contract, op, family) = at;
+        let key = (backend.to_string(), contract.to_string(), op.to_string(), family.to_string());
+        self.rows.insert(
+            key,
+            Row {
+                cases,
+                comparison: c,
+                informative: Some(text.into()),
+                ..Row::new(backend, contract, op, family)
+            },
+        );
+    }
+
     pub fn rows(&self) -> Vec<&Row> {
         self.rows.values().collect()
     }
 
     pub fn passed(&self) -> bool {
-        self.rows.values().all(|r| r.passed() || r.skipped.is_some())
+        self.rows.values().all(|r| r.passed() || !r.counts())
     }
 
     pub fn failures(&self) -> usize {
-        self.rows.values().filter(|r| r.skipped.is_none() && !r.passed()).count()
+        self.rows.values().filter(|r| r.counts() && !r.passed()).count()
     }
 
     /// The table, one line per row.
@@ -118,6 +161,8 @@ impl Report {
         for r in self.rows.values() {
             let verdict = if let Some(why) = &r.skipped {
                 format!("SKIPPED: {why}")
+            } else if let Some(what) = &r.informative {
+                format!("INFO: {what}")
             } else if r.passed() {
                 "pass".to_string()
             } else {

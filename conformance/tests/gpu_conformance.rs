@@ -639,3 +639,40 @@ fn gpu_matmul_mma_sm90_rows_are_batch_invariant_across_kernels() {
     eprintln!("{}", report.table());
     assert!(report.passed(), "\n{}", report.table());
 }
+
+#[test]
+fn gpu_sanitize_mma_step_check_conforms_on_sm_90() {
+    // Single tensor-core steps on this device vs the CPU model of docs/spec/mma-sm90.md, bit
+    // for bit. The rule was measured on sm_90: there it must conform; on other
+    // architectures (mma.sync m16n8k16 exists from sm_80 on) the check runs and reports.
+    let Some(g) = gpu("gpu_sanitize_mma_step_check_conforms_on_sm_90") else {
+        return;
+    };
+    let cc = g.info().compute_capability;
+    match lockstep_gpu::mma_probe::check_steps(&g) {
+        Ok(r) => {
+            eprintln!("mma-sm90 on {}: {}", g.info().name, r.summary());
+            assert!(r.elements > 0);
+            if cc == (9, 0) {
+                assert!(r.conforms(), "{}", r.summary());
+            }
+        }
+        Err(e) => {
+            assert!(cc < (8, 0), "the step check could not run on sm_{}{}: {e}", cc.0, cc.1);
+            eprintln!("mma-sm90 step check not run: {e}");
+        }
+    }
+}
+
+#[test]
+fn gpu_cublas_bf16_against_the_mma_sm90_tree_is_reported() {
+    // Informative (cuBLAS promises no tree): prints which M follow mma-sm90-v1. Small enough
+    // for a test: K = 1024, N = 512, the first 4 rows and the last of each M.
+    let Some(g) = gpu("gpu_cublas_bf16_against_the_mma_sm90_tree_is_reported") else {
+        return;
+    };
+    let r = lockstep_gpu::mma_probe::cublas_bf16_check(&g, 1024, 512, &[1, 16, 128, 256], 4).unwrap();
+    eprintln!("{}", r.summary());
+    assert_eq!(r.rows.len(), 4);
+    assert!(r.rows.iter().all(|x| x.elements == x.rows.len() * 512));
+}

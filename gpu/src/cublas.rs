@@ -7,8 +7,9 @@ use crate::device::Gpu;
 use crate::error::{Error, Result};
 use cudarc::cublas::sys::{cublasMath_t, cublasOperation_t, cublasStatus_t};
 use cudarc::cublas::{CudaBlas, Gemm, GemmConfig};
+use half::bf16;
 use lockstep_reference::FMA_V1;
-use ndarray::{s, Array2};
+use ndarray::{s, Array2, ArrayView2};
 use serde::Serialize;
 
 /// One prefix of the batch: rows `0..rows` computed alone vs the same rows of the full batch.
@@ -198,4 +199,73 @@ pub fn lockstep_probe(gpu: &Gpu, m: usize, k: usize, n: usize, batches: &[usize]
         n,
         rows,
     })
+}
+
+/// Row-major `C = A·B` with cuBLAS's bf16 GEMM: `cublasGemmEx` with bf16 A, B and C, f32
+/// compute (`CUBLAS_COMPUTE_32F`), the default algorithm and the handle's default math
+/// mode, as `Cᵀ = Bᵀ·Aᵀ` in column-major terms. Host arrays in and out (the informative
+/// check of `mma_probe::cublas_bf16_check`); cuBLAS chooses its kernel (and any split of K)
+/// from the shape, which is what that check looks at.
+pub fn gemm_bf16_host(gpu: &Gpu, a: ArrayView2<bf16>, b: ArrayView2<bf16>) -> Result<Array2<bf16>> {
+    use cudarc::cublas::sys::{cublasComputeType_t, cublasGemmAlgo_t, cudaDataType};
+    use cudarc::driver::{DevicePtr, DevicePtrMut};
+    let ((m, k), (k2, n)) = (a.dim(), b.dim());
+    let shape = format!("gemm bf16 A {m}×{k} · B {k2}×{n}");
+    if k != k2 || m == 0 || k == 0 || n == 0 || m.max(k).max(n) > i32::MAX as usize {
+        return Err(lockstep_reference::Error::shape("gemm_bf16_host", shape).into());
+    }
+    let err = |e: &dyn std::fmt::Display| Error::Cublas {
+        shape: shape.clone(),
+        detail: e.to_string(),
+    };
+    // SAFETY: only probes whether the shared library can be opened (cudarc panics otherwise).
+    if !unsafe { cudarc::cublas::sys::is_culib_present() } {
+        return Err(Error::NoDriver("libcublas could not be loaded".into()));
+    }
+    let s = gpu.stream();
+    let blas = CudaBlas::new(s.clone()).map_err(|e| err(&format!("create handle: {e}")))?;
+    let bits = |x: ArrayView2<bf16>| x.iter().map(|v| v.to_bits()).collect::<Vec<u16>>();
+    let da = s.clone_htod(&bits(a)).map_err(|e| err(&e))?;
+    let db = s.clone_htod(&bits(b)).map_err(|e| err(&e))?;
+    let mut dc = s.alloc_zeros::<u16>(m * n).map_err(|e| err(&e))?;
+    let (alpha, beta) = (1.0f32, 0.0f32);
+    {
+        let (pa, _ga) = da.device_ptr(s);
+        let (pb, _gb) = db.device_ptr(s);
+        let (pc, _gc) = dc.device_ptr_mut(s);
+        // SAFETY: a valid handle on this stream; cuBLAS's m, n, k = N, M, K with B (N×K
+        // column-major view of the row-major K×N buffer, ld N), A (K×M view, ld K) and C
+        // (N×M view of the row-major M×N buffer, ld N): exactly the three buffers above,
+        // alive until the guards drop after the call is queued. Scalars are f32 host values
+        // (COMPUTE_32F, the default host pointer mode).
+        let st = unsafe {
+            cudarc::cublas::sys::cublasGemmEx(
+                *blas.handle(),
+                cublasOperation_t::CUBLAS_OP_N,
+                cublasOperation_t::CUBLAS_OP_N,
+                n as i32,
+                m as i32,
+                k as i32,
+                (&alpha as *const f32).cast(),
+                pb as *const std::ffi::c_void,
+                cudaDataType::CUDA_R_16BF,
+                n as i32,
+                pa as *const std::ffi::c_void,
+                cudaDataType::CUDA_R_16BF,
+                k as i32,
+                (&beta as *const f32).cast(),
+                pc as *mut std::ffi::c_void,
+                cudaDataType::CUDA_R_16BF,
+                n as i32,
+                cublasComputeType_t::CUBLAS_COMPUTE_32F,
+                cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+            )
+        };
+        if st != cublasStatus_t::CUBLAS_STATUS_SUCCESS {
+            return Err(err(&format!("cublasGemmEx: {st:?}")));
+        }
+    }
+    let v = s.clone_dtoh(&dc).map_err(|e| err(&e))?;
+    s.synchronize().map_err(|e| err(&e))?;
+    Ok(Array2::from_shape_vec((m, n), v.into_iter().map(bf16::from_bits).collect()).expect("m × n values"))
 }

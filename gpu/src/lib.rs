@@ -31,6 +31,8 @@
 //! | KV-cache append | [`Gpu::kv_append`] | kernels/attention.cu | a copy | same |
 //! | sample | [`Gpu::sample`] | kernels/sample.cu | Philox on device, lane-tree softmax | same |
 //! | cuBLAS negative control | [`cublas::invariance_probe`] | cuBLAS sgemm | — | — |
+//! | the device's tensor-core step vs the rule | [`mma_probe::check_steps`] | kernels/mma_step.cu | — | sm_80 and later; a verdict on sm_90 |
+//! | cuBLAS bf16 vs the tree (informative) | [`mma_probe::cublas_bf16_check`] | cuBLAS GemmEx | — | compared with the CPU reference |
 //!
 //! Without a GPU, [`Gpu::open`] returns [`Error::NoDriver`] or [`Error::NoDevice`];
 //! [`testing::open_or_skip`] turns that into a visible skip unless
@@ -43,6 +45,7 @@ pub mod cublas;
 pub mod device;
 pub mod error;
 pub mod kernels;
+pub mod mma_probe;
 pub mod ops;
 pub mod testing;
 
