@@ -43,7 +43,17 @@ pub const ROW_H: [usize; 3] = [4096, 8192, 151936];
 /// Rows M of the row ops.
 pub const ROW_M: [usize; 6] = [1, 8, 64, 256, 1024, 4096];
 /// Attention decode: (sequences, cached tokens per sequence), one query token each.
-pub const DECODE: [(usize, usize); 9] = [(1, 1024), (1, 8192), (1, 32768), (16, 4096), (16, 32768), (64, 2048), (64, 8192), (256, 1024), (256, 4096)];
+pub const DECODE: [(usize, usize); 9] = [
+    (1, 1024),
+    (1, 8192),
+    (1, 32768),
+    (16, 4096),
+    (16, 32768),
+    (64, 2048),
+    (64, 8192),
+    (256, 1024),
+    (256, 4096),
+];
 /// Attention prefill: tokens of one sequence, causal.
 pub const PREFILL: [usize; 4] = [1024, 2048, 4096, 8192];
 /// Query heads, KV heads, head dim and page size of every attention row.
@@ -552,11 +562,14 @@ impl<'g> Runner<'g> {
     fn check(&self, buf: &CudaSlice<u8>, t: DType, elems: usize) -> Result<(u64, u64)> {
         let s = self.gpu.stream();
         let counts = s.alloc_zeros::<u64>(2).map_err(dev("check"))?;
-        let (n64, code) = (elems.min(buf.len() / t.size_bytes()) as u64, match t {
-            DType::F32 => 0i32,
-            DType::Bf16 => 1,
-            DType::F16 => 2,
-        });
+        let (n64, code) = (
+            elems.min(buf.len() / t.size_bytes()) as u64,
+            match t {
+                DType::F32 => 0i32,
+                DType::Bf16 => 1,
+                DType::F16 => 2,
+            },
+        );
         let mut l = s.launch_builder(&self.prog.check);
         l.arg(buf).arg(&n64).arg(&code).arg(&counts);
         // SAFETY: `bench_check(x, n, dtype, counts)` reads n elements, adds to 2 counters.
@@ -590,7 +603,13 @@ impl<'g> Runner<'g> {
 
     /// Warm-up, a budget check, then `runs` timed calls over the rotated sets. `Ok(Err(why))`:
     /// skipped for the budget.
-    fn time(&self, sets: &mut [Vec<CudaSlice<u8>>], flush: Option<&mut CudaSlice<u8>>, ws: &mut Workspace, call: &mut Call<'_>) -> Result<std::result::Result<Timing, String>> {
+    fn time(
+        &self,
+        sets: &mut [Vec<CudaSlice<u8>>],
+        flush: Option<&mut CudaSlice<u8>>,
+        ws: &mut Workspace,
+        call: &mut Call<'_>,
+    ) -> Result<std::result::Result<Timing, String>> {
         let s = self.gpu.stream();
         let n = sets.len().max(1);
         let mut next = 0usize;
@@ -660,7 +679,12 @@ impl<'g> Runner<'g> {
         row.l2_flush = flush;
         let mut sets = self.sets(layout, copies)?;
         let mut flush_buf = if flush {
-            Some(self.gpu.stream().alloc_zeros::<u8>(2 * self.l2_bytes + (1 << 20)).map_err(dev("L2 flush buffer"))?)
+            Some(
+                self.gpu
+                    .stream()
+                    .alloc_zeros::<u8>(2 * self.l2_bytes + (1 << 20))
+                    .map_err(dev("L2 flush buffer"))?,
+            )
         } else {
             None
         };
@@ -694,7 +718,10 @@ impl<'g> Runner<'g> {
     pub fn measure_ceilings(&mut self) -> Result<()> {
         let s = self.gpu.stream();
         let bytes = self.settings.ceiling_copy_bytes.min(self.free_bytes() / 4).max(1 << 20);
-        let mut set = vec![s.alloc_zeros::<u8>(bytes).map_err(dev("copy ceiling"))?, s.alloc_zeros::<u8>(bytes).map_err(dev("copy ceiling"))?];
+        let mut set = vec![
+            s.alloc_zeros::<u8>(bytes).map_err(dev("copy ceiling"))?,
+            s.alloc_zeros::<u8>(bytes).map_err(dev("copy ceiling"))?,
+        ];
         self.fill(&mut set[0], DType::F32, 7)?;
         let mut copy = |b: &mut [CudaSlice<u8>], _: &mut Workspace| -> Result<()> {
             let (src, dst) = b.split_at_mut(1);
@@ -896,7 +923,10 @@ fn gib(b: usize) -> f64 {
 /// (for progress and for rewriting the JSON), with `complete` false until the end.
 pub fn run(gpu: &Gpu, settings: Settings, jobs: &[Job], command_line: Vec<String>, on_row: &mut dyn FnMut(&Report, Option<&Job>)) -> Result<Report> {
     let mut r = Runner::new(gpu, settings)?;
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let mut report = Report {
         lockstep_version: env!("CARGO_PKG_VERSION").into(),
         device: gpu.info().clone(),
@@ -943,7 +973,10 @@ mod tests {
                 }
             }
         }
-        let decode: Vec<_> = all.iter().filter_map(|j| if let Job::Decode { seqs, tokens } = *j { Some((seqs, tokens)) } else { None }).collect();
+        let decode: Vec<_> = all
+            .iter()
+            .filter_map(|j| if let Job::Decode { seqs, tokens } = *j { Some((seqs, tokens)) } else { None })
+            .collect();
         assert!(decode.iter().all(|&(s, t)| (1..=256).contains(&s) && (1024..=32768).contains(&t)));
         for want in [1, 256] {
             assert!(decode.iter().any(|&(s, _)| s == want));
@@ -951,7 +984,10 @@ mod tests {
         for want in [1024, 32768] {
             assert!(decode.iter().any(|&(_, t)| t == want));
         }
-        let prefill: Vec<_> = all.iter().filter_map(|j| if let Job::Prefill { tokens } = *j { Some(tokens) } else { None }).collect();
+        let prefill: Vec<_> = all
+            .iter()
+            .filter_map(|j| if let Job::Prefill { tokens } = *j { Some(tokens) } else { None })
+            .collect();
         assert_eq!(prefill, vec![1024, 2048, 4096, 8192]);
         assert_eq!((ATTN_HQ, ATTN_HKV, ATTN_D, ATTN_PAGE), (32, 8, 128, 16));
         // Cheap families first, matmul last by increasing M.
@@ -1069,8 +1105,14 @@ mod tests {
         let t = table(&c, &rows);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 2 + rows.len());
-        assert!(lines[0].contains("copy 3000 GB/s") && lines[0].contains("bf16 GemmEx 600.0 TFLOP/s"), "{}", lines[0]);
-        for col in ["family", "op", "shape", "ours ms", "base ms", "ratio", "TFLOP/s", "%gemm", "GB/s", "%copy", "baseline"] {
+        assert!(
+            lines[0].contains("copy 3000 GB/s") && lines[0].contains("bf16 GemmEx 600.0 TFLOP/s"),
+            "{}",
+            lines[0]
+        );
+        for col in [
+            "family", "op", "shape", "ours ms", "base ms", "ratio", "TFLOP/s", "%gemm", "GB/s", "%copy", "baseline",
+        ] {
             assert!(lines[1].contains(col), "{col}");
         }
         assert!(lines[2].contains("mma-sm90-v1 bf16→bf16") && lines[2].contains("M=1 N=4096 K=4096") && lines[2].contains("1.00x"));

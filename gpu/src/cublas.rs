@@ -319,7 +319,11 @@ pub fn gemm_bf16_device(
     let (alpha, beta) = (1.0f32, 0.0f32);
     // Cᵀ (N×M, column-major) = op(B)·Aᵀ: B as stored is column-major Bᵀ (ld N, op N) or,
     // stored as W (N×K row-major), column-major Wᵀ (ld K, op T).
-    let (opb, ldb) = if b_is_w { (cublasOperation_t::CUBLAS_OP_T, ki) } else { (cublasOperation_t::CUBLAS_OP_N, ni) };
+    let (opb, ldb) = if b_is_w {
+        (cublasOperation_t::CUBLAS_OP_T, ki)
+    } else {
+        (cublasOperation_t::CUBLAS_OP_N, ni)
+    };
     // SAFETY: as in `sgemm_device`; compute type 32F takes f32 alpha/beta.
     let st = unsafe {
         cudarc::cublas::sys::cublasGemmEx(
