@@ -70,7 +70,8 @@ pub const MAX_COPIES: usize = 512;
 pub struct Settings {
     /// Timed calls per configuration (the median is reported).
     pub runs: usize,
-    /// Untimed calls first (they also grow the workspace and load modules).
+    /// Calls before the timed ones (they also grow the workspace and load modules); the
+    /// last of them is timed to check the row budget.
     pub warmup: usize,
     pub quick: bool,
     /// Only matmul and row-op shapes with M ≤ this.
@@ -613,7 +614,9 @@ impl<'g> Runner<'g> {
         let s = self.gpu.stream();
         let n = sets.len().max(1);
         let mut next = 0usize;
-        for _ in 0..self.settings.warmup {
+        // The last warm-up call is timed: the budget estimate (the first may compile or
+        // load modules and grows the workspace).
+        for _ in 1..self.settings.warmup.max(1) {
             call(sets[next % n].as_mut_slice(), ws)?;
             next += 1;
         }
@@ -691,7 +694,7 @@ impl<'g> Runner<'g> {
         let mut ws = Workspace::new();
         match self.time(&mut sets, flush_buf.as_mut(), &mut ws, ours)? {
             Ok(t) => {
-                let written = (self.settings.warmup + 1 + t.runs).min(copies);
+                let written = (self.settings.warmup.max(1) + t.runs).min(copies);
                 for idx in [0, written - 1] {
                     let (bad, nonzero) = self.check(&sets[idx][out.0], out.1, out.2)?;
                     if bad > 0 || nonzero == 0 {
