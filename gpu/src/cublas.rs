@@ -252,6 +252,7 @@ fn blas_need(what: &str, buf: &CudaSlice<u8>, bytes: usize) -> Result<()> {
 /// Row-major `C = A·B` (A M×K, B K×N, C M×N, f32 as raw bytes) with `cublasSgemm` on a
 /// handle from [`handle`] (pedantic for the baseline): `Cᵀ = Bᵀ·Aᵀ` in cuBLAS's
 /// column-major terms. Only enqueues.
+#[allow(clippy::too_many_arguments)]
 pub fn sgemm_device(gpu: &Gpu, blas: &CudaBlas, a: &CudaSlice<u8>, b: &CudaSlice<u8>, c: &mut CudaSlice<u8>, m: usize, k: usize, n: usize) -> Result<()> {
     let (mi, ki, ni) = blas_dims("sgemm", m, k, n)?;
     blas_need("sgemm A", a, m * k * 4)?;
