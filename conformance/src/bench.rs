@@ -1,6 +1,8 @@
 //! `lockstep bench --cpu`: the fast CPU matmul beside `matrixmultiply::sgemm`, same
 //! process, same shapes, same threads (matrixmultiply's `threading` feature uses the
 //! physical cores; ours uses rayon's pool). Medians of several runs.
+//!
+//! `lockstep bench [--gpu]`: the CLI around [`lockstep_gpu::bench`] (method there).
 
 use crate::gen::Gen;
 use lockstep_reference::{matmul, FMA_V1};
@@ -108,4 +110,80 @@ pub fn table(rows: &[CpuBenchRow]) -> String {
         );
     }
     s
+}
+
+/// What `lockstep bench --gpu` says on a machine without a GPU (and exits non-zero).
+pub fn no_gpu_message(e: &lockstep_gpu::Error) -> String {
+    format!("the GPU benchmark needs a CUDA GPU: {e} (`lockstep bench --cpu` runs the CPU benchmark)")
+}
+
+/// `lockstep bench --gpu`: opens the GPU, prints progress to stderr and the table to
+/// stdout, rewrites `json` after every row. `Ok(false)` when a row failed (an error, not a
+/// skip); `Err` without a GPU.
+pub fn run_gpu(settings: lockstep_gpu::bench::Settings, command_line: Vec<String>, json: Option<&std::path::Path>) -> Result<bool, String> {
+    use lockstep_gpu::bench;
+    let gpu = match lockstep_gpu::Gpu::open() {
+        Ok(g) => g,
+        Err(e) if e.is_no_gpu() => return Err(no_gpu_message(&e)),
+        Err(e) => return Err(e.to_string()),
+    };
+    let jobs = bench::jobs(&settings);
+    eprintln!("{}", gpu.info());
+    eprintln!(
+        "lockstep bench: {} rows, {} runs each (median), row budget {} s, time limit {} s; measuring ceilings …",
+        jobs.len(),
+        settings.runs,
+        settings.row_budget_s,
+        settings.time_limit_s
+    );
+    let started = Instant::now();
+    let mut write_err = None;
+    let mut on_row = |r: &bench::Report, next: Option<&bench::Job>| {
+        if let Some(row) = r.rows.last() {
+            eprintln!(
+                "[{}/{} {:>5.0} s] {} {} {}: {} ms{}{}",
+                r.rows.len(),
+                jobs.len(),
+                started.elapsed().as_secs_f64(),
+                row.family,
+                row.op,
+                row.shape,
+                row.ours.as_ref().map_or("-".into(), |t| format!("{:.4}", t.median_ms)),
+                row.ratio.map_or(String::new(), |x| format!(", {x:.2}x")),
+                if row.ok() { String::new() } else { format!(" ({})", row.status) }
+            );
+        } else {
+            eprintln!("{}", bench::table(&r.ceilings, &[]).lines().next().unwrap_or_default());
+        }
+        if let Some(j) = next {
+            eprintln!("  … {}", j.label());
+        }
+        if let Some(p) = json {
+            if let Err(e) = std::fs::write(p, serde_json::to_string_pretty(r).unwrap_or_default()) {
+                write_err = Some(format!("{}: {e}", p.display()));
+            }
+        }
+    };
+    let report = bench::run(&gpu, settings, &jobs, command_line, &mut on_row).map_err(|e| e.to_string())?;
+    if let Some(p) = json {
+        std::fs::write(p, serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?).map_err(|e| format!("{}: {e}", p.display()))?;
+    }
+    if let Some(e) = write_err {
+        return Err(e);
+    }
+    println!(
+        "lockstep bench on {} ({}), {}",
+        report.device.name,
+        report.date_utc,
+        report.command_line.join(" ")
+    );
+    print!("{}", bench::table(&report.ceilings, &report.rows));
+    let failed = report.rows.iter().filter(|r| r.failed()).count();
+    let skipped = report.rows.iter().filter(|r| r.status.starts_with("skipped")).count();
+    println!(
+        "{} rows: {} measured, {skipped} skipped, {failed} failed. Ratio = baseline time / ours (above 1: we are faster).",
+        report.rows.len(),
+        report.rows.len() - skipped - failed
+    );
+    Ok(failed == 0)
 }

@@ -27,7 +27,8 @@ enum Cmd {
     /// Generate or verify the golden files.
     #[command(subcommand)]
     Golden(GoldenCmd),
-    /// Benchmarks (`--cpu`: the fast CPU matmul against matrixmultiply).
+    /// Benchmarks: on the GPU (default) against cuBLAS and the copy ceiling; `--cpu`: the
+    /// fast CPU matmul against matrixmultiply.
     Bench(BenchArgs),
     /// The reference result for your own inputs (.npy in, .npy out).
     #[command(subcommand)]
@@ -79,15 +80,32 @@ enum GoldenCmd {
 
 #[derive(Args)]
 struct BenchArgs {
-    /// The CPU benchmark (the GPU one needs a GPU build; see docs/gpu.md).
-    #[arg(long)]
+    /// The CPU benchmark: the fast CPU matmul against matrixmultiply.
+    #[arg(long, conflicts_with = "gpu")]
     cpu: bool,
-    /// Runs per shape (median reported).
-    #[arg(long, default_value_t = 5)]
-    runs: usize,
-    /// Only the shapes with M ≤ this (4096³ takes a while on 2 cores).
+    /// The GPU benchmark (the default): lockstep's kernels against cuBLAS and the measured
+    /// copy bandwidth; an error without a GPU.
+    #[arg(long)]
+    gpu: bool,
+    /// Runs per shape, median reported (default: 5 on the CPU, 20 on the GPU).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    runs: Option<u64>,
+    /// Only the shapes with M ≤ this (matmul; GPU: also the row ops).
     #[arg(long)]
     max_m: Option<usize>,
+    /// GPU: a subset of every grid (M in 1, 16, 128, 1024, 4096; fewer rows and caches).
+    #[arg(long)]
+    quick: bool,
+    /// GPU: only rows whose label (`family op shape`, as printed) contains this.
+    #[arg(long)]
+    filter: Option<String>,
+    /// GPU: skip a row whose runs would take longer than this (seconds).
+    #[arg(long, default_value_t = 10.0)]
+    row_budget_s: f64,
+    /// GPU: skip the remaining rows once the run has taken this long (seconds).
+    #[arg(long, default_value_t = 480.0)]
+    time_limit_s: f64,
+    /// Also write the results as JSON (GPU: rewritten after every row).
     #[arg(long)]
     json: Option<PathBuf>,
 }
@@ -247,22 +265,29 @@ fn golden_cmd(c: GoldenCmd) -> Result<bool, String> {
 
 fn bench_cmd(a: BenchArgs) -> Result<bool, String> {
     if !a.cpu {
-        return Err("only `lockstep bench --cpu` exists in this build".into());
+        let settings = lockstep_gpu::bench::Settings {
+            runs: a.runs.map_or(20, |r| r as usize),
+            quick: a.quick,
+            max_m: a.max_m,
+            filter: a.filter.clone(),
+            row_budget_s: a.row_budget_s,
+            time_limit_s: a.time_limit_s,
+            ..Default::default()
+        };
+        return bench::run_gpu(settings, std::env::args().collect(), a.json.as_deref());
     }
+    let runs = a.runs.map_or(5, |r| r as usize);
     let shapes: Vec<_> = bench::SHAPES.iter().copied().filter(|s| a.max_m.is_none_or(|m| s.0 <= m)).collect();
     let pb = spinner("bench --cpu");
-    let rows = bench::run_cpu(&shapes, a.runs, &|s| pb.set_message(s.to_string()));
+    let rows = bench::run_cpu(&shapes, runs, &|s| pb.set_message(s.to_string()));
     pb.finish_and_clear();
     println!(
         "fast CPU matmul (fma-v1, f32) vs matrixmultiply::sgemm, {} threads, median of {} runs",
         rayon::current_num_threads(),
-        a.runs
+        runs
     );
     print!("{}", bench::table(&rows));
-    println!(
-        "reproduce: cargo run --release -p lockstep-conformance --bin lockstep -- bench --cpu --runs {}",
-        a.runs
-    );
+    println!("reproduce: cargo run --release -p lockstep-conformance --bin lockstep -- bench --cpu --runs {runs}");
     if let Some(p) = &a.json {
         write_json(p, &rows)?;
     }

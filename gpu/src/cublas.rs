@@ -7,6 +7,7 @@ use crate::device::Gpu;
 use crate::error::{Error, Result};
 use cudarc::cublas::sys::{cublasMath_t, cublasOperation_t, cublasStatus_t};
 use cudarc::cublas::{CudaBlas, Gemm, GemmConfig};
+use cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut};
 use half::bf16;
 use lockstep_reference::FMA_V1;
 use ndarray::{s, Array2, ArrayView2};
@@ -201,71 +202,182 @@ pub fn lockstep_probe(gpu: &Gpu, m: usize, k: usize, n: usize, batches: &[usize]
     })
 }
 
-/// Row-major `C = A·B` with cuBLAS's bf16 GEMM: `cublasGemmEx` with bf16 A, B and C, f32
-/// compute (`CUBLAS_COMPUTE_32F`), the default algorithm and the handle's default math
-/// mode, as `Cᵀ = Bᵀ·Aᵀ` in column-major terms. Host arrays in and out (the informative
-/// check of `mma_probe::cublas_bf16_check`); cuBLAS chooses its kernel (and any split of K)
-/// from the shape, which is what that check looks at.
-pub fn gemm_bf16_host(gpu: &Gpu, a: ArrayView2<bf16>, b: ArrayView2<bf16>) -> Result<Array2<bf16>> {
-    use cudarc::cublas::sys::{cublasComputeType_t, cublasGemmAlgo_t, cudaDataType};
-    use cudarc::driver::{DevicePtr, DevicePtrMut};
-    let ((m, k), (k2, n)) = (a.dim(), b.dim());
-    let shape = format!("gemm bf16 A {m}×{k} · B {k2}×{n}");
-    if k != k2 || m == 0 || k == 0 || n == 0 || m.max(k).max(n) > i32::MAX as usize {
-        return Err(lockstep_reference::Error::shape("gemm_bf16_host", shape).into());
-    }
-    let err = |e: &dyn std::fmt::Display| Error::Cublas {
-        shape: shape.clone(),
-        detail: e.to_string(),
-    };
+// ---- Baselines on device buffers, for the benchmark (`crate::bench`). ----
+
+/// A cuBLAS handle on `gpu`'s stream; `pedantic` requests `CUBLAS_PEDANTIC_MATH` (no TF32,
+/// no reduced precision: the sgemm baseline), otherwise the default math mode (the bf16
+/// baseline, which may then use tensor cores).
+pub fn handle(gpu: &Gpu, pedantic: bool) -> Result<CudaBlas> {
     // SAFETY: only probes whether the shared library can be opened (cudarc panics otherwise).
     if !unsafe { cudarc::cublas::sys::is_culib_present() } {
         return Err(Error::NoDriver("libcublas could not be loaded".into()));
     }
-    let s = gpu.stream();
-    let blas = CudaBlas::new(s.clone()).map_err(|e| err(&format!("create handle: {e}")))?;
-    let bits = |x: ArrayView2<bf16>| x.iter().map(|v| v.to_bits()).collect::<Vec<u16>>();
-    let da = s.clone_htod(&bits(a)).map_err(|e| err(&e))?;
-    let db = s.clone_htod(&bits(b)).map_err(|e| err(&e))?;
-    let mut dc = s.alloc_zeros::<u16>(m * n).map_err(|e| err(&e))?;
-    let (alpha, beta) = (1.0f32, 0.0f32);
-    {
-        let (pa, _ga) = da.device_ptr(s);
-        let (pb, _gb) = db.device_ptr(s);
-        let (pc, _gc) = dc.device_ptr_mut(s);
-        // SAFETY: a valid handle on this stream; cuBLAS's m, n, k = N, M, K with B (N×K
-        // column-major view of the row-major K×N buffer, ld N), A (K×M view, ld K) and C
-        // (N×M view of the row-major M×N buffer, ld N): exactly the three buffers above,
-        // alive until the guards drop after the call is queued. Scalars are f32 host values
-        // (COMPUTE_32F, the default host pointer mode).
-        let st = unsafe {
-            cudarc::cublas::sys::cublasGemmEx(
-                *blas.handle(),
-                cublasOperation_t::CUBLAS_OP_N,
-                cublasOperation_t::CUBLAS_OP_N,
-                n as i32,
-                m as i32,
-                k as i32,
-                (&alpha as *const f32).cast(),
-                pb as *const std::ffi::c_void,
-                cudaDataType::CUDA_R_16BF,
-                n as i32,
-                pa as *const std::ffi::c_void,
-                cudaDataType::CUDA_R_16BF,
-                k as i32,
-                (&beta as *const f32).cast(),
-                pc as *mut std::ffi::c_void,
-                cudaDataType::CUDA_R_16BF,
-                n as i32,
-                cublasComputeType_t::CUBLAS_COMPUTE_32F,
-                cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
-            )
-        };
+    let blas = CudaBlas::new(gpu.stream().clone()).map_err(|e| Error::Cublas {
+        shape: "-".into(),
+        detail: format!("create handle: {e}"),
+    })?;
+    if pedantic {
+        // SAFETY: a valid handle; sets a mode flag.
+        let st = unsafe { cudarc::cublas::sys::cublasSetMathMode(*blas.handle(), cublasMath_t::CUBLAS_PEDANTIC_MATH) };
         if st != cublasStatus_t::CUBLAS_STATUS_SUCCESS {
-            return Err(err(&format!("cublasGemmEx: {st:?}")));
+            return Err(Error::Cublas {
+                shape: "-".into(),
+                detail: format!("cublasSetMathMode(PEDANTIC): {st:?}"),
+            });
         }
     }
-    let v = s.clone_dtoh(&dc).map_err(|e| err(&e))?;
-    s.synchronize().map_err(|e| err(&e))?;
-    Ok(Array2::from_shape_vec((m, n), v.into_iter().map(bf16::from_bits).collect()).expect("m × n values"))
+    Ok(blas)
+}
+
+fn blas_dims(what: &str, m: usize, k: usize, n: usize) -> Result<(i32, i32, i32)> {
+    let i = |x: usize| i32::try_from(x).ok().filter(|&v| v > 0);
+    match (i(m), i(k), i(n)) {
+        (Some(m), Some(k), Some(n)) => Ok((m, k, n)),
+        _ => Err(Error::Cublas {
+            shape: format!("{what} {m}×{k}×{n}"),
+            detail: "M, K, N must be in 1..2^31".into(),
+        }),
+    }
+}
+
+fn blas_need(what: &str, buf: &CudaSlice<u8>, bytes: usize) -> Result<()> {
+    if buf.num_bytes() < bytes {
+        return Err(Error::Cublas {
+            shape: what.into(),
+            detail: format!("device buffer of {} bytes, needs {bytes}", buf.num_bytes()),
+        });
+    }
+    Ok(())
+}
+
+/// Row-major `C = A·B` (A M×K, B K×N, C M×N, f32 as raw bytes) with `cublasSgemm` on a
+/// handle from [`handle`] (pedantic for the baseline): `Cᵀ = Bᵀ·Aᵀ` in cuBLAS's
+/// column-major terms. Only enqueues.
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_device(gpu: &Gpu, blas: &CudaBlas, a: &CudaSlice<u8>, b: &CudaSlice<u8>, c: &mut CudaSlice<u8>, m: usize, k: usize, n: usize) -> Result<()> {
+    let (mi, ki, ni) = blas_dims("sgemm", m, k, n)?;
+    blas_need("sgemm A", a, m * k * 4)?;
+    blas_need("sgemm B", b, k * n * 4)?;
+    blas_need("sgemm C", c, m * n * 4)?;
+    let s = gpu.stream();
+    let (pa, _ga) = a.device_ptr(s);
+    let (pb, _gb) = b.device_ptr(s);
+    let (pc, _gc) = c.device_ptr_mut(s);
+    let (alpha, beta) = (1.0f32, 0.0f32);
+    // SAFETY: the buffers hold the sizes checked above and outlive the call (the guards are
+    // alive until the end of the function, after the enqueue); alpha/beta are host values
+    // (the handle's default pointer mode).
+    let st = unsafe {
+        cudarc::cublas::sys::cublasSgemm_v2(
+            *blas.handle(),
+            cublasOperation_t::CUBLAS_OP_N,
+            cublasOperation_t::CUBLAS_OP_N,
+            ni,
+            mi,
+            ki,
+            &alpha,
+            pb as *const f32,
+            ni,
+            pa as *const f32,
+            ki,
+            &beta,
+            pc as *mut f32,
+            ni,
+        )
+    };
+    if st != cublasStatus_t::CUBLAS_STATUS_SUCCESS {
+        return Err(Error::Cublas {
+            shape: format!("sgemm A {m}×{k} · B {k}×{n}"),
+            detail: format!("{st:?}"),
+        });
+    }
+    Ok(())
+}
+
+/// Row-major bf16 `C = A·B` with `cublasGemmEx` (bf16 in and out, f32 compute, default
+/// algorithm): with `b_is_w`, `b` holds W = Bᵀ (N×K, the weight layout, the "TN" call),
+/// otherwise B (K×N, "NN"). Only enqueues.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_bf16_device(
+    gpu: &Gpu,
+    blas: &CudaBlas,
+    a: &CudaSlice<u8>,
+    b: &CudaSlice<u8>,
+    c: &mut CudaSlice<u8>,
+    m: usize,
+    k: usize,
+    n: usize,
+    b_is_w: bool,
+) -> Result<()> {
+    use cudarc::cublas::sys::{cublasComputeType_t, cublasGemmAlgo_t, cudaDataType};
+    let (mi, ki, ni) = blas_dims("gemm bf16", m, k, n)?;
+    blas_need("gemm bf16 A", a, m * k * 2)?;
+    blas_need("gemm bf16 B", b, k * n * 2)?;
+    blas_need("gemm bf16 C", c, m * n * 2)?;
+    let s = gpu.stream();
+    let (pa, _ga) = a.device_ptr(s);
+    let (pb, _gb) = b.device_ptr(s);
+    let (pc, _gc) = c.device_ptr_mut(s);
+    let (alpha, beta) = (1.0f32, 0.0f32);
+    // Cᵀ (N×M, column-major) = op(B)·Aᵀ: B as stored is column-major Bᵀ (ld N, op N) or,
+    // stored as W (N×K row-major), column-major Wᵀ (ld K, op T).
+    let (opb, ldb) = if b_is_w {
+        (cublasOperation_t::CUBLAS_OP_T, ki)
+    } else {
+        (cublasOperation_t::CUBLAS_OP_N, ni)
+    };
+    // SAFETY: as in `sgemm_device`; compute type 32F takes f32 alpha/beta.
+    let st = unsafe {
+        cudarc::cublas::sys::cublasGemmEx(
+            *blas.handle(),
+            opb,
+            cublasOperation_t::CUBLAS_OP_N,
+            ni,
+            mi,
+            ki,
+            &alpha as *const f32 as *const std::ffi::c_void,
+            pb as *const std::ffi::c_void,
+            cudaDataType::CUDA_R_16BF,
+            ldb,
+            pa as *const std::ffi::c_void,
+            cudaDataType::CUDA_R_16BF,
+            ki,
+            &beta as *const f32 as *const std::ffi::c_void,
+            pc as *mut std::ffi::c_void,
+            cudaDataType::CUDA_R_16BF,
+            ni,
+            cublasComputeType_t::CUBLAS_COMPUTE_32F,
+            cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+        )
+    };
+    if st != cublasStatus_t::CUBLAS_STATUS_SUCCESS {
+        return Err(Error::Cublas {
+            shape: format!("gemm bf16 A {m}×{k} · B {k}×{n}{}", if b_is_w { " (W = Bᵀ)" } else { "" }),
+            detail: format!("{st:?}"),
+        });
+    }
+    Ok(())
+}
+
+/// Row-major `C = A·B` with cuBLAS's bf16 GEMM ([`gemm_bf16_device`]: bf16 A, B and C, f32
+/// compute, the default algorithm and math mode), host arrays in and out: the informative
+/// check of `mma_probe::cublas_bf16_check`. cuBLAS chooses its kernel (and any split of K)
+/// from the shape, which is what that check looks at.
+pub fn gemm_bf16_host(gpu: &Gpu, a: ArrayView2<bf16>, b: ArrayView2<bf16>) -> Result<Array2<bf16>> {
+    let ((m, k), (k2, n)) = (a.dim(), b.dim());
+    if k != k2 {
+        return Err(lockstep_reference::Error::shape("gemm_bf16_host", format!("A {m}×{k} · B {k2}×{n}")).into());
+    }
+    let err = |e: cudarc::driver::DriverError| Error::Cublas {
+        shape: format!("gemm bf16 A {m}×{k} · B {k}×{n}"),
+        detail: e.to_string(),
+    };
+    let (a, b) = (a.as_standard_layout(), b.as_standard_layout());
+    let blas = handle(gpu, false)?;
+    let da = gpu.upload(a.as_slice().unwrap_or_default()).map_err(err)?;
+    let db = gpu.upload(b.as_slice().unwrap_or_default()).map_err(err)?;
+    let mut dc = gpu.alloc::<bf16>(m * n).map_err(err)?;
+    gemm_bf16_device(gpu, &blas, &da, &db, &mut dc, m, k, n, false)?;
+    let v = gpu.download::<bf16>(&dc).map_err(err)?;
+    Ok(Array2::from_shape_vec((m, n), v).expect("m × n values"))
 }

@@ -193,6 +193,10 @@ impl Gpu {
         Ok(k)
     }
 
+    pub(crate) fn context(&self) -> &Arc<CudaContext> {
+        &self.shared.ctx
+    }
+
     pub(crate) fn stream(&self) -> &Arc<CudaStream> {
         &self.stream
     }

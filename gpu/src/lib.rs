@@ -41,6 +41,7 @@
 //! Attention, KV append and sampling have been verified by the NVRTC compile check and the
 //! CPU emulation against the Rust reference (`scripts/gpu-emulate`) only, not yet on a GPU.
 
+pub mod bench;
 pub mod cublas;
 pub mod device;
 pub mod error;

@@ -4,11 +4,11 @@
 //! Launch choice: [`plan`] (shape- and SM-count-dependent; the tree is not). Every kernel
 //! and the split/combine pair perform the identical sequence of roundings.
 
-use super::{fma_only, grid1, NULL};
+use super::{fma_only, grid1, need, Workspace, NULL};
 use crate::device::Gpu;
 use crate::error::{At, Result};
 use crate::kernels::{mm_totals_bytes, Kernels, FLAT_THREADS, MM_BM, MM_BM_HALF, MM_BN, MM_SK_THREADS, MM_THREADS};
-use cudarc::driver::{CudaFunction, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaFunction, CudaSlice, LaunchConfig, PushKernelArg};
 use lockstep_reference::matmul::check;
 use lockstep_reference::{Contract, Element, KStepKind};
 use ndarray::{Array2, Array3, ArrayView1, ArrayView2, ArrayView3};
@@ -28,21 +28,43 @@ pub(super) struct Mm<'a, T> {
     pub n: usize,
 }
 
+/// The dimensions of a product on device buffers: `batch` × (A M×K · B K×N).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MmShape {
+    pub batch: usize,
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+}
+
 impl<T: Element> Mm<'_, T> {
     /// The op and shape every error of this product names.
     pub(super) fn at<O: Element>(&self, c: &Contract) -> At {
-        let (m, k, n, batch) = (self.m, self.k, self.n, self.batch);
-        At::new(
+        mm_at::<T, O>(
             self.op,
-            format!(
-                "{}A {m}×{k} · B {k}×{n} ({} → {}, {})",
-                if batch > 1 { format!("{batch} × ") } else { String::new() },
-                T::DTYPE,
-                O::DTYPE,
-                c.id()
-            ),
+            c,
+            MmShape {
+                batch: self.batch,
+                m: self.m,
+                k: self.k,
+                n: self.n,
+            },
         )
     }
+}
+
+pub(super) fn mm_at<T: Element, O: Element>(op: &'static str, c: &Contract, sh: MmShape) -> At {
+    let MmShape { batch, m, k, n } = sh;
+    At::new(
+        op,
+        format!(
+            "{}A {m}×{k} · B {k}×{n} ({} → {}, {})",
+            if batch > 1 { format!("{batch} × ") } else { String::new() },
+            T::DTYPE,
+            O::DTYPE,
+            c.id()
+        ),
+    )
 }
 
 impl Gpu {
@@ -130,6 +152,34 @@ impl Gpu {
             n,
         } = p;
         fma_only(op, c)?;
+        let s = self.stream();
+        let da = self.upload(a).map_err(|e| at.err(e))?;
+        let db = self.upload(b).map_err(|e| at.err(e))?;
+        let dbias = bias.map(|v| s.clone_htod(v)).transpose().map_err(|e| at.err(e))?;
+        let mut dc = self.alloc::<O>(batch * m * n).map_err(|e| at.err(e))?;
+        let sh = MmShape { batch, m, k, n };
+        self.matmul_fma_device::<T, O>(op, c, &da, &db, dbias.as_ref(), &mut dc, sh, &mut Workspace::new())?;
+        self.download::<O>(&dc).map_err(|e| at.err(e))
+    }
+
+    /// The `fma` matmul on device buffers (raw bytes): A `batch`·M×K and B `batch`·K×N of
+    /// `T`, bias N f32 or none, C `batch`·M×N of `O`; split partials come from `ws`. Only
+    /// launches (asynchronous: errors of the kernel itself show at the next synchronisation).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn matmul_fma_device<T: Element, O: Element>(
+        &self,
+        op: &'static str,
+        c: &Contract,
+        da: &CudaSlice<u8>,
+        db: &CudaSlice<u8>,
+        dbias: Option<&CudaSlice<f32>>,
+        dc: &mut CudaSlice<u8>,
+        sh: MmShape,
+        ws: &mut Workspace,
+    ) -> Result<()> {
+        let at = mm_at::<T, O>(op, c, sh);
+        let MmShape { batch, m, k, n } = sh;
+        fma_only(op, c)?;
         let kern = self.kernels(c)?;
         let kc = c.kc.unwrap_or(k).max(1);
         let chunks = k.div_ceil(kc);
@@ -137,26 +187,28 @@ impl Gpu {
             .ok_or_else(|| at.too_large(format!("M ≤ {}, N, K ≤ 2^31 - 1 and batch ≤ {GRID_YZ_MAX}", GRID_YZ_MAX * MM_BM_HALF)))?;
         let split = plan.split;
         let s = self.stream();
-        let da = self.upload(a).map_err(|e| at.err(e))?;
-        let db = self.upload(b).map_err(|e| at.err(e))?;
-        let dbias = bias.map(|v| s.clone_htod(v)).transpose().map_err(|e| at.err(e))?;
-        let dc = self.alloc::<O>(batch * m * n).map_err(|e| at.err(e))?;
-        let dp = s.alloc_zeros::<f32>(if split { batch * chunks * m * n } else { 1 }).map_err(|e| at.err(e))?;
+        need(&at, "A", da, batch * m * k * T::DTYPE.size_bytes())?;
+        need(&at, "B", db, batch * k * n * T::DTYPE.size_bytes())?;
+        if let Some(bias) = dbias {
+            need(&at, "bias", bias, n * 4)?;
+        }
+        need(&at, "C", dc, batch * m * n * O::DTYPE.size_bytes())?;
+        let dp = ws.get(s, if split { batch * chunks * m * n * 4 } else { 4 }).map_err(|e| at.err(e))?;
         let (mi, ni, ki) = (m as i32, n as i32, k as i32);
 
         let cfg = plan.config();
         let split_flag = split as i32;
         let f = plan.kernel.function(&kern, T::DTYPE, O::DTYPE);
         let mut l = s.launch_builder(f);
-        l.arg(&da).arg(&db);
-        match &dbias {
+        l.arg(da).arg(db);
+        match dbias {
             Some(bias) => l.arg(bias),
             None => l.arg(&NULL),
         };
-        l.arg(&dc).arg(&dp).arg(&mi).arg(&ni).arg(&ki).arg(&split_flag);
+        l.arg(&*dc).arg(dp).arg(&mi).arg(&ni).arg(&ki).arg(&split_flag);
         // SAFETY: argument list matches every `matmul_fma*` kernel in matmul.cu (the plan's
         // grid covers M and N, its dynamic shared memory is what the kernel reads); buffers hold
-        // batch*m*k, batch*k*n, n, batch*m*n and (split) batch*chunks*m*n elements.
+        // batch*m*k, batch*k*n, n, batch*m*n and (split) batch*chunks*m*n elements (checked above).
         unsafe { l.launch(cfg) }.map_err(|e| at.err(e))?;
 
         if split {
@@ -164,16 +216,16 @@ impl Gpu {
             let bi = batch as i32;
             let f = kern.matmul_fma_combine.get(O::DTYPE);
             let mut l = s.launch_builder(f);
-            l.arg(&dp);
-            match &dbias {
+            l.arg(dp);
+            match dbias {
                 Some(bias) => l.arg(bias),
                 None => l.arg(&NULL),
             };
-            l.arg(&dc).arg(&mi).arg(&ni).arg(&ki).arg(&bi);
+            l.arg(&*dc).arg(&mi).arg(&ni).arg(&ki).arg(&bi);
             // SAFETY: argument list matches `matmul_fma_combine_*`; one thread per output.
             unsafe { l.launch(grid1(total.div_ceil(FLAT_THREADS) as u32, FLAT_THREADS)) }.map_err(|e| at.err(e))?;
         }
-        self.download::<O>(&dc).map_err(|e| at.err(e))
+        Ok(())
     }
 }
 

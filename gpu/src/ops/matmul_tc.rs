@@ -13,10 +13,10 @@
 //! The kernels take B as W = Bᵀ (N×K, the weight layout); the launcher transposes B on the
 //! host, which moves values and changes no bits. bmm runs one launch per batch entry.
 
-use super::matmul::Mm;
-use super::NULL;
+use super::matmul::{mm_at, Mm, MmShape};
+use super::{need, NULL};
 use crate::device::Gpu;
-use crate::error::{Error, Result};
+use crate::error::{At, Error, Result};
 use crate::kernels::{tc_ptx_for, TC_ARCH};
 use cudarc::driver::sys::{
     CUfunction_attribute_enum, CUresult, CUtensorMap, CUtensorMapDataType_enum, CUtensorMapFloatOOBfill_enum, CUtensorMapInterleave_enum,
@@ -362,6 +362,60 @@ impl Gpu {
             k,
             n,
         } = p;
+        let (kern, table) = self.tc_plan::<T>(op, c, &at, m, k, n, force)?;
+        let s = self.stream();
+        let dbias = bias.map(|v| s.clone_htod(v)).transpose().map_err(|e| at.err(e))?;
+        let mut out = Vec::with_capacity(batch * m * n);
+        for entry in 0..batch {
+            let da = self.upload(&a[entry * m * k..(entry + 1) * m * k]).map_err(|e| at.err(e))?;
+            let dw = self.upload(&transpose(&b[entry * k * n..(entry + 1) * k * n], k, n)).map_err(|e| at.err(e))?;
+            let mut dc: CudaSlice<u8> = self.alloc::<O>(m * n).map_err(|e| at.err(e))?;
+            self.tc_launch::<T, O>(&at, &table, kern, &da, &dw, dbias.as_ref(), &mut dc, (m, k, n))?;
+            out.extend(self.download::<O>(&dc).map_err(|e| at.err(e))?);
+        }
+        Ok(out)
+    }
+
+    /// The `mma-sm90` matmul on device buffers (raw bytes): A M×K and W = Bᵀ N×K of `T`
+    /// (the weight layout), bias N f32 or none, C M×N of `O`. The kernel is `force` or the
+    /// dispatcher's [`choose`], and is returned. Only launches (asynchronous).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn matmul_tc_device<T: Element, O: Element>(
+        &self,
+        op: &'static str,
+        c: &Contract,
+        da: &CudaSlice<u8>,
+        dw: &CudaSlice<u8>,
+        dbias: Option<&CudaSlice<f32>>,
+        dc: &mut CudaSlice<u8>,
+        (m, k, n): (usize, usize, usize),
+        force: Option<TcKernel>,
+    ) -> Result<TcKernel> {
+        let at = mm_at::<T, O>(op, c, MmShape { batch: 1, m, k, n });
+        let (kern, table) = self.tc_plan::<T>(op, c, &at, m, k, n, force)?;
+        need(&at, "A", da, m * k * T::DTYPE.size_bytes())?;
+        need(&at, "W", dw, n * k * T::DTYPE.size_bytes())?;
+        if let Some(bias) = dbias {
+            need(&at, "bias", bias, n * 4)?;
+        }
+        need(&at, "C", dc, m * n * O::DTYPE.size_bytes())?;
+        self.tc_launch::<T, O>(&at, &table, kern, da, dw, dbias, dc, (m, k, n))?;
+        Ok(kern)
+    }
+
+    /// The checks of the `mma-sm90` path (same errors for the host and device forms) and
+    /// the kernel that runs.
+    #[allow(clippy::too_many_arguments)]
+    fn tc_plan<T: Element>(
+        &self,
+        op: &'static str,
+        c: &Contract,
+        at: &At,
+        m: usize,
+        k: usize,
+        n: usize,
+        force: Option<TcKernel>,
+    ) -> Result<(TcKernel, Arc<TcKernels>)> {
         let unsupported = |detail: String| -> Error { lockstep_reference::Error::Unsupported { op, contract: c.id(), detail }.into() };
         if c.kstep != KStepKind::MmaSm90 {
             return Err(unsupported("the tensor-core kernels under a contract whose k-step is not mma-sm90".into()));
@@ -382,50 +436,57 @@ impl Gpu {
         if m.max(n).max(k) > i32::MAX as usize || m.div_ceil(128) > 65535 || n.div_ceil(64) * m.div_ceil(64) > i32::MAX as usize {
             return Err(at.too_large("M, N, K ≤ 2^31 - 1 and M ≤ 65535 · 128"));
         }
-        let table = self.tc_kernels(c)?;
+        Ok((kern, self.tc_kernels(c)?))
+    }
+
+    /// One launch of `kern` on checked buffers.
+    #[allow(clippy::too_many_arguments)]
+    fn tc_launch<T: Element, O: Element>(
+        &self,
+        at: &At,
+        table: &TcKernels,
+        kern: TcKernel,
+        da: &CudaSlice<u8>,
+        dw: &CudaSlice<u8>,
+        dbias: Option<&CudaSlice<f32>>,
+        dc: &mut CudaSlice<u8>,
+        (m, k, n): (usize, usize, usize),
+    ) -> Result<()> {
         let f = table.get(kern, T::DTYPE, O::DTYPE);
         let s = self.stream();
-        let dbias = bias.map(|v| s.clone_htod(v)).transpose().map_err(|e| at.err(e))?;
         let cfg = kern.config(m, n);
         let (mi, ni, ki) = (m as i32, n as i32, k as i32);
         let bf16 = T::DTYPE == DType::Bf16;
-        let mut out = Vec::with_capacity(batch * m * n);
-        for entry in 0..batch {
-            let da = self.upload(&a[entry * m * k..(entry + 1) * m * k]).map_err(|e| at.err(e))?;
-            let dw = self.upload(&transpose(&b[entry * k * n..(entry + 1) * k * n], k, n)).map_err(|e| at.err(e))?;
-            let dc: CudaSlice<u8> = self.alloc::<O>(m * n).map_err(|e| at.err(e))?;
-            if let Some((bn, cwg, _)) = kern.wg() {
-                let (pa, ga) = da.device_ptr(s);
-                let (pw, gw) = dw.device_ptr(s);
-                let ta = tensor_map(pa, m, k, 64 * cwg, bf16).map_err(|e| at.err(e))?;
-                let tw = tensor_map(pw, n, k, bn, bf16).map_err(|e| at.err(e))?;
-                let mut l = s.launch_builder(f);
-                l.arg(&ta).arg(&tw);
-                match &dbias {
-                    Some(bias) => l.arg(bias),
-                    None => l.arg(&NULL),
-                };
-                l.arg(&dc).arg(&mi).arg(&ni).arg(&ki);
-                // SAFETY: argument list matches `matmul_tc_wg*` (two tensor maps by value over
-                // the live buffers `da` (M×K) and `dw` (N×K), bias of N, C of M×N); grid,
-                // block and shared memory as the harness launched them.
-                unsafe { l.launch(cfg) }.map_err(|e| at.err(e))?;
-                drop((ga, gw));
-            } else {
-                let mut l = s.launch_builder(f);
-                l.arg(&da).arg(&dw);
-                match &dbias {
-                    Some(bias) => l.arg(bias),
-                    None => l.arg(&NULL),
-                };
-                l.arg(&dc).arg(&mi).arg(&ni).arg(&ki);
-                // SAFETY: argument list matches TC_PARAMS of matmul_tc.cu (A M×K, W N×K,
-                // bias N or null, C M×N); grid, block and shared memory as in the harness.
-                unsafe { l.launch(cfg) }.map_err(|e| at.err(e))?;
-            }
-            out.extend(self.download::<O>(&dc).map_err(|e| at.err(e))?);
+        if let Some((bn, cwg, _)) = kern.wg() {
+            let (pa, ga) = da.device_ptr(s);
+            let (pw, gw) = dw.device_ptr(s);
+            let ta = tensor_map(pa, m, k, 64 * cwg, bf16).map_err(|e| at.err(e))?;
+            let tw = tensor_map(pw, n, k, bn, bf16).map_err(|e| at.err(e))?;
+            let mut l = s.launch_builder(f);
+            l.arg(&ta).arg(&tw);
+            match dbias {
+                Some(bias) => l.arg(bias),
+                None => l.arg(&NULL),
+            };
+            l.arg(&*dc).arg(&mi).arg(&ni).arg(&ki);
+            // SAFETY: argument list matches `matmul_tc_wg*` (two tensor maps by value over
+            // the live buffers `da` (M×K) and `dw` (N×K), bias of N, C of M×N); grid,
+            // block and shared memory as the harness launched them.
+            unsafe { l.launch(cfg) }.map_err(|e| at.err(e))?;
+            drop((ga, gw));
+        } else {
+            let mut l = s.launch_builder(f);
+            l.arg(da).arg(dw);
+            match dbias {
+                Some(bias) => l.arg(bias),
+                None => l.arg(&NULL),
+            };
+            l.arg(&*dc).arg(&mi).arg(&ni).arg(&ki);
+            // SAFETY: argument list matches TC_PARAMS of matmul_tc.cu (A M×K, W N×K,
+            // bias N or null, C M×N); grid, block and shared memory as in the harness.
+            unsafe { l.launch(cfg) }.map_err(|e| at.err(e))?;
         }
-        Ok(out)
+        Ok(())
     }
 }
 

@@ -1,10 +1,10 @@
 //! Launcher of `gpu/kernels/rmsnorm.cu`: one block of `ROW_THREADS` per row.
 
-use super::{grid1, NULL};
+use super::{grid1, need, NULL};
 use crate::device::Gpu;
 use crate::error::{At, Result};
 use crate::kernels::ROW_THREADS;
-use cudarc::driver::PushKernelArg;
+use cudarc::driver::{CudaSlice, PushKernelArg};
 use lockstep_reference::rmsnorm::{check, RmsnormParams};
 use lockstep_reference::{Contract, Element, Error as RefError};
 use ndarray::{Array2, ArrayView1, ArrayView2};
@@ -49,7 +49,6 @@ impl Gpu {
         if h > i32::MAX as usize || rows > i32::MAX as usize {
             return Err(at.too_large("rows and width ≤ 2^31 - 1"));
         }
-        let kern = self.kernels(c)?;
         let (x, w) = (x.as_standard_layout(), w.as_standard_layout());
         let dx = self.upload(x.as_slice().unwrap_or_default()).map_err(|e| at.err(e))?;
         let dw = self.upload(w.as_slice().unwrap_or_default()).map_err(|e| at.err(e))?;
@@ -57,32 +56,67 @@ impl Gpu {
             Some(r) => Some(self.upload(r.as_standard_layout().as_slice().unwrap_or_default()).map_err(|e| at.err(e))?),
             None => None,
         };
-        let dy = self.alloc::<O>(rows * h).map_err(|e| at.err(e))?;
-        let dh = match dr {
+        let mut dy = self.alloc::<O>(rows * h).map_err(|e| at.err(e))?;
+        let mut dh = match dr {
             Some(_) => Some(self.alloc::<T>(rows * h).map_err(|e| at.err(e))?),
             None => None,
         };
-        let (hi, eps) = (h as i32, p.eps);
-        let mut l = self.stream().launch_builder(kern.rmsnorm.get(T::DTYPE, O::DTYPE));
-        l.arg(&dx);
-        match &dr {
-            Some(r) => l.arg(r),
-            None => l.arg(&NULL),
-        };
-        l.arg(&dw).arg(&dy);
-        match &dh {
-            Some(hb) => l.arg(hb),
-            None => l.arg(&NULL),
-        };
-        l.arg(&hi).arg(&eps);
-        // SAFETY: matches `rmsnorm_*` in rmsnorm.cu; every buffer holds rows*h elements
-        // (w: h); one block per row.
-        unsafe { l.launch(grid1(rows as u32, ROW_THREADS)) }.map_err(|e| at.err(e))?;
+        self.rmsnorm_device::<T, O>(op, c, &dx, dr.as_ref(), &dw, &mut dy, dh.as_mut(), (rows, h), p)?;
         let y = Array2::from_shape_vec((rows, h), self.download::<O>(&dy).map_err(|e| at.err(e))?).expect("rows*h outputs");
         let hout = match &dh {
             Some(hb) => Some(Array2::from_shape_vec((rows, h), self.download::<T>(hb).map_err(|e| at.err(e))?).expect("rows*h outputs")),
             None => None,
         };
         Ok((y, hout))
+    }
+
+    /// RMSNorm (with `residual`: the fused form, writing `h`) on device buffers (raw
+    /// bytes): x, residual, h of rows×H `T`, w of H `T`, y of rows×H `O`. Only launches.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn rmsnorm_device<T: Element, O: Element>(
+        &self,
+        op: &'static str,
+        c: &Contract,
+        dx: &CudaSlice<u8>,
+        dr: Option<&CudaSlice<u8>>,
+        dw: &CudaSlice<u8>,
+        dy: &mut CudaSlice<u8>,
+        dh: Option<&mut CudaSlice<u8>>,
+        (rows, h): (usize, usize),
+        p: RmsnormParams,
+    ) -> Result<()> {
+        let at = At::new(op, format!("x {rows}×{h} ({} → {}, {})", T::DTYPE, O::DTYPE, c.id()));
+        if h > i32::MAX as usize || rows > i32::MAX as usize {
+            return Err(at.too_large("rows and width ≤ 2^31 - 1"));
+        }
+        if dr.is_some() != dh.is_some() {
+            return Err(RefError::param(op, "the residual form takes both a residual and an h buffer").into());
+        }
+        let (tb, ob) = (T::DTYPE.size_bytes(), O::DTYPE.size_bytes());
+        need(&at, "x", dx, rows * h * tb)?;
+        need(&at, "w", dw, h * tb)?;
+        need(&at, "y", dy, rows * h * ob)?;
+        if let (Some(r), Some(hb)) = (dr, dh.as_deref()) {
+            need(&at, "residual", r, rows * h * tb)?;
+            need(&at, "h", hb, rows * h * tb)?;
+        }
+        let kern = self.kernels(c)?;
+        let (hi, eps) = (h as i32, p.eps);
+        let mut l = self.stream().launch_builder(kern.rmsnorm.get(T::DTYPE, O::DTYPE));
+        l.arg(dx);
+        match dr {
+            Some(r) => l.arg(r),
+            None => l.arg(&NULL),
+        };
+        l.arg(dw).arg(&*dy);
+        match dh.as_deref() {
+            Some(hb) => l.arg(hb),
+            None => l.arg(&NULL),
+        };
+        l.arg(&hi).arg(&eps);
+        // SAFETY: matches `rmsnorm_*` in rmsnorm.cu; every buffer holds rows*h elements
+        // (w: h; checked above); one block per row.
+        unsafe { l.launch(grid1(rows as u32, ROW_THREADS)) }.map_err(|e| at.err(e))?;
+        Ok(())
     }
 }

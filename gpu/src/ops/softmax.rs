@@ -1,10 +1,10 @@
 //! Launcher of `gpu/kernels/softmax.cu`: softmax and log_softmax, one block per row.
 
-use super::grid1;
+use super::{grid1, need};
 use crate::device::Gpu;
 use crate::error::{At, Result};
 use crate::kernels::ROW_THREADS;
-use cudarc::driver::PushKernelArg;
+use cudarc::driver::{CudaSlice, PushKernelArg};
 use lockstep_reference::reduce::check_rows;
 use lockstep_reference::{Contract, Element};
 use ndarray::{Array2, ArrayView2};
@@ -27,15 +27,36 @@ impl Gpu {
         if h > i32::MAX as usize || rows > i32::MAX as usize {
             return Err(at.too_large("rows and width ≤ 2^31 - 1"));
         }
-        let kern = self.kernels(c)?;
         let x = x.as_standard_layout();
         let dx = self.upload(x.as_slice().unwrap_or_default()).map_err(|e| at.err(e))?;
-        let dy = self.alloc::<O>(rows * h).map_err(|e| at.err(e))?;
+        let mut dy = self.alloc::<O>(rows * h).map_err(|e| at.err(e))?;
+        self.softmax_device::<T, O>(op, c, &dx, &mut dy, (rows, h), log_form)?;
+        Ok(Array2::from_shape_vec((rows, h), self.download::<O>(&dy).map_err(|e| at.err(e))?).expect("rows*h outputs"))
+    }
+
+    /// softmax (`log_form`: log_softmax) on device buffers (raw bytes): x rows×H `T`, y
+    /// rows×H `O`. Only launches.
+    pub(crate) fn softmax_device<T: Element, O: Element>(
+        &self,
+        op: &'static str,
+        c: &Contract,
+        dx: &CudaSlice<u8>,
+        dy: &mut CudaSlice<u8>,
+        (rows, h): (usize, usize),
+        log_form: bool,
+    ) -> Result<()> {
+        let at = At::new(op, format!("x {rows}×{h} ({} → {}, {})", T::DTYPE, O::DTYPE, c.id()));
+        if h > i32::MAX as usize || rows > i32::MAX as usize {
+            return Err(at.too_large("rows and width ≤ 2^31 - 1"));
+        }
+        need(&at, "x", dx, rows * h * T::DTYPE.size_bytes())?;
+        need(&at, "y", dy, rows * h * O::DTYPE.size_bytes())?;
+        let kern = self.kernels(c)?;
         let (hi, lf) = (h as i32, log_form as i32);
         let mut l = self.stream().launch_builder(kern.softmax.get(T::DTYPE, O::DTYPE));
-        l.arg(&dx).arg(&dy).arg(&hi).arg(&lf);
-        // SAFETY: matches `softmax_*` in softmax.cu; x and y hold rows*h elements.
+        l.arg(dx).arg(&*dy).arg(&hi).arg(&lf);
+        // SAFETY: matches `softmax_*` in softmax.cu; x and y hold rows*h elements (checked).
         unsafe { l.launch(grid1(rows as u32, ROW_THREADS)) }.map_err(|e| at.err(e))?;
-        Ok(Array2::from_shape_vec((rows, h), self.download::<O>(&dy).map_err(|e| at.err(e))?).expect("rows*h outputs"))
+        Ok(())
     }
 }
