@@ -7,6 +7,7 @@
 //! file `#error`s if a generated constant is missing; none defines a fallback.
 
 use crate::error::{Error, Result};
+use cudarc::driver::sys::CUfunction_attribute;
 use cudarc::driver::{CudaContext, CudaFunction, CudaModule};
 use cudarc::nvrtc::{CompileOptions, Ptx};
 use lockstep_reference::elementwise::Unary;
@@ -24,6 +25,12 @@ pub const MM_BK: usize = 16;
 pub const MM_THREADS: usize = 256;
 /// Threads per row block of the row ops (each folds `LANES / ROW_THREADS` lanes).
 pub const ROW_THREADS: usize = 256;
+/// CTAs per row of the `*_wide` row kernels (a thread-block cluster; sm_90 and later):
+/// each owns `LANES / ROW_CLUSTER` lanes of the row (ops/rowplan.rs; no effect on the tree).
+pub const ROW_CLUSTER: usize = 8;
+/// Most bytes of a row slice the row kernels keep in shared memory (ops/rowplan.rs): an
+/// f32 vocabulary row of 151936 split over [`ROW_CLUSTER`] CTAs fits (75968 B).
+pub const ROW_CACHE_MAX: usize = 80 * 1024;
 /// Threads per block of the elementwise-style kernels (rope, combine).
 pub const FLAT_THREADS: usize = 256;
 /// Threads per attention split block (each scores keys `tid, tid + ATTN_THREADS, …` of a
@@ -62,6 +69,7 @@ pub fn header(c: &Contract) -> String {
          #define LS_MM_BK {bk}\n\
          #define LS_MM_THREADS {mt}\n\
          #define LS_ROW_THREADS {rt}\n\
+         #define LS_ROW_CLUSTER {rc}\n\
          #define LS_ATTN_THREADS {at}\n",
         id = c.id(),
         kc = c.kc.unwrap_or(0),
@@ -73,6 +81,7 @@ pub fn header(c: &Contract) -> String {
         bk = MM_BK,
         mt = MM_THREADS,
         rt = ROW_THREADS,
+        rc = ROW_CLUSTER,
         at = ATTN_THREADS,
     );
     // Op codes of the elementwise kernel: the index in `Unary::ALL` (ops/elementwise.rs).
@@ -184,6 +193,21 @@ impl ByPair {
     pub fn get(&self, tin: DType, tout: DType) -> &CudaFunction {
         &self.0[dtype_index(tin)][dtype_index(tout)]
     }
+
+    /// Lets the row kernels take the dynamic shared memory of their largest plan
+    /// (ops/rowplan.rs): above 48 KiB a launch fails unless the function allows it.
+    fn allow_row_smem(&self, c: &Contract) -> Result<()> {
+        let bytes = crate::ops::rowplan::max_smem_bytes(c.lanes);
+        for f in self.0.iter().flatten() {
+            f.set_attribute(CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes as i32)
+                .map_err(|e| Error::Compile {
+                    contract: c.id(),
+                    arch: String::new(),
+                    log: format!("row kernels: allowing {bytes} B of dynamic shared memory: {e}"),
+                })?;
+        }
+        Ok(())
+    }
 }
 
 /// One kernel per storage type (the output type, or the only type of the op).
@@ -212,8 +236,11 @@ pub(crate) struct Kernels {
     pub matmul_fma: ByPair,
     pub matmul_fma_combine: ByOut,
     pub rmsnorm: ByPair,
+    pub rmsnorm_wide: ByPair,
     pub mean: ByPair,
+    pub mean_wide: ByPair,
     pub softmax: ByPair,
+    pub softmax_wide: ByPair,
     pub rope: ByPair,
     pub unary: ByPair,
     pub attn_split: ByOut,
@@ -230,12 +257,20 @@ impl Kernels {
             arch: arch.to_string(),
             log: format!("module load: {e}"),
         })?;
+        let rows = |stem: &str| -> Result<ByPair> {
+            let k = ByPair::load(&m, c, stem)?;
+            k.allow_row_smem(c)?;
+            Ok(k)
+        };
         Ok(Kernels {
             matmul_fma: ByPair::load(&m, c, "matmul_fma")?,
             matmul_fma_combine: ByOut::load(&m, c, "matmul_fma_combine")?,
-            rmsnorm: ByPair::load(&m, c, "rmsnorm")?,
-            mean: ByPair::load(&m, c, "mean")?,
-            softmax: ByPair::load(&m, c, "softmax")?,
+            rmsnorm: rows("rmsnorm")?,
+            rmsnorm_wide: rows("rmsnorm_wide")?,
+            mean: rows("mean")?,
+            mean_wide: rows("mean_wide")?,
+            softmax: rows("softmax")?,
+            softmax_wide: rows("softmax_wide")?,
             rope: ByPair::load(&m, c, "rope")?,
             unary: ByPair::load(&m, c, "unary")?,
             attn_split: ByOut::load(&m, c, "attn_split")?,
@@ -342,7 +377,17 @@ mod tests {
         }
         for arch in ["sm_90a", "sm_80"] {
             let ptx = ptx_for(&FMA_V1, arch).unwrap_or_else(|e| panic!("{e}"));
-            for stem in ["matmul_fma", "rmsnorm", "mean", "softmax", "rope", "unary"] {
+            for stem in [
+                "matmul_fma",
+                "rmsnorm",
+                "rmsnorm_wide",
+                "mean",
+                "mean_wide",
+                "softmax",
+                "softmax_wide",
+                "rope",
+                "unary",
+            ] {
                 for tin in DType::ALL {
                     for tout in DType::ALL {
                         let sym = symbol(stem, tin, tout);
@@ -354,6 +399,24 @@ mod tests {
                 for t in DType::ALL {
                     let sym = format!("{stem}_{}", t.name());
                     assert!(ptx.contains(&format!(".entry {sym}(")), "{sym} missing from the PTX for {arch}");
+                }
+            }
+            // The row kernels: `*_wide` run as clusters of ROW_CLUSTER CTAs on sm_90 (the
+            // launch plan counts on it), and no row kernel spills its register arrays to
+            // local memory (a bandwidth loss the compiler does silently).
+            for stem in ["rmsnorm", "rmsnorm_wide", "mean", "mean_wide", "softmax", "softmax_wide"] {
+                for tin in DType::ALL {
+                    for tout in DType::ALL {
+                        let sym = symbol(stem, tin, tout);
+                        let at = ptx.find(&format!(".entry {sym}(")).expect("checked above");
+                        let body = &ptx[at..];
+                        let body = &body[..body[1..].find(".entry ").map_or(body.len(), |i| i + 1)];
+                        let head = &body[..body.find('{').unwrap_or(body.len())];
+                        let want_cluster = arch == "sm_90a" && stem.ends_with("_wide");
+                        let cluster = format!(".reqnctapercluster {ROW_CLUSTER}, 1, 1");
+                        assert_eq!(head.contains(&cluster), want_cluster, "{sym} for {arch}: {head}");
+                        assert!(!body.contains(".local"), "{sym} for {arch} uses local memory");
+                    }
                 }
             }
             // No flush-to-zero and no approximate division/sqrt/exp/log anywhere.

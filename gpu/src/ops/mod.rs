@@ -9,6 +9,7 @@ pub mod matmul_tc;
 pub mod mean;
 pub mod rmsnorm;
 pub mod rope;
+pub(crate) mod rowplan;
 pub mod sample;
 pub mod softmax;
 

@@ -1,9 +1,7 @@
-//! Launcher of `gpu/kernels/softmax.cu`: softmax and log_softmax, one block per row.
+//! Launcher of `gpu/kernels/softmax.cu`: softmax and log_softmax, a CTA or a cluster per row (ops/rowplan.rs).
 
-use super::grid1;
 use crate::device::Gpu;
 use crate::error::{At, Result};
-use crate::kernels::ROW_THREADS;
 use cudarc::driver::PushKernelArg;
 use lockstep_reference::reduce::check_rows;
 use lockstep_reference::{Contract, Element};
@@ -32,10 +30,13 @@ impl Gpu {
         let dx = self.upload(x.as_slice().unwrap_or_default()).map_err(|e| at.err(e))?;
         let dy = self.alloc::<O>(rows * h).map_err(|e| at.err(e))?;
         let (hi, lf) = (h as i32, log_form as i32);
-        let mut l = self.stream().launch_builder(kern.softmax.get(T::DTYPE, O::DTYPE));
+        let plan = self.row_plan(c, rows, h, T::DTYPE, true);
+        let f = if plan.wide { &kern.softmax_wide } else { &kern.softmax };
+        let mut l = self.stream().launch_builder(f.get(T::DTYPE, O::DTYPE));
         l.arg(&dx).arg(&dy).arg(&hi).arg(&lf);
-        // SAFETY: matches `softmax_*` in softmax.cu; x and y hold rows*h elements.
-        unsafe { l.launch(grid1(rows as u32, ROW_THREADS)) }.map_err(|e| at.err(e))?;
+        // SAFETY: matches `softmax_*` in softmax.cu; x and y hold rows*h elements; the
+        // plan's grid covers every row (ops/rowplan.rs).
+        unsafe { l.launch(plan.cfg) }.map_err(|e| at.err(e))?;
         Ok(Array2::from_shape_vec((rows, h), self.download::<O>(&dy).map_err(|e| at.err(e))?).expect("rows*h outputs"))
     }
 }
