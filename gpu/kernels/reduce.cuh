@@ -204,26 +204,27 @@ __device__ __forceinline__ LsRow ls_row_begin(int H, int elem) {
 }
 
 // Visits every element of this CTA's slice once, in groups of ≤ 4 consecutive elements
-// (4 while lc ≥ 4): first `load(k, e, n, v)` of LS_ROW_UNROLL groups (so that many loads
-// are in flight), then `store(k, e, n, v)` of each. k: slice index, e: row index.
+// (4 while lc ≥ 4): first `load(k, e, n, v)` of U groups (so that many loads are in
+// flight), then `store(k, e, n, v)` of each. k: slice index, e: row index. U is smaller
+// where each element costs an exp: the unrolled copies make the program slow to compile.
 #define LS_ROW_UNROLL 4
-template <typename Load, typename Store>
+template <int U = LS_ROW_UNROLL, typename Load, typename Store>
 __device__ __forceinline__ void ls_row_map(const LsRow& R, Load load, Store store) {
     const int W = R.lc >= 4 ? 4 : 1;
     const long long total = R.slice_len(), step = (long long)W * blockDim.x;
-    for (long long k0 = (long long)W * threadIdx.x; k0 < total; k0 += step * LS_ROW_UNROLL) {
-        float v[LS_ROW_UNROLL][4];
-        long long e[LS_ROW_UNROLL];
-        int n[LS_ROW_UNROLL];
+    for (long long k0 = (long long)W * threadIdx.x; k0 < total; k0 += step * U) {
+        float v[U][4];
+        long long e[U];
+        int n[U];
 #pragma unroll
-        for (int u = 0; u < LS_ROW_UNROLL; ++u) {
+        for (int u = 0; u < U; ++u) {
             const long long k = k0 + u * step;
             e[u] = k < total ? R.elem(k) : R.H;
             n[u] = e[u] < R.H ? (int)ls_min_ll(W, R.H - e[u]) : 0;
             if (n[u] > 0) load(k, e[u], n[u], v[u]);
         }
 #pragma unroll
-        for (int u = 0; u < LS_ROW_UNROLL; ++u)
+        for (int u = 0; u < U; ++u)
             if (n[u] > 0) store(k0 + u * step, e[u], n[u], v[u]);
     }
 }
@@ -253,21 +254,21 @@ __device__ __forceinline__ float ls_row_combine(const LsRow& R) {
 
 // Folds this CTA's lanes, W consecutive lanes per thread (W = 4: one vector load per
 // chunk; W = 1: one lane per thread). Each lane's chain runs over chunks j = 0, 1, … in order.
-template <int W, typename Op, typename Load>
+template <int W, int U, typename Op, typename Load>
 __device__ __forceinline__ void ls_row_fold(const LsRow& R, Load load) {
     for (int o = W * threadIdx.x; o < R.lc; o += W * blockDim.x) {
         float acc[4] = {Op::identity(), Op::identity(), Op::identity(), Op::identity()};
         const long long first = (long long)R.lb + o;  // row index of (j = 0, o)
-        // Chunks where all W elements exist, LS_ROW_UNROLL at a time (loads first, so
+        // Chunks where all W elements exist, U at a time (loads first, so
         // that many are in flight), then the rest, the last maybe partial.
         const long long full = R.H - first >= W ? (R.H - first - W) / LS_LANES + 1 : 0;
         long long j = 0;
-        for (; j + LS_ROW_UNROLL <= full; j += LS_ROW_UNROLL) {
-            float v[LS_ROW_UNROLL][4];
+        for (; j + U <= full; j += U) {
+            float v[U][4];
 #pragma unroll
-            for (int u = 0; u < LS_ROW_UNROLL; ++u) load(j + u, o, W, v[u]);
+            for (int u = 0; u < U; ++u) load(j + u, o, W, v[u]);
 #pragma unroll
-            for (int u = 0; u < LS_ROW_UNROLL; ++u) LS_FOR4(q, W) acc[q] = Op::fold(acc[q], v[u][q]);
+            for (int u = 0; u < U; ++u) LS_FOR4(q, W) acc[q] = Op::fold(acc[q], v[u][q]);
         }
         for (long long e = j * LS_LANES + first; e < R.H; ++j, e += LS_LANES) {
             float v[4];
@@ -282,12 +283,12 @@ __device__ __forceinline__ void ls_row_fold(const LsRow& R, Load load) {
 // The lane tree of this row over the values `load(j, o, n, v)` gives for elements
 // j·L + lb + o … + n−1 (n ≤ 4, all in the row). Every thread of every CTA of the row
 // must call it; every thread gets the result.
-template <typename Op, typename Load>
+template <typename Op, int U = LS_ROW_UNROLL, typename Load>
 __device__ __forceinline__ float ls_row_reduce(const LsRow& R, Load load) {
     // 4 consecutive lanes per thread where there are lanes for every thread that way,
     // else one: the fold is the only sequential part, so it wants many threads.
-    if (R.lc >= 4 * (int)blockDim.x) ls_row_fold<4, Op>(R, load);
-    else ls_row_fold<1, Op>(R, load);
+    if (R.lc >= 4 * (int)blockDim.x) ls_row_fold<4, U, Op>(R, load);
+    else ls_row_fold<1, U, Op>(R, load);
     __syncthreads();
     const unsigned parts = LS_LANES / R.lc;
     if (parts > 1) {

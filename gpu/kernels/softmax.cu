@@ -24,12 +24,12 @@ __device__ __forceinline__ void ls_softmax(const T* __restrict__ x, O* __restric
         else ls_ld4(xr + j * LS_LANES + R.lb + o, n, vx, v);
     };
     const float m = ls_row_reduce<LsMax>(R, get);
-    const float s = ls_row_reduce<LsSum>(R, [&](long long j, int o, int n, float v[4]) {
+    const float s = ls_row_reduce<LsSum, 2>(R, [&](long long j, int o, int n, float v[4]) {
         get(j, o, n, v);
         LS_FOR4(q, n) v[q] = ls_exp(__fsub_rn(v[q], m));
     });
     const float lg = log_form ? ls_log(s) : 0.0f;
-    ls_row_map(
+    ls_row_map<2>(
         R,
         [&](long long k, long long e, int n, float v[4]) {
             if (cache) ls_ld4(cache + k, n, true, v);
