@@ -57,6 +57,23 @@ pub(crate) fn row_plan(rows: usize, h: usize, lanes: usize, elem: usize, cache: 
     }
 }
 
+impl crate::device::Gpu {
+    /// [`row_plan`] on this device for input storage `tin`; `cache`: the op makes more
+    /// than one pass over the row.
+    pub(crate) fn row_plan(&self, c: &lockstep_reference::Contract, rows: usize, h: usize, tin: lockstep_reference::DType, cache: bool) -> RowPlan {
+        let info = self.info();
+        row_plan(
+            rows,
+            h,
+            c.lanes,
+            tin.size_bytes(),
+            cache,
+            info.compute_capability.0 >= 9,
+            info.sm_count.max(1) as usize,
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,22 +105,5 @@ mod tests {
         assert_eq!(row_plan(64, 4096, 1024, 2, false, true, 132).cfg.shared_mem_bytes as usize, 1024 * 4 + 16);
         // Fewer lanes than cluster CTAs: never wide.
         assert!(!row_plan(1, 1 << 20, 4, 4, true, true, 132).wide);
-    }
-}
-
-impl crate::device::Gpu {
-    /// [`row_plan`] on this device for input storage `tin`; `cache`: the op makes more
-    /// than one pass over the row.
-    pub(crate) fn row_plan(&self, c: &lockstep_reference::Contract, rows: usize, h: usize, tin: lockstep_reference::DType, cache: bool) -> RowPlan {
-        let info = self.info();
-        row_plan(
-            rows,
-            h,
-            c.lanes,
-            tin.size_bytes(),
-            cache,
-            info.compute_capability.0 >= 9,
-            info.sm_count.max(1) as usize,
-        )
     }
 }
