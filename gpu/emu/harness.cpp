@@ -134,30 +134,63 @@ template <typename Op> static float naive_lanes(const std::vector<float>& x) {
     return lane[0];
 }
 
-template <typename T, typename O> static void check_rows(int rows, int H, bool specials) {
+// A launch of the row engine (reduce.cuh): `parts` CTAs per row (1, or a cluster of
+// LS_ROW_CLUSTER), with or without the slice cache, inputs and outputs `shift` elements
+// past a 16-byte boundary (so rows are misaligned for vector loads).
+struct RowLaunch {
+    unsigned parts;
+    bool cached;
+    int shift;
+};
+static std::string plan_name(const RowLaunch& p) {
+    return " [" + std::to_string(p.parts) + (p.parts > 1 ? " CTAs/row" : " CTA/row") + (p.cached ? ", cached" : ", uncached") +
+           (p.shift ? ", shift " + std::to_string(p.shift) : "") + "]";
+}
+template <typename T> static void run_rows(int rows, int H, const RowLaunch& p, const std::function<void()>& k) {
+    const unsigned long long smem = ls_row_head_bytes() + (p.cached ? ls_row_cache_bytes(H, LS_LANES / (int)p.parts, sizeof(T)) : 0);
+    ls_launch_ex({(unsigned)rows * p.parts, 1, 1}, LS_ROW_THREADS, (unsigned)smem, p.parts, k);
+}
+// Copies v into a buffer `shift` elements past its (16-byte aligned) start; data() + shift is the view.
+template <typename T> static std::vector<T> shifted(const std::vector<T>& v, int shift) {
+    std::vector<T> b(v.size() + 8);
+    std::copy(v.begin(), v.end(), b.begin() + shift);
+    return b;
+}
+template <typename T> static std::vector<T> unshift(const std::vector<T>& b, size_t n, int shift) { return std::vector<T>(b.begin() + shift, b.begin() + shift + n); }
+
+template <typename T, typename O> static void check_rows(int rows, int H, bool specials, const RowLaunch& p) {
     auto x = gen<T>((size_t)rows * H, 1.0f, specials);
     auto r = gen<T>((size_t)rows * H, 1.0f, specials);
     auto w = gen<T>(H, 2.0f);
     const float eps = 1e-5f;
+    const int sh = p.shift;
+    auto xs = shifted(x, sh), rs = shifted(r, sh), ws = shifted(w, sh);
     char name[160];
-    // rmsnorm with residual.
-    std::vector<O> y((size_t)rows * H), want_y(y.size());
-    std::vector<T> h(y.size()), want_h(y.size());
-    for (int i = 0; i < rows; ++i) {
-        std::vector<float> hv(H);
-        for (int j = 0; j < H; ++j) {
-            want_h[(size_t)i * H + j] = ls_from_f32<T>(ls_to_f32(x[(size_t)i * H + j]) + ls_to_f32(r[(size_t)i * H + j]));
-            hv[j] = ls_to_f32(want_h[(size_t)i * H + j]);
+    // rmsnorm, with residual and plain.
+    for (int with_res = 0; with_res < 2; ++with_res) {
+        std::vector<O> want_y((size_t)rows * H);
+        std::vector<T> want_h(want_y.size());
+        for (int i = 0; i < rows; ++i) {
+            std::vector<float> hv(H);
+            for (int j = 0; j < H; ++j) {
+                const size_t e = (size_t)i * H + j;
+                want_h[e] = with_res ? ls_from_f32<T>(ls_to_f32(x[e]) + ls_to_f32(r[e])) : x[e];
+                hv[j] = ls_to_f32(want_h[e]);
+            }
+            const float rsq = ls_rsqrt(naive_lanes<LsSumSq>(hv) / (float)H + eps);
+            for (int j = 0; j < H; ++j) want_y[(size_t)i * H + j] = ls_from_f32<O>((hv[j] * rsq) * ls_to_f32(w[j]));
         }
-        const float rs = ls_rsqrt(naive_lanes<LsSumSq>(hv) / (float)H + eps);
-        for (int j = 0; j < H; ++j) want_y[(size_t)i * H + j] = ls_from_f32<O>((hv[j] * rs) * ls_to_f32(w[j]));
+        std::vector<O> ys(want_y.size() + 8);
+        std::vector<T> hs(want_y.size() + 8);
+        run_rows<T>(rows, H, p, [&] {
+            ls_rmsnorm<T, O>(xs.data() + sh, with_res ? rs.data() + sh : nullptr, ws.data() + sh, ys.data() + sh, with_res ? hs.data() + sh : nullptr, H, eps);
+        });
+        std::snprintf(name, sizeof name, "%s r%d h%d sp%d (%zu->%zu B)", with_res ? "rmsnorm_residual" : "rmsnorm", rows, H, specials, sizeof(T), sizeof(O));
+        expect_equal(std::string(name) + " y" + plan_name(p), want_y, unshift(ys, want_y.size(), sh));
+        if (with_res) expect_equal(std::string(name) + " h" + plan_name(p), want_h, unshift(hs, want_h.size(), sh));
     }
-    ls_launch({(unsigned)rows, 1, 1}, LS_ROW_THREADS, [&] { ls_rmsnorm<T, O>(x.data(), r.data(), w.data(), y.data(), h.data(), H, eps); });
-    std::snprintf(name, sizeof name, "rmsnorm_residual r%d h%d sp%d (%zu->%zu B)", rows, H, specials, sizeof(T), sizeof(O));
-    expect_equal(std::string(name) + " y", want_y, y);
-    expect_equal(std::string(name) + " h", want_h, h);
-    // sum and mean.
-    for (int divide = 0; divide < 2; ++divide) {
+    // sum and mean (never cached).
+    for (int divide = 0; divide < 2 && !p.cached; ++divide) {
         std::vector<O> s(rows), want(rows);
         for (int i = 0; i < rows; ++i) {
             std::vector<float> xv(H);
@@ -165,13 +198,13 @@ template <typename T, typename O> static void check_rows(int rows, int H, bool s
             const float t = naive_lanes<LsSum>(xv);
             want[i] = ls_from_f32<O>(divide ? t / (float)H : t);
         }
-        ls_launch({(unsigned)rows, 1, 1}, LS_ROW_THREADS, [&] { ls_mean<T, O>(x.data(), s.data(), H, divide); });
+        run_rows<T>(rows, H, p, [&] { ls_mean<T, O>(xs.data() + sh, s.data(), H, divide); });
         std::snprintf(name, sizeof name, "%s r%d h%d sp%d (%zu->%zu B)", divide ? "mean" : "sum", rows, H, specials, sizeof(T), sizeof(O));
-        expect_equal(name, want, s);
+        expect_equal(name + plan_name(p), want, s);
     }
     // softmax and log_softmax.
     for (int lf = 0; lf < 2; ++lf) {
-        std::vector<O> out((size_t)rows * H), want(out.size());
+        std::vector<O> want((size_t)rows * H), outs(want.size() + 8);
         for (int i = 0; i < rows; ++i) {
             std::vector<float> xv(H), e(H);
             for (int j = 0; j < H; ++j) xv[j] = ls_to_f32(x[(size_t)i * H + j]);
@@ -181,9 +214,18 @@ template <typename T, typename O> static void check_rows(int rows, int H, bool s
             const float lg = ls_log(s);
             for (int j = 0; j < H; ++j) want[(size_t)i * H + j] = ls_from_f32<O>(lf ? (xv[j] - m) - lg : e[j] / s);
         }
-        ls_launch({(unsigned)rows, 1, 1}, LS_ROW_THREADS, [&] { ls_softmax<T, O>(x.data(), out.data(), H, lf); });
+        run_rows<T>(rows, H, p, [&] { ls_softmax<T, O>(xs.data() + sh, outs.data() + sh, H, lf); });
         std::snprintf(name, sizeof name, "%s r%d h%d sp%d (%zu->%zu B)", lf ? "log_softmax" : "softmax", rows, H, specials, sizeof(T), sizeof(O));
-        expect_equal(name, want, out);
+        expect_equal(name + plan_name(p), want, unshift(outs, want.size(), sh));
+    }
+}
+
+// Every launch the plans of gpu/src/ops/rowplan.rs can make (and misaligned rows).
+template <typename T, typename O> static void check_rows_all(int rows, int H, bool specials) {
+    for (unsigned parts : {1u, (unsigned)LS_ROW_CLUSTER}) {
+        if (parts > LS_LANES) continue;
+        for (bool cached : {false, true})
+            for (int shift : {0, 1}) check_rows<T, O>(rows, H, specials, {parts, cached, shift});
     }
 }
 
@@ -306,14 +348,11 @@ template <typename T> static void run_attn_case(std::istream& in, const std::str
         ++g_failures;
         return;
     }
-    std::vector<float4> dyn((size_t)(smem + 15) / 16);
-    ls_dyn_smem = reinterpret_cast<unsigned char*>(dyn.data());
     std::fill(st.begin(), st.end(), __uint_as_float(0x7fc00001u));
-    ls_launch({(unsigned)grid_x, (unsigned)grid_y, 1}, LS_ATTN_THREADS, [&] {
+    ls_launch_ex({(unsigned)grid_x, (unsigned)grid_y, 1}, LS_ATTN_THREADS, (unsigned)smem, 1, [&] {
         ls_attn_tile<T>(q.data(), k.data(), v.data(), tiles.data(), rows.data(), base, table, page, max_blocks, (int)hq, (int)hkv, (int)d, scale, window,
                         st.data(), nsplit, (int)gh, (int)nhc, (int)qsp);
     });
-    ls_dyn_smem = nullptr;
     ls_launch({blocks, 1, 1}, 256, [&] { ls_attn_merge<float>(st.data(), rows.data(), y32.data(), n, (int)hq, (int)d, window, nsplit); });
     ls_launch({blocks, 1, 1}, 256, [&] { ls_attn_merge<ls_bf16>(st.data(), rows.data(), y16.data(), n, (int)hq, (int)d, window, nsplit); });
     char what[200];
@@ -401,10 +440,15 @@ int main(int argc, char** argv) {
     check_matmul<ls_bf16, float>(2, 130, 260, 2 * kc + 88, true, false);
     check_matmul<ls_f16, ls_f16>(2, 17, 5, 40, true, false);
     check_matmul<ls_f16, float>(1, 4, 1030, kc - 1, true, true);
-    for (int H : {1, 7, 1023, 1024, 1025, 3000}) check_rows<float, float>(2, H, false);
-    check_rows<ls_bf16, float>(3, 1500, true);
-    check_rows<float, ls_bf16>(2, 2049, true);
-    check_rows<ls_f16, ls_f16>(2, 777, false);
+    for (int H : {1, 3, 7, 1023, 1024, 1025}) check_rows_all<float, float>(2, H, true);
+    for (int H : {3000, 4099}) check_rows_all<float, float>(2, H, false);
+    check_rows_all<float, float>(2, 4099, true);
+    check_rows_all<ls_bf16, float>(3, 1500, true);
+    check_rows_all<float, ls_bf16>(2, 2049, true);
+    check_rows_all<ls_f16, ls_f16>(2, 777, false);
+    check_rows_all<ls_bf16, ls_bf16>(3, 1027, true);
+    check_rows_all<float, float>(2, 151936, false);
+    check_rows_all<ls_bf16, ls_bf16>(1, 151936, true);
     check_rope<float, float>(5, 2, 64, 100);
     check_rope<ls_bf16, ls_bf16>(3, 4, 128, 50);
     if (argc > 1) check_attention_cases(argv[1]);

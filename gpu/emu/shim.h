@@ -1,6 +1,9 @@
 // Host emulation of the few CUDA features lockstep's kernels use, so that
 // scripts/gpu-emulate can run them as C++ on a CPU: one std::thread per CUDA thread,
-// std::barrier for __syncthreads, blocks one after another (so `__shared__` = static).
+// std::barrier for __syncthreads, blocks one after another (so `__shared__` = static),
+// except the blocks of one cluster (ls_launch_ex), which run together: each has its own
+// dynamic shared memory, and ls_map_rank reaches the others'. Kernels run in a cluster use
+// dynamic shared memory only.
 // Only the kernels' indexing, tiling and order of operations are checked this way; the
 // device's own arithmetic is checked on the GPU (bundle/run-all).
 #pragma once
@@ -8,17 +11,18 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <thread>
 #include <vector>
 
 #define LS_HOST_EMULATION 1
 #define __global__
 #define __device__
-#define __host__
 #define __forceinline__ inline
 #define __restrict__
 #define __launch_bounds__(...)
 #define __shared__ static
+#define __host__
 #define __align__(n) __attribute__((aligned(n)))
 
 // Vector types of the vectorized loads/stores (alignment as on the device; harness buffers
@@ -31,12 +35,43 @@ inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z,
 struct ls_dim3 { unsigned x = 0, y = 0, z = 0; };
 inline thread_local ls_dim3 threadIdx, blockIdx;
 inline ls_dim3 blockDim, gridDim;
-inline std::barrier<>* ls_barrier = nullptr;
-inline void __syncthreads() { ls_barrier->arrive_and_wait(); }
-// Dynamic shared memory (`extern __shared__`): one buffer, blocks run one after another.
-inline unsigned char* ls_dyn_smem = nullptr;
-struct alignas(16) float4 { float x, y, z, w; };
-inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
+// Per thread: its block's barrier, warp barriers and shuffle slots, dynamic shared memory,
+// and its cluster.
+struct ls_block_state {
+    std::barrier<>* bar;
+    std::vector<std::barrier<>*> warp_bars;
+    float slots[1024];
+    unsigned char* smem;
+    unsigned smem_bytes;
+};
+struct ls_cluster_state {
+    std::barrier<>* bar;
+    std::vector<ls_block_state*> blocks;
+};
+inline thread_local ls_block_state* ls_block = nullptr;
+inline thread_local ls_cluster_state* ls_cluster = nullptr;
+inline thread_local unsigned ls_rank = 0;
+inline void __syncthreads() { ls_block->bar->arrive_and_wait(); }
+inline unsigned char* ls_dyn_smem() { return ls_block->smem; }
+inline unsigned ls_dyn_smem_bytes() { return ls_block->smem_bytes; }
+inline unsigned ls_cluster_rank() { return ls_rank; }
+inline unsigned ls_cluster_size() { return (unsigned)ls_cluster->blocks.size(); }
+inline void ls_cluster_sync() { ls_cluster->bar->arrive_and_wait(); }
+inline float* ls_map_rank(float* p, unsigned rank) {
+    const ptrdiff_t off = reinterpret_cast<unsigned char*>(p) - ls_block->smem;
+    return reinterpret_cast<float*>(ls_cluster->blocks[rank]->smem + off);
+}
+#define LS_ROW_CLUSTER_ATTR
+// All 32 threads of the warp call it (as on the GPU, under a full mask).
+inline float __shfl_down_sync(unsigned, float v, int s) {
+    const unsigned t = threadIdx.x, w = t / 32, l = t % 32;
+    ls_block->slots[t] = v;
+    ls_block->warp_bars[w]->arrive_and_wait();
+    const float r = l + s < 32 ? ls_block->slots[t + s] : v;
+    ls_block->warp_bars[w]->arrive_and_wait();
+    return r;
+}
+inline int __ffs(int x) { return __builtin_ffs(x); }
 
 inline float __fmaf_rn(float a, float b, float c) { return std::fma(a, b, c); }
 inline float __fadd_rn(float a, float b) { return a + b; }
@@ -54,22 +89,51 @@ using std::isinf;
 using std::min;
 using std::max;
 
-// Runs `kernel` on grid × block, one block at a time, one std::thread per CUDA thread.
-inline void ls_launch(ls_dim3 grid, unsigned threads, const std::function<void()>& kernel) {
+// Runs `kernel` on grid × block with `smem` bytes of dynamic shared memory per block, in
+// clusters of `cluster` consecutive blocks along x (grid.x a multiple of it): one cluster
+// at a time, one std::thread per CUDA thread.
+inline void ls_launch_ex(ls_dim3 grid, unsigned threads, unsigned smem, unsigned cluster, const std::function<void()>& kernel) {
     gridDim = grid;
     blockDim = {threads, 1, 1};
+    if (cluster == 0 || grid.x % cluster != 0 || threads > 1024) std::abort();
     for (unsigned z = 0; z < grid.z; ++z)
         for (unsigned y = 0; y < grid.y; ++y)
-            for (unsigned x = 0; x < grid.x; ++x) {
-                std::barrier<> bar((std::ptrdiff_t)threads);
-                ls_barrier = &bar;
+            for (unsigned x0 = 0; x0 < grid.x; x0 += cluster) {
+                std::barrier<> cbar((std::ptrdiff_t)(threads * cluster));
+                ls_cluster_state cs{&cbar, {}};
+                std::vector<std::unique_ptr<std::barrier<>>> owned;
+                std::vector<std::unique_ptr<ls_block_state>> blocks;
+                std::vector<std::vector<float4>> mem(cluster);
+                for (unsigned r = 0; r < cluster; ++r) {
+                    auto b = std::make_unique<ls_block_state>();
+                    owned.push_back(std::make_unique<std::barrier<>>((std::ptrdiff_t)threads));
+                    b->bar = owned.back().get();
+                    for (unsigned w = 0; w < (threads + 31) / 32; ++w) {
+                        const unsigned n = std::min(32u, threads - 32 * w);
+                        owned.push_back(std::make_unique<std::barrier<>>((std::ptrdiff_t)n));
+                        b->warp_bars.push_back(owned.back().get());
+                    }
+                    // Filled with a pattern, so that reading unwritten shared memory shows.
+                    mem[r].assign(smem / 16 + 1, float4{NAN, NAN, NAN, NAN});
+                    b->smem = reinterpret_cast<unsigned char*>(mem[r].data());
+                    b->smem_bytes = smem;
+                    cs.blocks.push_back(b.get());
+                    blocks.push_back(std::move(b));
+                }
                 std::vector<std::thread> ts;
-                for (unsigned t = 0; t < threads; ++t)
-                    ts.emplace_back([&, t, x, y, z] {
-                        threadIdx = {t, 0, 0};
-                        blockIdx = {x, y, z};
-                        kernel();
-                    });
+                for (unsigned r = 0; r < cluster; ++r)
+                    for (unsigned t = 0; t < threads; ++t)
+                        ts.emplace_back([&, t, r, x0, y, z] {
+                            threadIdx = {t, 0, 0};
+                            blockIdx = {x0 + r, y, z};
+                            ls_block = cs.blocks[r];
+                            ls_cluster = &cs;
+                            ls_rank = r;
+                            kernel();
+                        });
                 for (auto& t : ts) t.join();
             }
 }
+
+// Runs `kernel` on grid × block, one block at a time, no dynamic shared memory.
+inline void ls_launch(ls_dim3 grid, unsigned threads, const std::function<void()>& kernel) { ls_launch_ex(grid, threads, 0, 1, kernel); }

@@ -170,7 +170,7 @@ __device__ __forceinline__ void ls_attn_tile(const T* __restrict__ q, const T* _
                                              int nsplit, int gh, int nhc, int qsp) {
     constexpr int NT = LS_ATTN_THREADS, BN = LS_ATTN_BLOCK, S = LS_ATTN_SPLIT, MA = LS_ATTN_SLOTS;
 #ifdef LS_HOST_EMULATION
-    unsigned char* sm = ls_dyn_smem;
+    unsigned char* sm = ls_dyn_smem();
 #else
     extern __shared__ float4 ls_attn_dyn[];
     unsigned char* sm = reinterpret_cast<unsigned char*>(ls_attn_dyn);

@@ -49,3 +49,257 @@ __device__ __forceinline__ float ls_lane_reduce(Get get, long long n, float* sh)
     __syncthreads();  // sh may be reused by the caller's next reduction
     return r;
 }
+
+// ---- The row engine of rmsnorm, softmax, sum and mean --------------------------------
+//
+// Same lane tree as `ls_lane_reduce`, arranged for memory bandwidth. A row is served by
+// `parts` CTAs (1, or the CTAs of one thread-block cluster on sm_90); CTA `part` owns the
+// lanes [part·L/parts, (part+1)·L/parts) and so the elements j·L + lb + o (o < lc) of
+// every chunk j: its "slice". Each lane's fold stays one sequential chain in one thread;
+// the cluster only exchanges finished lanes, and every CTA then runs the whole combine
+// stage over all L lanes itself (the same operations in the same order, so each gets
+// the same bits).
+//
+// Dynamic shared memory: [L floats: lanes][16 B: broadcast][slice cache, in T]. When the
+// launch gives enough for the cache (`ls_row_cache_bytes`), the slice is read from DRAM
+// once into shared memory and every later pass reads it there; otherwise every pass reads
+// global memory again (L2). The launcher's plan (gpu/src/ops/rowplan.rs) uses the same
+// size rule; if the two disagreed, only speed would change, never bits.
+
+#ifdef LS_HOST_EMULATION
+// shim.h provides ls_dyn_smem, ls_dyn_smem_bytes, ls_cluster_rank/size/sync, ls_map_rank.
+#else
+__device__ __forceinline__ unsigned char* ls_dyn_smem() {
+    extern __shared__ __align__(16) unsigned char ls_dsmem[];
+    return ls_dsmem;
+}
+__device__ __forceinline__ unsigned ls_dyn_smem_bytes() {
+    unsigned r;
+    asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(r));
+    return r;
+}
+#if __CUDA_ARCH__ >= 900
+__device__ __forceinline__ unsigned ls_cluster_rank() {
+    unsigned r;
+    asm("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
+    return r;
+}
+__device__ __forceinline__ unsigned ls_cluster_size() {
+    unsigned r;
+    asm("mov.u32 %0, %%cluster_nctarank;" : "=r"(r));
+    return r;
+}
+// Every thread of every CTA of the cluster; orders shared-memory writes before and reads after.
+__device__ __forceinline__ void ls_cluster_sync() {
+    asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
+}
+// The generic address of `p` (a shared-memory address of this CTA) in CTA `rank` of the cluster.
+__device__ __forceinline__ float* ls_map_rank(float* p, unsigned rank) {
+    unsigned long long r;
+    asm volatile("mapa.u64 %0, %1, %2;" : "=l"(r) : "l"(p), "r"(rank));
+    return reinterpret_cast<float*>(r);
+}
+#define LS_ROW_CLUSTER_ATTR __cluster_dims__(LS_ROW_CLUSTER, 1, 1)
+#else
+// Before sm_90 there are no clusters: every launch is one CTA per row.
+__device__ __forceinline__ unsigned ls_cluster_rank() { return 0; }
+__device__ __forceinline__ unsigned ls_cluster_size() { return 1; }
+__device__ __forceinline__ void ls_cluster_sync() { __syncthreads(); }
+__device__ __forceinline__ float* ls_map_rank(float* p, unsigned) { return p; }
+#define LS_ROW_CLUSTER_ATTR
+#endif
+#endif
+
+// `for q in 0..n` over a 4-element register array, unrolled with constant indices so the
+// array stays in registers (a loop bounded by a run-time n would put it in local memory).
+#define LS_FOR4(q, n) _Pragma("unroll") for (int q = 0; q < 4; ++q) if (q < (n))
+
+__device__ __forceinline__ long long ls_min_ll(long long a, long long b) { return a < b ? a : b; }
+
+// Widens n ≤ 4 consecutive elements at p into v; one 16-byte (f32) or 8-byte (16-bit)
+// load when `vec` (p aligned to 4 elements) and n == 4.
+__device__ __forceinline__ void ls_ld4(const float* p, int n, bool vec, float v[4]) {
+    if (vec && n == 4) {
+        const float4 q = *reinterpret_cast<const float4*>(p);
+        v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
+    } else {
+        LS_FOR4(i, n) v[i] = p[i];
+    }
+}
+template <typename T> __device__ __forceinline__ void ls_ld4(const T* p, int n, bool vec, float v[4]) {
+    if (vec && n == 4) {
+        const uint2 q = *reinterpret_cast<const uint2*>(p);
+        T a, b, c, d;
+        a.bits = (unsigned short)(q.x & 0xffffu), b.bits = (unsigned short)(q.x >> 16);
+        c.bits = (unsigned short)(q.y & 0xffffu), d.bits = (unsigned short)(q.y >> 16);
+        v[0] = ls_to_f32(a), v[1] = ls_to_f32(b), v[2] = ls_to_f32(c), v[3] = ls_to_f32(d);
+    } else {
+        LS_FOR4(i, n) v[i] = ls_to_f32(p[i]);
+    }
+}
+// Narrows (round to nearest even) and stores n ≤ 4 values; one vector store when `vec` and n == 4.
+__device__ __forceinline__ void ls_st4(float* p, int n, bool vec, const float v[4]) {
+    if (vec && n == 4) {
+        float4 q;
+        q.x = v[0], q.y = v[1], q.z = v[2], q.w = v[3];
+        *reinterpret_cast<float4*>(p) = q;
+    } else {
+        LS_FOR4(i, n) p[i] = v[i];
+    }
+}
+template <typename T> __device__ __forceinline__ void ls_st4(T* p, int n, bool vec, const float v[4]) {
+    if (vec && n == 4) {
+        const unsigned a = ls_from_f32<T>(v[0]).bits, b = ls_from_f32<T>(v[1]).bits;
+        const unsigned c = ls_from_f32<T>(v[2]).bits, d = ls_from_f32<T>(v[3]).bits;
+        uint2 q;
+        q.x = a | (b << 16), q.y = c | (d << 16);
+        *reinterpret_cast<uint2*>(p) = q;
+    } else {
+        LS_FOR4(i, n) p[i] = ls_from_f32<T>(v[i]);
+    }
+}
+// Whether p may be read 4 elements at a time (16 B for f32, 8 B for 16-bit types).
+template <typename T> __device__ __forceinline__ bool ls_aligned4(const T* p) {
+    return (reinterpret_cast<unsigned long long>(p) % (4 * sizeof(T))) == 0;
+}
+
+// Bytes of dynamic shared memory in front of the slice cache: L lane values + broadcast.
+__host__ __device__ __forceinline__ unsigned long long ls_row_head_bytes() { return (unsigned long long)LS_LANES * 4 + 16; }
+// Bytes of the slice cache of one CTA owning lc lanes of a row of width H in storage of
+// `elem` bytes: ceil(H / L) chunks of lc elements (the last chunk's tail unused).
+__host__ __device__ __forceinline__ unsigned long long ls_row_cache_bytes(long long H, int lc, int elem) {
+    return (unsigned long long)((H + LS_LANES - 1) / LS_LANES) * lc * elem;
+}
+
+// One CTA's place in its row.
+struct LsRow {
+    long long row;  // the row
+    long long H;    // its width
+    int part, lb, lc, lc_log2;  // this CTA owns lanes [lb, lb + lc); lc = L / parts
+    long long nchunk;           // ceil(H / L)
+    float* lanes;               // shared: L floats
+    float* bcast;               // shared: one float
+    unsigned char* cache;       // shared: the slice (k = j·lc + o), or null
+    __device__ __forceinline__ long long elem(long long k) const { return ((k >> lc_log2) * LS_LANES) + lb + (k & (lc - 1)); }
+    __device__ __forceinline__ long long slice_len() const { return nchunk * lc; }
+};
+
+// `elem` is sizeof(T) of the cached storage type, 0 where the op never caches.
+__device__ __forceinline__ LsRow ls_row_begin(int H, int elem) {
+    LsRow R;
+    const unsigned parts = ls_cluster_size();
+    R.part = (int)ls_cluster_rank();
+    R.row = (long long)blockIdx.x / parts;
+    R.H = H;
+    R.lc = LS_LANES / (int)parts;
+    R.lc_log2 = __ffs(R.lc) - 1;
+    R.lb = R.part * R.lc;
+    R.nchunk = ((long long)H + LS_LANES - 1) / LS_LANES;
+    unsigned char* s = ls_dyn_smem();
+    R.lanes = reinterpret_cast<float*>(s);
+    R.bcast = reinterpret_cast<float*>(s + (unsigned long long)LS_LANES * 4);
+    const bool fits = elem > 0 && ls_dyn_smem_bytes() >= ls_row_head_bytes() + ls_row_cache_bytes(H, R.lc, elem);
+    R.cache = fits ? s + ls_row_head_bytes() : nullptr;
+    return R;
+}
+
+// Visits every element of this CTA's slice once, in groups of ≤ 4 consecutive elements
+// (4 while lc ≥ 4): first `load(k, e, n, v)` of U groups (so that many loads are in
+// flight), then `store(k, e, n, v)` of each. k: slice index, e: row index. U is smaller
+// where each element costs an exp: the unrolled copies make the program slow to compile.
+#define LS_ROW_UNROLL 4
+template <int U = LS_ROW_UNROLL, typename Load, typename Store>
+__device__ __forceinline__ void ls_row_map(const LsRow& R, Load load, Store store) {
+    const int W = R.lc >= 4 ? 4 : 1;
+    const long long total = R.slice_len(), step = (long long)W * blockDim.x;
+    for (long long k0 = (long long)W * threadIdx.x; k0 < total; k0 += step * U) {
+        float v[U][4];
+        long long e[U];
+        int n[U];
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+            const long long k = k0 + u * step;
+            e[u] = k < total ? R.elem(k) : R.H;
+            n[u] = e[u] < R.H ? (int)ls_min_ll(W, R.H - e[u]) : 0;
+            if (n[u] > 0) load(k, e[u], n[u], v[u]);
+        }
+#pragma unroll
+        for (int u = 0; u < U; ++u)
+            if (n[u] > 0) store(k0 + u * step, e[u], n[u], v[u]);
+    }
+}
+
+// Combines lanes[0 .. L) in place (strides L/2 … 32 through shared memory, 16 … 1 with
+// shuffles in warp 0; each surviving lane keeps its own value on the left) and returns
+// lane 0 to every thread. The caller has synchronised after writing the lanes.
+template <typename Op>
+__device__ __forceinline__ float ls_row_combine(const LsRow& R) {
+    float* sh = R.lanes;
+    for (int s = LS_LANES / 2; s >= 32; s >>= 1) {
+        for (int l = threadIdx.x; l < s; l += blockDim.x) sh[l] = Op::combine(sh[l], sh[l + s]);
+        __syncthreads();
+    }
+    if (threadIdx.x < 32) {
+        const int n = LS_LANES < 32 ? LS_LANES : 32;
+        float v = (int)threadIdx.x < n ? sh[threadIdx.x] : Op::identity();
+        for (int s = n / 2; s >= 1; s >>= 1) {
+            const float hi = __shfl_down_sync(0xffffffffu, v, s);
+            if ((int)threadIdx.x < s) v = Op::combine(v, hi);
+        }
+        if (threadIdx.x == 0) *R.bcast = v;
+    }
+    __syncthreads();
+    return *R.bcast;
+}
+
+// Folds this CTA's lanes, W consecutive lanes per thread (W = 4: one vector load per
+// chunk; W = 1: one lane per thread). Each lane's chain runs over chunks j = 0, 1, … in order.
+template <int W, int U, typename Op, typename Load>
+__device__ __forceinline__ void ls_row_fold(const LsRow& R, Load load) {
+    for (int o = W * threadIdx.x; o < R.lc; o += W * blockDim.x) {
+        float acc[4] = {Op::identity(), Op::identity(), Op::identity(), Op::identity()};
+        const long long first = (long long)R.lb + o;  // row index of (j = 0, o)
+        // Chunks where all W elements exist, U at a time (loads first, so
+        // that many are in flight), then the rest, the last maybe partial.
+        const long long full = R.H - first >= W ? (R.H - first - W) / LS_LANES + 1 : 0;
+        long long j = 0;
+        for (; j + U <= full; j += U) {
+            float v[U][4];
+#pragma unroll
+            for (int u = 0; u < U; ++u) load(j + u, o, W, v[u]);
+#pragma unroll
+            for (int u = 0; u < U; ++u) LS_FOR4(q, W) acc[q] = Op::fold(acc[q], v[u][q]);
+        }
+        for (long long e = j * LS_LANES + first; e < R.H; ++j, e += LS_LANES) {
+            float v[4];
+            const int n = (int)ls_min_ll(W, R.H - e);
+            load(j, o, n, v);
+            LS_FOR4(q, n) acc[q] = Op::fold(acc[q], v[q]);
+        }
+        LS_FOR4(q, W) R.lanes[R.lb + o + q] = acc[q];
+    }
+}
+
+// The lane tree of this row over the values `load(j, o, n, v)` gives for elements
+// j·L + lb + o … + n−1 (n ≤ 4, all in the row). Every thread of every CTA of the row
+// must call it; every thread gets the result.
+template <typename Op, int U = LS_ROW_UNROLL, typename Load>
+__device__ __forceinline__ float ls_row_reduce(const LsRow& R, Load load) {
+    // 4 consecutive lanes per thread where there are lanes for every thread that way,
+    // else one: the fold is the only sequential part, so it wants many threads.
+    if (R.lc >= 4 * (int)blockDim.x) ls_row_fold<4, U, Op>(R, load);
+    else ls_row_fold<1, U, Op>(R, load);
+    __syncthreads();
+    const unsigned parts = LS_LANES / R.lc;
+    if (parts > 1) {
+        // Fetch the other CTAs' lanes; the second barrier keeps every CTA's lanes (and the
+        // CTA itself) alive until all have read them.
+        ls_cluster_sync();
+        for (int l = threadIdx.x; l < LS_LANES; l += blockDim.x) {
+            const unsigned owner = (unsigned)(l / R.lc);
+            if ((int)owner != R.part) R.lanes[l] = ls_map_rank(R.lanes, owner)[l];
+        }
+        ls_cluster_sync();
+    }
+    return ls_row_combine<Op>(R);
+}

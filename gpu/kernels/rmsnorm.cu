@@ -1,34 +1,71 @@
 // RMSNorm, with and without a fused residual add (docs/spec/rmsnorm.md; Rust:
-// reference/src/rmsnorm.rs). One block of LS_ROW_THREADS threads per row of width H:
+// reference/src/rmsnorm.rs). Per row of width H:
 //   1. (residual form) h_i = round_T(x_i + r_i), returned as the new residual stream;
 //   2. ss = lane tree of fma(h_i, h_i, acc);
 //   3. ms = ss / H;  4. r = rsqrt(ms + eps) (ls_rsqrt of elementwise.cuh);  5. y_i = (h_i * r) * w_i;  6. round to O.
+// Row engine of reduce.cuh: with a slice cache, x (and r) are read once and h is kept in
+// shared memory (h is exactly representable in T) for step 5; without, h is recomputed.
 
 template <typename T, typename O>
 __device__ __forceinline__ void ls_rmsnorm(const T* __restrict__ x, const T* __restrict__ res, const T* __restrict__ w, O* __restrict__ y,
                                            T* __restrict__ h_out, int H, float eps) {
-    __shared__ float sh[LS_LANES];
-    const long long base = (long long)blockIdx.x * H;
+    const LsRow R = ls_row_begin(H, sizeof(T));
+    const long long base = R.row * H;
     const T* xr = x + base;
     const T* rr = res ? res + base : nullptr;
-    auto get = [&](long long i) -> float {
-        if (rr) return ls_to_f32(ls_from_f32<T>(__fadd_rn(ls_to_f32(xr[i]), ls_to_f32(rr[i]))));
-        return ls_to_f32(xr[i]);
+    T* hr = h_out ? h_out + base : nullptr;
+    O* yr = y + base;
+    T* cache = reinterpret_cast<T*>(R.cache);
+    const bool vx = ls_aligned4(xr) && (!rr || ls_aligned4(rr)) && (!hr || ls_aligned4(hr));
+    const bool vy = ls_aligned4(yr), vw = ls_aligned4(w);
+    // h of elements e … e+n−1, from global memory.
+    auto load_h = [&](long long e, int n, float v[4]) {
+        ls_ld4(xr + e, n, vx, v);
+        if (rr) {
+            float r4[4];
+            ls_ld4(rr + e, n, vx, r4);
+            LS_FOR4(q, n) v[q] = ls_to_f32(ls_from_f32<T>(__fadd_rn(v[q], r4[q])));
+        }
     };
-    const float ss = ls_lane_reduce<LsSumSq>(get, H, sh);
+    if (cache) {
+        ls_row_map(
+            R, [&](long long, long long e, int n, float v[4]) { load_h(e, n, v); },
+            [&](long long k, long long e, int n, const float v[4]) {
+                ls_st4(cache + k, n, true, v);
+                if (hr) ls_st4(hr + e, n, vx, v);
+            });
+        __syncthreads();
+    }
+    const float ss = ls_row_reduce<LsSumSq>(R, [&](long long j, int o, int n, float v[4]) {
+        if (cache) ls_ld4(cache + j * R.lc + o, n, true, v);
+        else load_h(j * LS_LANES + R.lb + o, n, v);
+    });
     const float ms = __fdiv_rn(ss, __int2float_rn(H));
     const float r = ls_rsqrt(__fadd_rn(ms, eps));
-    for (int i = threadIdx.x; i < H; i += blockDim.x) {
-        const float v = get(i);
-        if (h_out) h_out[base + i] = ls_from_f32<T>(v);
-        y[base + i] = ls_from_f32<O>(__fmul_rn(__fmul_rn(v, r), ls_to_f32(w[i])));
-    }
+    ls_row_map(
+        R,
+        [&](long long k, long long e, int n, float v[4]) {
+            if (cache) ls_ld4(cache + k, n, true, v);
+            else load_h(e, n, v);
+        },
+        [&](long long, long long e, int n, const float v[4]) {
+            float wv[4], out[4];
+            ls_ld4(w + e, n, vw, wv);
+            LS_FOR4(q, n) out[q] = __fmul_rn(__fmul_rn(v[q], r), wv[q]);
+            ls_st4(yr + e, n, vy, out);
+            if (hr && !cache) ls_st4(hr + e, n, vx, v);
+        });
 }
 
-// `res` and `h_out` are null for the plain form.
+// `res` and `h_out` are null for the plain form. `rmsnorm_*`: one CTA per row;
+// `rmsnorm_wide_*`: a cluster of LS_ROW_CLUSTER CTAs per row on sm_90 (one CTA before).
 #define LS_RMSNORM_KERNEL(SUFFIX, T, O)                                                                                       \
     extern "C" __global__ void __launch_bounds__(LS_ROW_THREADS)                                                              \
         rmsnorm_##SUFFIX(const T* x, const T* res, const T* w, O* y, T* h_out, int H, float eps) {                            \
+        ls_rmsnorm<T, O>(x, res, w, y, h_out, H, eps);                                                                        \
+    }                                                                                                                         \
+    extern "C" __global__ void LS_ROW_CLUSTER_ATTR __launch_bounds__(LS_ROW_THREADS)                                          \
+        rmsnorm_wide_##SUFFIX(const T* x, const T* res, const T* w, O* y, T* h_out, int H, float eps) {                       \
         ls_rmsnorm<T, O>(x, res, w, y, h_out, H, eps);                                                                        \
     }
 LS_FOR_ALL_PAIRS(LS_RMSNORM_KERNEL)

@@ -1,27 +1,58 @@
 // softmax and log_softmax over the last dimension (docs/spec/softmax.md; Rust:
-// reference/src/softmax.rs). One block per row of width H:
+// reference/src/softmax.rs). Per row of width H:
 //   1. m = lane tree of max2;  2. d_i = x_i - m;  3. e_i = exp(d_i) (ls_exp);
 //   4. s = lane tree of sums of e_i;
 //   5. softmax: y_i = e_i / s; log_softmax: y_i = d_i - log(s) (ls_log, once per row);
 //   6. round to O. e_i and d_i are recomputed, not stored: the same operations, the same bits.
+// Row engine of reduce.cuh: with a slice cache, x is read from DRAM once for all three passes.
 
 template <typename T, typename O>
 __device__ __forceinline__ void ls_softmax(const T* __restrict__ x, O* __restrict__ y, int H, int log_form) {
-    __shared__ float sh[LS_LANES];
-    const long long base = (long long)blockIdx.x * H;
-    const T* xr = x + base;
-    const float m = ls_lane_reduce<LsMax>([&](long long i) { return ls_to_f32(xr[i]); }, H, sh);
-    const float s = ls_lane_reduce<LsSum>([&](long long i) { return ls_exp(__fsub_rn(ls_to_f32(xr[i]), m)); }, H, sh);
-    if (log_form) {
-        const float ls = ls_log(s);
-        for (int i = threadIdx.x; i < H; i += blockDim.x) y[base + i] = ls_from_f32<O>(__fsub_rn(__fsub_rn(ls_to_f32(xr[i]), m), ls));
-    } else {
-        for (int i = threadIdx.x; i < H; i += blockDim.x) y[base + i] = ls_from_f32<O>(__fdiv_rn(ls_exp(__fsub_rn(ls_to_f32(xr[i]), m)), s));
+    const LsRow R = ls_row_begin(H, sizeof(T));
+    const T* xr = x + R.row * H;
+    O* yr = y + R.row * H;
+    T* cache = reinterpret_cast<T*>(R.cache);
+    const bool vx = ls_aligned4(xr), vy = ls_aligned4(yr);
+    if (cache) {
+        ls_row_map(
+            R, [&](long long, long long e, int n, float v[4]) { ls_ld4(xr + e, n, vx, v); },
+            [&](long long k, long long, int n, const float v[4]) { ls_st4(cache + k, n, true, v); });
+        __syncthreads();
     }
+    auto get = [&](long long j, int o, int n, float v[4]) {
+        if (cache) ls_ld4(cache + j * R.lc + o, n, true, v);
+        else ls_ld4(xr + j * LS_LANES + R.lb + o, n, vx, v);
+    };
+    const float m = ls_row_reduce<LsMax>(R, get);
+    const float s = ls_row_reduce<LsSum, 2>(R, [&](long long j, int o, int n, float v[4]) {
+        get(j, o, n, v);
+        LS_FOR4(q, n) v[q] = ls_exp(__fsub_rn(v[q], m));
+    });
+    const float lg = log_form ? ls_log(s) : 0.0f;
+    ls_row_map<2>(
+        R,
+        [&](long long k, long long e, int n, float v[4]) {
+            if (cache) ls_ld4(cache + k, n, true, v);
+            else ls_ld4(xr + e, n, vx, v);
+        },
+        [&](long long, long long e, int n, const float v[4]) {
+            float out[4];
+            LS_FOR4(q, n) {
+                const float d = __fsub_rn(v[q], m);
+                out[q] = log_form ? __fsub_rn(d, lg) : __fdiv_rn(ls_exp(d), s);
+            }
+            ls_st4(yr + e, n, vy, out);
+        });
 }
 
+// `softmax_*`: one CTA per row; `softmax_wide_*`: a cluster of LS_ROW_CLUSTER CTAs per row
+// on sm_90 (one CTA before).
 #define LS_SOFTMAX_KERNEL(SUFFIX, T, O)                                                                                        \
     extern "C" __global__ void __launch_bounds__(LS_ROW_THREADS) softmax_##SUFFIX(const T* x, O* y, int H, int log_form) { \
+        ls_softmax<T, O>(x, y, H, log_form);                                                                                   \
+    }                                                                                                                          \
+    extern "C" __global__ void LS_ROW_CLUSTER_ATTR __launch_bounds__(LS_ROW_THREADS)                                           \
+        softmax_wide_##SUFFIX(const T* x, O* y, int H, int log_form) {                                                         \
         ls_softmax<T, O>(x, y, H, log_form);                                                                                   \
     }
 LS_FOR_ALL_PAIRS(LS_SOFTMAX_KERNEL)

@@ -1131,6 +1131,7 @@ mod tests {
             total_memory_bytes: 80 << 30,
             driver_cuda_version: (13, 0),
             nvrtc_version: (13, 0),
+            driver_version: Some("580.159.04".into()),
         };
         let report = Report {
             lockstep_version: "0".into(),

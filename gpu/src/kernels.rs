@@ -7,6 +7,7 @@
 //! file `#error`s if a generated constant is missing; none defines a fallback.
 
 use crate::error::{Error, Result};
+use cudarc::driver::sys::CUfunction_attribute;
 use cudarc::driver::{CudaContext, CudaFunction, CudaModule};
 use cudarc::nvrtc::{CompileOptions, Ptx};
 use lockstep_reference::elementwise::Unary;
@@ -37,6 +38,12 @@ pub const MM_SK_THREADS: usize = 128;
 pub const MM_SK_KS: usize = 256;
 /// Threads per row block of the row ops (each folds `LANES / ROW_THREADS` lanes).
 pub const ROW_THREADS: usize = 256;
+/// CTAs per row of the `*_wide` row kernels (a thread-block cluster; sm_90 and later):
+/// each owns `LANES / ROW_CLUSTER` lanes of the row (ops/rowplan.rs; no effect on the tree).
+pub const ROW_CLUSTER: usize = 8;
+/// Most bytes of a row slice the row kernels keep in shared memory (ops/rowplan.rs): an
+/// f32 vocabulary row of 151936 split over [`ROW_CLUSTER`] CTAs fits (75968 B).
+pub const ROW_CACHE_MAX: usize = 80 * 1024;
 /// Threads per block of the elementwise-style kernels (rope, combine).
 pub const FLAT_THREADS: usize = 256;
 /// Threads per attention split block (each scores keys `tid, tid + ATTN_THREADS, …` of a
@@ -81,6 +88,7 @@ pub fn header(c: &Contract) -> String {
          #define LS_MM_SK_THREADS {skt}\n\
          #define LS_MM_SK_KS {sks}\n\
          #define LS_ROW_THREADS {rt}\n\
+         #define LS_ROW_CLUSTER {rc}\n\
          #define LS_ATTN_THREADS {at}\n\
          #define LS_ATTN_SLOTS {asl}\n",
         id = c.id(),
@@ -96,6 +104,7 @@ pub fn header(c: &Contract) -> String {
         bk = MM_BK,
         mt = MM_THREADS,
         rt = ROW_THREADS,
+        rc = ROW_CLUSTER,
         at = ATTN_THREADS,
         asl = ATTN_SLOTS,
     );
@@ -256,8 +265,11 @@ pub(crate) struct Kernels {
     pub matmul_fma_mr16: ByPair,
     pub matmul_fma_combine: ByOut,
     pub rmsnorm: ByPair,
+    pub rmsnorm_wide: ByPair,
     pub mean: ByPair,
+    pub mean_wide: ByPair,
     pub softmax: ByPair,
+    pub softmax_wide: ByPair,
     pub rope: ByPair,
     pub unary: ByPair,
     pub attn_split: ByOut,
@@ -275,15 +287,20 @@ impl Kernels {
             arch: arch.to_string(),
             log: format!("module load: {e}"),
         })?;
+        // The row kernels may take the dynamic shared memory of their largest plan (ops/rowplan.rs).
+        let rows = |stem: &str| ByPair::load(&m, c, stem)?.allow_dynamic_smem(c, stem, crate::ops::rowplan::max_smem_bytes(c.lanes));
         Ok(Kernels {
             matmul_fma: ByPair::load(&m, c, "matmul_fma")?.allow_dynamic_smem(c, "matmul_fma", mm_totals_bytes(MM_BM))?,
             matmul_fma_half: ByPair::load(&m, c, "matmul_fma_half")?.allow_dynamic_smem(c, "matmul_fma_half", mm_totals_bytes(MM_BM_HALF))?,
             matmul_fma_mr4: ByPair::load(&m, c, "matmul_fma_mr4")?,
             matmul_fma_mr16: ByPair::load(&m, c, "matmul_fma_mr16")?,
             matmul_fma_combine: ByOut::load(&m, c, "matmul_fma_combine")?,
-            rmsnorm: ByPair::load(&m, c, "rmsnorm")?,
-            mean: ByPair::load(&m, c, "mean")?,
-            softmax: ByPair::load(&m, c, "softmax")?,
+            rmsnorm: rows("rmsnorm")?,
+            rmsnorm_wide: rows("rmsnorm_wide")?,
+            mean: rows("mean")?,
+            mean_wide: rows("mean_wide")?,
+            softmax: rows("softmax")?,
+            softmax_wide: rows("softmax_wide")?,
             rope: ByPair::load(&m, c, "rope")?,
             unary: ByPair::load(&m, c, "unary")?,
             attn_split: ByOut::load(&m, c, "attn_split")?,
@@ -397,8 +414,11 @@ mod tests {
                 "matmul_fma_mr4",
                 "matmul_fma_mr16",
                 "rmsnorm",
+                "rmsnorm_wide",
                 "mean",
+                "mean_wide",
                 "softmax",
+                "softmax_wide",
                 "rope",
                 "unary",
             ] {
@@ -413,6 +433,24 @@ mod tests {
                 for t in DType::ALL {
                     let sym = format!("{stem}_{}", t.name());
                     assert!(ptx.contains(&format!(".entry {sym}(")), "{sym} missing from the PTX for {arch}");
+                }
+            }
+            // The row kernels: `*_wide` run as clusters of ROW_CLUSTER CTAs on sm_90 (the
+            // launch plan counts on it), and no row kernel spills its register arrays to
+            // local memory (a bandwidth loss the compiler does silently).
+            for stem in ["rmsnorm", "rmsnorm_wide", "mean", "mean_wide", "softmax", "softmax_wide"] {
+                for tin in DType::ALL {
+                    for tout in DType::ALL {
+                        let sym = symbol(stem, tin, tout);
+                        let at = ptx.find(&format!(".entry {sym}(")).expect("checked above");
+                        let body = &ptx[at..];
+                        let body = &body[..body[1..].find(".entry ").map_or(body.len(), |i| i + 1)];
+                        let head = &body[..body.find('{').unwrap_or(body.len())];
+                        let want_cluster = arch == "sm_90a" && stem.ends_with("_wide");
+                        let cluster = format!(".reqnctapercluster {ROW_CLUSTER}, 1, 1");
+                        assert_eq!(head.contains(&cluster), want_cluster, "{sym} for {arch}: {head}");
+                        assert!(!body.contains(".local"), "{sym} for {arch} uses local memory");
+                    }
                 }
             }
             // No flush-to-zero and no approximate division/sqrt/exp/log anywhere.

@@ -403,7 +403,6 @@ fn storage<'a, T>(cache: &KvCache<'a, T>) -> (ArrayView4<'a, T>, ArrayView4<'a, 
     }
 }
 
-
 /// Most dynamic shared memory `attn_tile` may use (the H100/H200 opt-in limit is 227 KiB);
 /// larger shapes take `attn_split`.
 pub const ATTN_SMEM_MAX: usize = 200 * 1024;

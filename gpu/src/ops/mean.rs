@@ -1,9 +1,7 @@
-//! Launcher of `gpu/kernels/mean.cu`: sum and mean, one block per row, output `[rows, 1]`.
+//! Launcher of `gpu/kernels/mean.cu`: sum and mean, a CTA or a cluster per row, output `[rows, 1]`.
 
-use super::grid1;
 use crate::device::Gpu;
 use crate::error::{At, Result};
-use crate::kernels::ROW_THREADS;
 use cudarc::driver::PushKernelArg;
 use lockstep_reference::reduce::check_rows;
 use lockstep_reference::{Contract, Element};
@@ -32,10 +30,13 @@ impl Gpu {
         let dx = self.upload(x.as_slice().unwrap_or_default()).map_err(|e| at.err(e))?;
         let dy = self.alloc::<O>(rows).map_err(|e| at.err(e))?;
         let (hi, div) = (h as i32, divide as i32);
-        let mut l = self.stream().launch_builder(kern.mean.get(T::DTYPE, O::DTYPE));
+        let plan = self.row_plan(c, rows, h, T::DTYPE, false);
+        let f = if plan.wide { &kern.mean_wide } else { &kern.mean };
+        let mut l = self.stream().launch_builder(f.get(T::DTYPE, O::DTYPE));
         l.arg(&dx).arg(&dy).arg(&hi).arg(&div);
-        // SAFETY: matches `mean_*` in mean.cu; x holds rows*h elements, y rows.
-        unsafe { l.launch(grid1(rows as u32, ROW_THREADS)) }.map_err(|e| at.err(e))?;
+        // SAFETY: matches `mean_*` in mean.cu; x holds rows*h elements, y rows; the plan's
+        // grid covers every row (ops/rowplan.rs).
+        unsafe { l.launch(plan.cfg) }.map_err(|e| at.err(e))?;
         Ok(Array2::from_shape_vec((rows, 1), self.download::<O>(&dy).map_err(|e| at.err(e))?).expect("rows outputs"))
     }
 }

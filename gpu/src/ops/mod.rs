@@ -13,6 +13,7 @@ pub mod matmul_tc;
 pub mod mean;
 pub mod rmsnorm;
 pub mod rope;
+pub(crate) mod rowplan;
 pub mod sample;
 pub mod softmax;
 

@@ -1,9 +1,8 @@
-//! Launcher of `gpu/kernels/rmsnorm.cu`: one block of `ROW_THREADS` per row.
+//! Launcher of `gpu/kernels/rmsnorm.cu`: a CTA or a cluster per row (ops/rowplan.rs).
 
-use super::{grid1, need, NULL};
+use super::{need, NULL};
 use crate::device::Gpu;
 use crate::error::{At, Result};
-use crate::kernels::ROW_THREADS;
 use cudarc::driver::{CudaSlice, PushKernelArg};
 use lockstep_reference::rmsnorm::{check, RmsnormParams};
 use lockstep_reference::{Contract, Element, Error as RefError};
@@ -102,7 +101,9 @@ impl Gpu {
         }
         let kern = self.kernels(c)?;
         let (hi, eps) = (h as i32, p.eps);
-        let mut l = self.stream().launch_builder(kern.rmsnorm.get(T::DTYPE, O::DTYPE));
+        let plan = self.row_plan(c, rows, h, T::DTYPE, true);
+        let f = if plan.wide { &kern.rmsnorm_wide } else { &kern.rmsnorm };
+        let mut l = self.stream().launch_builder(f.get(T::DTYPE, O::DTYPE));
         l.arg(dx);
         match dr {
             Some(r) => l.arg(r),
@@ -115,8 +116,8 @@ impl Gpu {
         };
         l.arg(&hi).arg(&eps);
         // SAFETY: matches `rmsnorm_*` in rmsnorm.cu; every buffer holds rows*h elements
-        // (w: h; checked above); one block per row.
-        unsafe { l.launch(grid1(rows as u32, ROW_THREADS)) }.map_err(|e| at.err(e))?;
+        // (w: h; checked above); the plan's grid covers every row (ops/rowplan.rs).
+        unsafe { l.launch(plan.cfg) }.map_err(|e| at.err(e))?;
         Ok(())
     }
 }

@@ -1,9 +1,8 @@
-//! Launcher of `gpu/kernels/softmax.cu`: softmax and log_softmax, one block per row.
+//! Launcher of `gpu/kernels/softmax.cu`: softmax and log_softmax, a CTA or a cluster per row (ops/rowplan.rs).
 
-use super::{grid1, need};
+use super::need;
 use crate::device::Gpu;
 use crate::error::{At, Result};
-use crate::kernels::ROW_THREADS;
 use cudarc::driver::{CudaSlice, PushKernelArg};
 use lockstep_reference::reduce::check_rows;
 use lockstep_reference::{Contract, Element};
@@ -53,10 +52,13 @@ impl Gpu {
         need(&at, "y", dy, rows * h * O::DTYPE.size_bytes())?;
         let kern = self.kernels(c)?;
         let (hi, lf) = (h as i32, log_form as i32);
-        let mut l = self.stream().launch_builder(kern.softmax.get(T::DTYPE, O::DTYPE));
+        let plan = self.row_plan(c, rows, h, T::DTYPE, true);
+        let f = if plan.wide { &kern.softmax_wide } else { &kern.softmax };
+        let mut l = self.stream().launch_builder(f.get(T::DTYPE, O::DTYPE));
         l.arg(dx).arg(&*dy).arg(&hi).arg(&lf);
-        // SAFETY: matches `softmax_*` in softmax.cu; x and y hold rows*h elements (checked).
-        unsafe { l.launch(grid1(rows as u32, ROW_THREADS)) }.map_err(|e| at.err(e))?;
+        // SAFETY: matches `softmax_*` in softmax.cu; x and y hold rows*h elements (checked);
+        // the plan's grid covers every row (ops/rowplan.rs).
+        unsafe { l.launch(plan.cfg) }.map_err(|e| at.err(e))?;
         Ok(())
     }
 }
