@@ -7,7 +7,6 @@
 //! file `#error`s if a generated constant is missing; none defines a fallback.
 
 use crate::error::{Error, Result};
-use cudarc::driver::sys::CUfunction_attribute;
 use cudarc::driver::{CudaContext, CudaFunction, CudaModule};
 use cudarc::nvrtc::{CompileOptions, Ptx};
 use lockstep_reference::elementwise::Unary;
