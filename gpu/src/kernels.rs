@@ -153,42 +153,88 @@ pub fn compile_options(arch: &str) -> Vec<String> {
     ]
 }
 
-type PtxCache = Mutex<HashMap<(Contract, String), Arc<String>>>;
+/// The program's parts: NVRTC compiles them in parallel (one thread each) and each is loaded
+/// as its own module. Every part starts with the header and the shared `.cuh` files; the
+/// split changes no instruction of any kernel, only how long the first use of a contract
+/// waits (the program as one unit took ~45 s on 2 cores, mostly the matmul and row kernels).
+pub const PARTS: &[(&str, &[&str])] = &[
+    ("matmul", &["matmul.cu"]),
+    ("rows", &["rmsnorm.cu", "mean.cu", "softmax.cu"]),
+    ("attention", &["attention.cu"]),
+    ("misc", &["rope.cu", "elementwise.cu", "sample.cu"]),
+];
 
-/// Compiles (or finds in the per-process cache) the PTX for a contract and architecture.
-pub(crate) fn ptx_for(c: &Contract, arch: &str) -> Result<Arc<String>> {
-    static CACHE: OnceLock<PtxCache> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-    // Holding the lock while compiling makes concurrent first users wait for one compile.
-    let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(p) = map.get(&(c.clone(), arch.to_string())) {
+/// The program text of one part of [`PARTS`]: header, shared `.cuh` files, the part's `.cu` files.
+pub fn part_program(c: &Contract, part: &str) -> String {
+    let files = PARTS.iter().find(|(p, _)| *p == part).map(|(_, f)| *f).unwrap_or_default();
+    let mut s = header(c);
+    for (name, text) in SOURCES {
+        if name.ends_with(".cuh") || files.contains(name) {
+            s += &format!("\n#line 1 \"{name}\"\n");
+            s += text;
+        }
+    }
+    s
+}
+
+/// The PTX of every part of a contract's program for one architecture, in [`PARTS`] order.
+pub(crate) type ProgramPtx = Vec<(&'static str, String)>;
+type Slot = Arc<Mutex<Option<Arc<ProgramPtx>>>>;
+
+fn compile_part(c: &Contract, arch: &str, part: &'static str) -> Result<String> {
+    let opts = CompileOptions {
+        options: compile_options(arch),
+        name: Some(format!("lockstep_{}_{part}.cu", c.id())),
+        ..CompileOptions::default()
+    };
+    let ptx = cudarc::nvrtc::compile_ptx_with_opts(part_program(c, part), opts).map_err(|e| Error::Compile {
+        contract: c.id(),
+        arch: arch.to_string(),
+        log: match e {
+            cudarc::nvrtc::CompileError::CompileError { log, .. } => format!("{part}: {}", log.to_string_lossy()),
+            other => format!("{part}: {other}"),
+        },
+    })?;
+    Ok(ptx.to_src())
+}
+
+/// Compiles (or finds in the per-process cache) the PTX of a contract's program for an
+/// architecture. Concurrent first users of the same (contract, arch) wait for one compile;
+/// different contracts compile at the same time.
+pub(crate) fn ptx_for(c: &Contract, arch: &str) -> Result<Arc<ProgramPtx>> {
+    static CACHE: OnceLock<Mutex<HashMap<(Contract, String), Slot>>> = OnceLock::new();
+    let slot = {
+        let mut map = CACHE.get_or_init(|| Mutex::new(HashMap::new())).lock().unwrap_or_else(|p| p.into_inner());
+        map.entry((c.clone(), arch.to_string())).or_default().clone()
+    };
+    let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(p) = slot.as_ref() {
         return Ok(p.clone());
     }
     // SAFETY: only probes whether the shared library can be opened.
     if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
         return Err(Error::NoDriver("libnvrtc (the CUDA runtime compiler) could not be loaded".into()));
     }
-    let opts = CompileOptions {
-        options: compile_options(arch),
-        name: Some(format!("lockstep_{}.cu", c.id())),
-        ..CompileOptions::default()
-    };
-    let ptx = cudarc::nvrtc::compile_ptx_with_opts(program(c), opts).map_err(|e| Error::Compile {
-        contract: c.id(),
-        arch: arch.to_string(),
-        log: match e {
-            cudarc::nvrtc::CompileError::CompileError { log, .. } => log.to_string_lossy().into_owned(),
-            other => other.to_string(),
-        },
-    })?;
-    let p = Arc::new(ptx.to_src());
-    map.insert((c.clone(), arch.to_string()), p.clone());
+    let parts: Vec<Result<String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = PARTS.iter().map(|&(part, _)| s.spawn(move || compile_part(c, arch, part))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(Error::NoDriver("an NVRTC compile thread panicked".into()))))
+            .collect()
+    });
+    let mut out = Vec::new();
+    for ((part, _), ptx) in PARTS.iter().zip(parts) {
+        out.push((*part, ptx?));
+    }
+    let p = Arc::new(out);
+    *slot = Some(p.clone());
     Ok(p)
 }
 
-/// The PTX of a contract's program for an architecture (cached; needs libnvrtc, no GPU).
+/// The PTX of a contract's program for an architecture, every part one after the other (for
+/// inspection; cached; needs libnvrtc, no GPU).
 pub fn ptx(c: &Contract, arch: &str) -> Result<String> {
-    Ok(ptx_for(c, arch)?.as_str().to_string())
+    Ok(ptx_for(c, arch)?.iter().map(|(part, p)| format!("// ---- part {part} ----\n{p}")).collect())
 }
 
 fn dtype_index(d: DType) -> usize {
@@ -281,32 +327,37 @@ pub(crate) struct Kernels {
 impl Kernels {
     pub fn load(ctx: &Arc<CudaContext>, c: &Contract, arch: &str) -> Result<Kernels> {
         let ptx = ptx_for(c, arch)?;
-        let m = ctx.load_module(Ptx::from_src(ptx.as_str())).map_err(|e| Error::Compile {
-            contract: c.id(),
-            arch: arch.to_string(),
-            log: format!("module load: {e}"),
-        })?;
+        let mut modules = HashMap::new();
+        for (part, text) in ptx.iter() {
+            let m = ctx.load_module(Ptx::from_src(text.as_str())).map_err(|e| Error::Compile {
+                contract: c.id(),
+                arch: arch.to_string(),
+                log: format!("module load ({part}): {e}"),
+            })?;
+            modules.insert(*part, m);
+        }
+        let (m, r, a, x) = (&modules["matmul"], &modules["rows"], &modules["attention"], &modules["misc"]);
         // The row kernels may take the dynamic shared memory of their largest plan (ops/rowplan.rs).
-        let rows = |stem: &str| ByPair::load(&m, c, stem)?.allow_dynamic_smem(c, stem, crate::ops::rowplan::max_smem_bytes(c.lanes));
+        let rows = |stem: &str| ByPair::load(r, c, stem)?.allow_dynamic_smem(c, stem, crate::ops::rowplan::max_smem_bytes(c.lanes));
         Ok(Kernels {
-            matmul_fma: ByPair::load(&m, c, "matmul_fma")?.allow_dynamic_smem(c, "matmul_fma", mm_totals_bytes(MM_BM))?,
-            matmul_fma_half: ByPair::load(&m, c, "matmul_fma_half")?.allow_dynamic_smem(c, "matmul_fma_half", mm_totals_bytes(MM_BM_HALF))?,
-            matmul_fma_mr4: ByPair::load(&m, c, "matmul_fma_mr4")?,
-            matmul_fma_mr16: ByPair::load(&m, c, "matmul_fma_mr16")?,
-            matmul_fma_combine: ByOut::load(&m, c, "matmul_fma_combine")?,
+            matmul_fma: ByPair::load(m, c, "matmul_fma")?.allow_dynamic_smem(c, "matmul_fma", mm_totals_bytes(MM_BM))?,
+            matmul_fma_half: ByPair::load(m, c, "matmul_fma_half")?.allow_dynamic_smem(c, "matmul_fma_half", mm_totals_bytes(MM_BM_HALF))?,
+            matmul_fma_mr4: ByPair::load(m, c, "matmul_fma_mr4")?,
+            matmul_fma_mr16: ByPair::load(m, c, "matmul_fma_mr16")?,
+            matmul_fma_combine: ByOut::load(m, c, "matmul_fma_combine")?,
             rmsnorm: rows("rmsnorm")?,
             rmsnorm_wide: rows("rmsnorm_wide")?,
             mean: rows("mean")?,
             mean_wide: rows("mean_wide")?,
             softmax: rows("softmax")?,
             softmax_wide: rows("softmax_wide")?,
-            rope: ByPair::load(&m, c, "rope")?,
-            unary: ByPair::load(&m, c, "unary")?,
-            attn_split: ByOut::load(&m, c, "attn_split")?,
-            attn_tile: ByOut::load(&m, c, "attn_tile")?,
-            attn_merge: ByOut::load(&m, c, "attn_merge")?,
-            kv_append: ByOut::load(&m, c, "kv_append")?,
-            sample: ByOut::load(&m, c, "sample")?,
+            rope: ByPair::load(x, c, "rope")?,
+            unary: ByPair::load(x, c, "unary")?,
+            attn_split: ByOut::load(a, c, "attn_split")?,
+            attn_tile: ByOut::load(a, c, "attn_tile")?,
+            attn_merge: ByOut::load(a, c, "attn_merge")?,
+            kv_append: ByOut::load(a, c, "kv_append")?,
+            sample: ByOut::load(x, c, "sample")?,
         })
     }
 }
@@ -406,7 +457,7 @@ mod tests {
             return;
         }
         for arch in ["sm_90a", "sm_80"] {
-            let ptx = ptx_for(&FMA_V1, arch).unwrap_or_else(|e| panic!("{e}"));
+            let ptx = ptx(&FMA_V1, arch).unwrap_or_else(|e| panic!("{e}"));
             for stem in [
                 "matmul_fma",
                 "matmul_fma_half",
