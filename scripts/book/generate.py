@@ -209,6 +209,34 @@ def gpu_data():
         write("gpu-triton.md", missing)
 
 
+def gpu_conform():
+    """Chapter 8's GPU report: the newest run in docs/gpu-runs/ (by the bundle's build time)
+    whose `lockstep conform` step passed, cut to its GPU lines; a placeholder where none is
+    committed."""
+    best = None
+    for d in glob.glob(os.path.join(ROOT, "docs", "gpu-runs", "*")):
+        dev, summ, log = (os.path.join(d, f) for f in ("device.txt", "summary.txt", "conform.log"))
+        if not all(os.path.exists(f) for f in (dev, summ, log)) or "PASS lockstep conform" not in open(summ).read():
+            continue
+        built = next((ln.split(": ", 1)[1].strip() for ln in open(dev) if ln.startswith("built: ")), "")
+        commit = next((ln.split(": ", 1)[1][:7] for ln in open(dev) if ln.startswith("commit: ")), "?")
+        if best is None or built > best[0]:
+            best = (built, commit, d, log)
+    if best is None:
+        write("conform-gpu.txt", "(no GPU run is committed under docs/gpu-runs/ in this checkout)\n")
+        write("conform-gpu-source.md", "")
+        return
+    built, commit, d, log = best
+    keep = []
+    for line in open(log).read().splitlines():
+        if line.startswith(("cpu-literal", "cpu-fast")):
+            continue  # the CPU rows are shown above
+        keep.append(line)
+    write("conform-gpu.txt", "\n".join(keep) + "\n")
+    write("conform-gpu-source.md", f"*`bash bundle/run-all` at commit {commit} (bundle built {built}); the whole log is "
+          f"[`{os.path.relpath(log, ROOT)}`](../../../{os.path.relpath(log, ROOT)}), CPU rows left out here.*\n")
+
+
 def mma_table(x):
     """Chapter 6: the GPU's bf16 products (stored bits) against `lockstep ref mm --contract
     mma-sm90-v1` run here on the same inputs."""
@@ -261,6 +289,7 @@ def main():
     ulps_vs_f64()
     bench()
     gpu_data()
+    gpu_conform()
     write("stamp.md", f"*Generated {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC by `scripts/build-book`.*\n")
     print(f"book: generated {len(os.listdir(GEN))} files in {os.path.relpath(GEN, ROOT)}")
 
