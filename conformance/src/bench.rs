@@ -187,3 +187,67 @@ pub fn run_gpu(settings: lockstep_gpu::bench::Settings, command_line: Vec<String
     );
     Ok(failed == 0)
 }
+
+/// `lockstep bench --sweep`: the contract-constant sweep (issue #5) on the GPU; progress on
+/// stderr, one table per family on stdout, `json` rewritten after every row. `Ok(false)`
+/// when a row failed; `Err` without a GPU.
+pub fn run_gpu_sweep(settings: lockstep_gpu::bench::Settings, command_line: Vec<String>, json: Option<&std::path::Path>) -> Result<bool, String> {
+    use lockstep_gpu::bench;
+    let gpu = match lockstep_gpu::Gpu::open() {
+        Ok(g) => g,
+        Err(e) if e.is_no_gpu() => return Err(no_gpu_message(&e)),
+        Err(e) => return Err(e.to_string()),
+    };
+    let (jobs, skips) = bench::sweep_jobs(settings.quick);
+    eprintln!("{}", gpu.info());
+    eprintln!(
+        "lockstep bench --sweep: {} rows under {} contracts, {} runs each (median); compiling every contract ({} at once) …",
+        jobs.len(),
+        bench::sweep_contracts(&jobs).len(),
+        settings.runs,
+        bench::SWEEP_COMPILE_THREADS
+    );
+    let started = Instant::now();
+    let mut write_err = None;
+    let mut on_row = |r: &bench::Report, next: Option<&bench::Job>| {
+        if let Some(row) = r.rows.last() {
+            eprintln!(
+                "[{}/{} {:>5.0} s] {} {} {}: {} ms{}",
+                r.rows.len(),
+                jobs.len(),
+                started.elapsed().as_secs_f64(),
+                row.family,
+                row.op,
+                row.shape,
+                row.ours.as_ref().map_or("-".into(), |t| format!("{:.4}", t.median_ms)),
+                if row.ok() { String::new() } else { format!(" ({})", row.status) }
+            );
+        } else {
+            eprintln!("[{:>5.0} s] compiled; measuring rows", started.elapsed().as_secs_f64());
+        }
+        let _ = next;
+        if let Some(p) = json {
+            if let Err(e) = std::fs::write(p, serde_json::to_string_pretty(r).unwrap_or_default()) {
+                write_err = Some(format!("{}: {e}", p.display()));
+            }
+        }
+    };
+    let report = bench::run_sweep(&gpu, settings, &jobs, command_line, &mut on_row).map_err(|e| e.to_string())?;
+    if let Some(p) = json {
+        std::fs::write(p, serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?).map_err(|e| format!("{}: {e}", p.display()))?;
+    }
+    if let Some(e) = write_err {
+        return Err(e);
+    }
+    println!(
+        "lockstep bench --sweep on {} ({}), {}, {:.0} s",
+        report.device.name,
+        report.date_utc,
+        report.command_line.join(" "),
+        started.elapsed().as_secs_f64()
+    );
+    print!("{}", bench::sweep_table(&report.ceilings, &jobs, &report.rows, &skips));
+    let failed = report.rows.iter().filter(|r| r.failed()).count();
+    println!("{} rows, {failed} failed, {} combinations skipped.", report.rows.len(), skips.len());
+    Ok(failed == 0)
+}

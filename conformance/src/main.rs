@@ -93,6 +93,10 @@ struct BenchArgs {
     /// Only the shapes with M ≤ this (matmul; GPU: also the row ops).
     #[arg(long)]
     max_m: Option<usize>,
+    /// GPU: time the contract constants instead (KC, L, BN and S around fma-v1's values,
+    /// issue #5); honours --runs, --quick, --row-budget-s, --time-limit-s and --json.
+    #[arg(long, conflicts_with_all = ["cpu", "filter", "max_m"])]
+    sweep: bool,
     /// GPU: a subset of every grid (M in 1, 16, 128, 1024, 4096; fewer rows and caches).
     #[arg(long)]
     quick: bool,
@@ -274,6 +278,9 @@ fn bench_cmd(a: BenchArgs) -> Result<bool, String> {
             time_limit_s: a.time_limit_s,
             ..Default::default()
         };
+        if a.sweep {
+            return bench::run_gpu_sweep(settings, std::env::args().collect(), a.json.as_deref());
+        }
         return bench::run_gpu(settings, std::env::args().collect(), a.json.as_deref());
     }
     let runs = a.runs.map_or(5, |r| r as usize);

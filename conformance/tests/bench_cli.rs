@@ -30,6 +30,7 @@ fn bench_help_lists_the_gpu_options() {
         "--row-budget-s",
         "--time-limit-s",
         "--json",
+        "--sweep",
     ] {
         assert!(t.contains(opt), "{opt} missing from:\n{t}");
     }
@@ -42,6 +43,9 @@ fn bench_rejects_bad_arguments() {
         &["bench", "--runs", "0"],
         &["bench", "--max-m", "x"],
         &["bench", "--bogus"],
+        &["bench", "--sweep", "--cpu"],
+        &["bench", "--sweep", "--filter", "x"],
+        &["bench", "--sweep", "--max-m", "16"],
     ] {
         let o = lockstep(args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
@@ -54,7 +58,12 @@ fn bench_gpu_without_a_gpu_is_a_clear_error() {
         eprintln!("skipped: a GPU is present (this checks the no-GPU path only)");
         return;
     }
-    for args in [&["bench", "--gpu"][..], &["bench"]] {
+    for args in [
+        &["bench", "--gpu"][..],
+        &["bench"],
+        &["bench", "--sweep"],
+        &["bench", "--sweep", "--quick", "--runs", "3", "--json", "/tmp/x.json"],
+    ] {
         let o = lockstep(args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
         let t = text(&o);

@@ -29,6 +29,7 @@ use cudarc::driver::sys::{CUdevice_attribute, CUevent_flags};
 use cudarc::driver::{CudaEvent, CudaFunction, CudaSlice, LaunchConfig, PushKernelArg};
 use half::bf16;
 use lockstep_reference::attention::{AttnParams, Plan, PlanMap};
+use lockstep_reference::contract::{Contract, KStepKind, ATTN_BLOCK_V1, ATTN_SPLIT_V1, FMA_V1_KC, LANES_V1};
 use lockstep_reference::rmsnorm::RmsnormParams;
 use lockstep_reference::{DType, FMA_V1, MMA_SM90_V1};
 use serde::Serialize;
@@ -767,12 +768,19 @@ impl<'g> Runner<'g> {
     /// Measures one row; every failure becomes the row's status (a sticky CUDA error will
     /// then fail the rows after it too, each saying so).
     pub fn run_job(&self, job: &Job) -> BenchRow {
+        self.run_job_under(job, &FMA_V1, true)
+    }
+
+    /// [`Runner::run_job`] with the fma kernels compiled for `contract` (the tensor-core
+    /// row keeps mma-sm90-v1); `baseline`: also time cuBLAS (a sweep compares contracts
+    /// with each other and skips it).
+    pub fn run_job_under(&self, job: &Job, contract: &Contract, baseline: bool) -> BenchRow {
         let mut row = BenchRow::new(job);
         if self.start.elapsed().as_secs_f64() > self.settings.time_limit_s {
             row.status = format!("skipped: the run passed its time limit of {} s (--time-limit-s)", self.settings.time_limit_s);
             return row;
         }
-        if let Err(e) = self.run_inner(job, &mut row) {
+        if let Err(e) = self.run_inner(job, &mut row, contract, baseline) {
             row.status = match &e {
                 Error::Reference(lockstep_reference::Error::Unsupported { .. }) => format!("skipped: {e}"),
                 _ => format!("error: {e}"),
@@ -781,7 +789,7 @@ impl<'g> Runner<'g> {
         row
     }
 
-    fn run_inner(&self, job: &Job, row: &mut BenchRow) -> Result<()> {
+    fn run_inner(&self, job: &Job, row: &mut BenchRow, contract: &Contract, baseline: bool) -> Result<()> {
         let gpu = self.gpu;
         let c = self.ceilings.clone();
         match *job {
@@ -803,8 +811,8 @@ impl<'g> Runner<'g> {
                 let mut ours = |b: &mut [CudaSlice<u8>], ws: &mut Workspace| -> Result<()> {
                     let (ins, outs) = b.split_at_mut(2);
                     match kind {
-                        MmKind::FmaF32 => gpu.matmul_fma_device::<f32, f32>("mm", &FMA_V1, &ins[0], &ins[1], None, &mut outs[0], sh, ws),
-                        MmKind::FmaBf16 => gpu.matmul_fma_device::<bf16, bf16>("mm", &FMA_V1, &ins[0], &ins[1], None, &mut outs[0], sh, ws),
+                        MmKind::FmaF32 => gpu.matmul_fma_device::<f32, f32>("mm", contract, &ins[0], &ins[1], None, &mut outs[0], sh, ws),
+                        MmKind::FmaBf16 => gpu.matmul_fma_device::<bf16, bf16>("mm", contract, &ins[0], &ins[1], None, &mut outs[0], sh, ws),
                         MmKind::MmaBf16 => gpu
                             .matmul_tc_device::<bf16, bf16>("mm", &MMA_SM90_V1, &ins[0], &ins[1], None, &mut outs[0], (m, k, n), None)
                             .map(drop),
@@ -828,7 +836,11 @@ impl<'g> Runner<'g> {
                 if m <= 16 {
                     row.bytes = Some((k * n * t.size_bytes()) as f64);
                 }
-                self.measure(row, &layout, (2, t, m * n), &mut ours, Some(&mut base))?;
+                let base: Option<&mut Call<'_>> = if baseline { Some(&mut base) } else { None };
+                if !baseline {
+                    row.baseline = "-".into();
+                }
+                self.measure(row, &layout, (2, t, m * n), &mut ours, base)?;
                 row.derive(&c, gemm_ceiling, false);
             }
             Job::Row { op, m, h } => {
@@ -846,11 +858,11 @@ impl<'g> Runner<'g> {
                     match op {
                         RowOp::Rmsnorm => {
                             let (ins, outs) = b.split_at_mut(2);
-                            gpu.rmsnorm_device::<bf16, bf16>(name, &FMA_V1, &ins[0], None, &ins[1], &mut outs[0], None, (m, h), p)
+                            gpu.rmsnorm_device::<bf16, bf16>(name, contract, &ins[0], None, &ins[1], &mut outs[0], None, (m, h), p)
                         }
                         _ => {
                             let (ins, outs) = b.split_at_mut(1);
-                            gpu.softmax_device::<f32, f32>(name, &FMA_V1, &ins[0], &mut outs[0], (m, h), op == RowOp::LogSoftmax)
+                            gpu.softmax_device::<f32, f32>(name, contract, &ins[0], &mut outs[0], (m, h), op == RowOp::LogSoftmax)
                         }
                     }
                 };
@@ -876,7 +888,7 @@ impl<'g> Runner<'g> {
                     },
                 };
                 let kv = pages * ATTN_PAGE * ATTN_HKV * ATTN_D;
-                self.attention(row, &plan, seqs, kv, (seqs * tokens * ATTN_HKV * ATTN_D * 2 * 2) as f64, None)?;
+                self.attention(row, contract, &plan, seqs, kv, (seqs * tokens * ATTN_HKV * ATTN_D * 2 * 2) as f64, None)?;
                 row.derive(&c, None, true);
             }
             Job::Prefill { tokens } => {
@@ -891,7 +903,7 @@ impl<'g> Runner<'g> {
                 // QKᵀ and PV over the causal triangle: 2 · 2 · Hq · D per (query, key) pair.
                 let pairs = (tokens * (tokens + 1) / 2) as f64;
                 let flops = 4.0 * (ATTN_HQ * ATTN_D) as f64 * pairs;
-                self.attention(row, &plan, tokens, kv, (2 * kv * 2) as f64, Some(flops))?;
+                self.attention(row, contract, &plan, tokens, kv, (2 * kv * 2) as f64, Some(flops))?;
                 row.derive(&c, c.bf16_tflops, false);
             }
         }
@@ -899,11 +911,12 @@ impl<'g> Runner<'g> {
     }
 
     /// An attention row: bf16 q (n × Hq × D), K and V storage of `kv` elements each, bf16 y.
-    fn attention(&self, row: &mut BenchRow, plan: &Plan, n: usize, kv: usize, kv_bytes_read: f64, flops: Option<f64>) -> Result<()> {
+    #[allow(clippy::too_many_arguments)]
+    fn attention(&self, row: &mut BenchRow, contract: &Contract, plan: &Plan, n: usize, kv: usize, kv_bytes_read: f64, flops: Option<f64>) -> Result<()> {
         let gpu = self.gpu;
         let p = AttnParams::for_head_dim(ATTN_D);
         let op = if flops.is_some() { "attention_prefill" } else { "attention_decode" };
-        let staged = gpu.attn_stage::<bf16, bf16>(op, &FMA_V1, plan, &p)?;
+        let staged = gpu.attn_stage::<bf16, bf16>(op, contract, plan, &p)?;
         let q = n * ATTN_HQ * ATTN_D;
         let layout = [input(q, DType::Bf16), input(kv, DType::Bf16), input(kv, DType::Bf16), output(q, DType::Bf16)];
         let mut ours = |b: &mut [CudaSlice<u8>], ws: &mut Workspace| -> Result<()> {
@@ -950,6 +963,253 @@ pub fn run(gpu: &Gpu, settings: Settings, jobs: &[Job], command_line: Vec<String
     }
     report.complete = true;
     Ok(report)
+}
+
+/// `lockstep bench --sweep` (issue #5): each contract constant varied alone around fma-v1 on
+/// the shapes it governs, so the published values are a measured choice. Matmul: KC.
+pub const SWEEP_KC: [Option<usize>; 6] = [Some(64), Some(128), Some(256), Some(512), Some(1024), None];
+/// (M, N, K) of the KC sweep (fma f32 → f32): a decode-sized and a prefill-sized product.
+pub const SWEEP_MM: [(usize, usize, usize); 2] = [(16, 4096, 4096), (4096, 4096, 4096)];
+/// L of the rmsnorm (bf16) and softmax (f32) sweep.
+pub const SWEEP_LANES: [usize; 4] = [256, 512, 1024, 2048];
+/// [M, H] of the L sweep: many mid-width rows, and a few vocabulary-wide ones.
+pub const SWEEP_ROWS: [(usize, usize); 2] = [(4096, 8192), (64, 151936)];
+/// (BN, S) of the attention-decode sweep.
+pub const SWEEP_ATTN: [(usize, usize); 6] = [(64, 128), (64, 256), (64, 512), (128, 512), (64, 1024), (32, 256)];
+/// (sequences, tokens) of the attention-decode sweep.
+pub const SWEEP_DECODE: [(usize, usize); 2] = [(16, 8192), (1, 32768)];
+/// Contracts NVRTC compiles at once before a sweep (each already compiles its 4 parts in
+/// parallel: 4 × 4 threads fill a 16-core host).
+pub const SWEEP_COMPILE_THREADS: usize = 4;
+
+/// One row of the sweep: a job under one contract.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SweepJob {
+    pub job: Job,
+    pub contract: Contract,
+    /// The varied constant, as the table prints it (`KC=64`, `L=2048`, `BN=64 S=256`).
+    pub constant: String,
+    /// The constants are fma-v1's: the row the others are compared with.
+    pub published: bool,
+}
+
+/// A combination of constants the sweep leaves out, and why.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SweepSkip {
+    pub family: String,
+    pub constant: String,
+    pub why: String,
+}
+
+/// fma-v1 itself where the constants are its own (the published row times the published
+/// program), else a custom fma contract; `Err`: the contract's own validation message.
+pub fn sweep_contract(kc: Option<usize>, lanes: usize, bn: usize, s: usize) -> std::result::Result<Contract, String> {
+    let c = Contract::custom(KStepKind::Fma, kc, lanes, bn, s).map_err(|e| e.to_string())?;
+    Ok(if (kc, lanes, bn, s) == (FMA_V1.kc, FMA_V1.lanes, FMA_V1.attn_block, FMA_V1.attn_split) {
+        FMA_V1
+    } else {
+        c
+    })
+}
+
+/// The contract as an op label: `fma-v1`, or the constants of a custom one (every custom
+/// contract's id is `custom-v0`).
+pub fn contract_label(c: &Contract) -> String {
+    if *c == FMA_V1 {
+        return c.id();
+    }
+    let kc = c.kc.map_or("whole".into(), |k| k.to_string());
+    format!("custom KC={kc} L={} BN={} S={}", c.lanes, c.attn_block, c.attn_split)
+}
+
+/// The sweep over the given constants (`quick`: the first shape of each family only);
+/// combinations `Contract::custom` rejects are listed with its reason, not run.
+pub fn sweep_grid(kcs: &[Option<usize>], lanes: &[usize], attn: &[(usize, usize)], quick: bool) -> (Vec<SweepJob>, Vec<SweepSkip>) {
+    let take = |n: usize| if quick { 1 } else { n };
+    let (mut jobs, mut skips) = (Vec::new(), Vec::new());
+    let mut add = |family: &str, constant: String, c: std::result::Result<Contract, String>, js: Vec<Job>| match c {
+        Ok(contract) => jobs.extend(js.into_iter().map(|job| SweepJob {
+            job,
+            published: contract == FMA_V1,
+            contract: contract.clone(),
+            constant: constant.clone(),
+        })),
+        Err(why) => skips.push(SweepSkip {
+            family: family.into(),
+            constant,
+            why,
+        }),
+    };
+    for &kc in kcs {
+        let js = SWEEP_MM[..take(SWEEP_MM.len())]
+            .iter()
+            .map(|&(m, n, k)| Job::Matmul { kind: MmKind::FmaF32, m, n, k })
+            .collect();
+        let constant = format!("KC={}", kc.map_or("whole K".into(), |k| k.to_string()));
+        add("matmul", constant, sweep_contract(kc, LANES_V1, ATTN_BLOCK_V1, ATTN_SPLIT_V1), js);
+    }
+    for op in [RowOp::Rmsnorm, RowOp::Softmax] {
+        for &l in lanes {
+            let js = SWEEP_ROWS[..take(SWEEP_ROWS.len())].iter().map(|&(m, h)| Job::Row { op, m, h }).collect();
+            let family = Job::Row { op, m: 1, h: 1 }.family();
+            add(family, format!("L={l}"), sweep_contract(Some(FMA_V1_KC), l, ATTN_BLOCK_V1, ATTN_SPLIT_V1), js);
+        }
+    }
+    for &(bn, sp) in attn {
+        let js = SWEEP_DECODE[..take(SWEEP_DECODE.len())]
+            .iter()
+            .map(|&(seqs, tokens)| Job::Decode { seqs, tokens })
+            .collect();
+        add("attn_decode", format!("BN={bn} S={sp}"), sweep_contract(Some(FMA_V1_KC), LANES_V1, bn, sp), js);
+    }
+    (jobs, skips)
+}
+
+/// The sweep of issue #5: [`SWEEP_KC`], [`SWEEP_LANES`], [`SWEEP_ATTN`].
+pub fn sweep_jobs(quick: bool) -> (Vec<SweepJob>, Vec<SweepSkip>) {
+    sweep_grid(&SWEEP_KC, &SWEEP_LANES, &SWEEP_ATTN, quick)
+}
+
+/// The distinct contracts of `jobs`, in order of first use.
+pub fn sweep_contracts(jobs: &[SweepJob]) -> Vec<Contract> {
+    let mut v: Vec<Contract> = Vec::new();
+    for j in jobs {
+        if !v.contains(&j.contract) {
+            v.push(j.contract.clone());
+        }
+    }
+    v
+}
+
+/// Compiles (NVRTC, `threads` contracts at once) and loads every contract's program before
+/// anything is timed; the failures, by contract (their rows then say so instead of running).
+pub fn precompile(gpu: &Gpu, contracts: &[Contract], threads: usize) -> Vec<(Contract, String)> {
+    let arch = gpu.info().arch.clone();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let compiled: Vec<(usize, Result<()>)> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..threads.max(1))
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(c) = contracts.get(i) else { break done };
+                        done.push((i, crate::kernels::ptx_for(c, &arch).map(drop)));
+                    }
+                })
+            })
+            .collect();
+        hs.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    });
+    let mut failed = Vec::new();
+    for (i, r) in compiled {
+        // Module loads are quick and take the device's kernel table lock: one at a time.
+        if let Err(e) = r.and_then(|()| gpu.kernels(&contracts[i]).map(drop)) {
+            failed.push((contracts[i].clone(), e.to_string()));
+        }
+    }
+    failed
+}
+
+/// Sets every sweep row's baseline to the published row of its family and shape: ratio =
+/// published time / this time (above 1: these constants are faster than fma-v1's).
+pub fn sweep_compare(jobs: &[SweepJob], rows: &mut [BenchRow]) {
+    let n = rows.len().min(jobs.len());
+    for i in 0..n {
+        let key = (jobs[i].job.family(), jobs[i].job.shape());
+        let published = (0..n)
+            .find(|&p| jobs[p].published && (jobs[p].job.family(), jobs[p].job.shape()) == key)
+            .and_then(|p| rows[p].ours.as_ref().filter(|_| rows[p].ok()).map(|t| t.median_ms));
+        let r = &mut rows[i];
+        r.baseline = "fma-v1 (published)".into();
+        r.baseline_ms = published;
+        r.ratio = match (published, r.ours.as_ref().filter(|_| r.ok())) {
+            (Some(p), Some(t)) if t.median_ms > 0.0 => Some(p / t.median_ms),
+            _ => None,
+        };
+    }
+}
+
+/// The sweep: compile every contract, measure the ceilings, then each row; `on_row` as in
+/// [`run`]. Row `op` labels name the contract ([`contract_label`]).
+pub fn run_sweep(gpu: &Gpu, settings: Settings, jobs: &[SweepJob], command_line: Vec<String>, on_row: &mut dyn FnMut(&Report, Option<&Job>)) -> Result<Report> {
+    let failed = precompile(gpu, &sweep_contracts(jobs), SWEEP_COMPILE_THREADS);
+    let mut r = Runner::new(gpu, settings)?;
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut report = Report {
+        lockstep_version: env!("CARGO_PKG_VERSION").into(),
+        device: gpu.info().clone(),
+        l2_bytes: r.l2_bytes,
+        date_utc: utc_date(secs),
+        command_line,
+        settings: r.settings.clone(),
+        ceilings: Ceilings::default(),
+        rows: Vec::new(),
+        complete: false,
+    };
+    r.measure_ceilings()?;
+    report.ceilings = r.ceilings.clone();
+    on_row(&report, jobs.first().map(|j| &j.job));
+    for (i, j) in jobs.iter().enumerate() {
+        let mut row = match failed.iter().find(|(c, _)| *c == j.contract) {
+            Some((_, e)) => BenchRow {
+                status: format!("error: {e}"),
+                ..BenchRow::new(&j.job)
+            },
+            None => r.run_job_under(&j.job, &j.contract, false),
+        };
+        row.op = row.op.replacen("fma-v1", &contract_label(&j.contract), 1);
+        report.rows.push(row);
+        sweep_compare(jobs, &mut report.rows);
+        on_row(&report, jobs.get(i + 1).map(|j| &j.job));
+    }
+    report.complete = true;
+    Ok(report)
+}
+
+/// One table per family: the shape, the varied constant (`*`: the published value), our
+/// time, published time / ours, and the speed column of the family.
+pub fn sweep_table(c: &Ceilings, jobs: &[SweepJob], rows: &[BenchRow], skips: &[SweepSkip]) -> String {
+    let mut s = table(c, &[]).lines().next().unwrap_or_default().to_string() + "\n";
+    let mut families: Vec<&str> = Vec::new();
+    for f in jobs.iter().map(|j| j.job.family()).chain(skips.iter().map(|k| k.family.as_str())) {
+        if !families.contains(&f) {
+            families.push(f);
+        }
+    }
+    for f in families {
+        let what = match f {
+            "matmul" => "matmul fma f32→f32, KC",
+            "rmsnorm" => "rmsnorm bf16→bf16, L",
+            "softmax" => "softmax f32→f32, L",
+            "attn_decode" => "attention decode bf16 (32/8 heads, D 128, page 16), BN and S",
+            _ => f,
+        };
+        s += &format!(
+            "\n{what} (* = published, fma-v1; ratio = published time / this, above 1: faster)\n{:<28} {:<14} {:>10} {:>8} {:>8} {:>8} {:>6}  {}\n",
+            "shape", "constant", "ms", "ratio", "TFLOP/s", "GB/s", "%copy", "note"
+        );
+        for (j, r) in jobs.iter().zip(rows).filter(|(j, _)| j.job.family() == f) {
+            s += &format!(
+                "{:<28} {:<14} {:>10} {:>8} {:>8} {:>8} {:>6}  {}\n",
+                r.shape,
+                format!("{}{}", j.constant, if j.published { " *" } else { "" }),
+                opt(r.ours.as_ref().map(|t| t.median_ms), 4),
+                r.ratio.map_or("-".into(), |x| format!("{x:.2}x")),
+                opt(r.tflops, 2),
+                opt(r.gbps, 0),
+                opt(r.pct_copy, 1),
+                if r.ok() { "" } else { r.status.as_str() }
+            );
+        }
+        for k in skips.iter().filter(|k| k.family == f) {
+            s += &format!("{:<28} {:<14} skipped: {}\n", "-", k.constant, k.why);
+        }
+    }
+    s
 }
 
 #[cfg(test)]
@@ -1021,6 +1281,114 @@ mod tests {
         })
         .iter()
         .all(|j| matches!(j, Job::Decode { .. })));
+    }
+
+    #[test]
+    fn the_sweep_grid_varies_one_constant_around_fma_v1() {
+        let (jobs, skips) = sweep_jobs(false);
+        assert!(skips.is_empty(), "{skips:?}");
+        assert!(SWEEP_KC.contains(&FMA_V1.kc) && SWEEP_KC.contains(&None));
+        assert!(SWEEP_LANES.contains(&FMA_V1.lanes));
+        assert!(SWEEP_ATTN.contains(&(FMA_V1.attn_block, FMA_V1.attn_split)));
+        assert_eq!(jobs.len(), 6 * 2 + 2 * 4 * 2 + 6 * 2);
+        for j in &jobs {
+            let c = &j.contract;
+            c.validate().unwrap();
+            assert_eq!(j.published, *c == FMA_V1);
+            // Exactly one constant differs from fma-v1, the one the family governs.
+            match j.job {
+                Job::Matmul { kind, .. } => {
+                    assert_eq!(kind, MmKind::FmaF32);
+                    assert_eq!((c.lanes, c.attn_block, c.attn_split), (LANES_V1, ATTN_BLOCK_V1, ATTN_SPLIT_V1));
+                    assert!(j.constant.starts_with("KC="));
+                }
+                Job::Row { op, .. } => {
+                    assert!(matches!(op, RowOp::Rmsnorm | RowOp::Softmax));
+                    assert_eq!((c.kc, c.attn_block, c.attn_split), (FMA_V1.kc, ATTN_BLOCK_V1, ATTN_SPLIT_V1));
+                    assert_eq!(j.constant, format!("L={}", c.lanes));
+                }
+                Job::Decode { .. } => {
+                    assert_eq!((c.kc, c.lanes), (FMA_V1.kc, LANES_V1));
+                    assert_eq!(j.constant, format!("BN={} S={}", c.attn_block, c.attn_split));
+                }
+                Job::Prefill { .. } => panic!("no prefill in the sweep"),
+            }
+        }
+        // Every (family, shape) has exactly one published row.
+        for j in &jobs {
+            let n = jobs
+                .iter()
+                .filter(|p| p.published && p.job.family() == j.job.family() && p.job.shape() == j.job.shape())
+                .count();
+            assert_eq!(n, 1, "{}", j.job.label());
+        }
+        assert!(jobs.iter().any(|j| j.contract.kc.is_none() && j.constant == "KC=whole K"));
+        for (m, n, k) in SWEEP_MM {
+            assert!(jobs.iter().any(|j| j.job == Job::Matmul { kind: MmKind::FmaF32, m, n, k }));
+        }
+        for (seqs, tokens) in [(16, 8192), (1, 32768)] {
+            assert!(jobs.iter().any(|j| j.job == Job::Decode { seqs, tokens }));
+        }
+        // Contracts: 6 KC + 4 L + 6 (BN, S), fma-v1 counted once.
+        assert_eq!(sweep_contracts(&jobs).len(), 6 + 4 + 6 - 2);
+        let (q, _) = sweep_jobs(true);
+        assert_eq!(q.len(), 6 + 2 * 4 + 6);
+        assert_eq!(sweep_contracts(&q).len(), sweep_contracts(&jobs).len());
+    }
+
+    #[test]
+    fn invalid_sweep_constants_are_skipped_with_the_reason() {
+        let (jobs, skips) = sweep_grid(&[Some(256), Some(0)], &[1024, 768], &[(64, 256), (96, 256), (64, 0)], true);
+        assert_eq!(jobs.len(), 1 + 2 + 1);
+        assert_eq!(skips.len(), 1 + 2 + 2, "{skips:?}");
+        assert!(skips.iter().any(|k| k.family == "matmul" && k.constant == "KC=0" && k.why.contains("KC = 0")));
+        assert!(skips
+            .iter()
+            .any(|k| k.family == "softmax" && k.constant == "L=768" && k.why.contains("power of two")));
+        assert!(skips.iter().any(|k| k.constant == "BN=96 S=256" && k.why.contains("multiple of BN")));
+        assert!(jobs.iter().all(|j| j.published));
+        let t = sweep_table(&Ceilings::default(), &jobs, &[], &skips);
+        assert!(t.contains("skipped: ") && t.contains("BN=96 S=256"), "{t}");
+    }
+
+    #[test]
+    fn sweep_rows_compare_with_the_published_row() {
+        let (jobs, skips) = sweep_jobs(true);
+        let mut rows: Vec<BenchRow> = jobs
+            .iter()
+            .map(|j| {
+                let mut r = BenchRow::new(&j.job);
+                r.op = r.op.replacen("fma-v1", &contract_label(&j.contract), 1);
+                r.ours = Timing::from_ms(vec![if j.published { 2.0 } else { 1.0 }]);
+                r
+            })
+            .collect();
+        rows[1].status = "error: synthetic".into();
+        sweep_compare(&jobs, &mut rows);
+        for (j, r) in jobs.iter().zip(&rows) {
+            assert_eq!(r.baseline_ms, Some(2.0), "{}", j.job.label());
+            if !r.ok() {
+                assert_eq!(r.ratio, None);
+            } else {
+                assert_eq!(r.ratio, Some(if j.published { 1.0 } else { 2.0 }), "{}", j.job.label());
+            }
+            assert_eq!(r.op.starts_with("fma-v1"), j.published, "{}", r.op);
+        }
+        assert!(rows.iter().any(|r| r.op.contains("custom KC=whole L=1024 BN=64 S=256")));
+        let t = sweep_table(&Ceilings::default(), &jobs, &rows, &skips);
+        for want in [
+            "matmul fma f32→f32, KC",
+            "rmsnorm bf16→bf16, L",
+            "softmax f32→f32, L",
+            "BN and S",
+            "KC=256 *",
+            "L=1024 *",
+            "BN=64 S=256 *",
+            "2.00x",
+            "error: synthetic",
+        ] {
+            assert!(t.contains(want), "{want} missing from:\n{t}");
+        }
     }
 
     #[test]
