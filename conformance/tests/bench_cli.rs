@@ -1,5 +1,5 @@
 //! `lockstep bench` arguments and its no-GPU error path, on any machine (the GPU run itself
-//! is `lockstep_gpu::bench`'s smoke test and the lead's `lockstep bench --json`).
+//! is `lockstep_gpu::bench`'s smoke test and `lockstep bench --json` on a GPU machine, docs/perf.md).
 
 use std::process::Command;
 
