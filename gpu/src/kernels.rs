@@ -181,21 +181,84 @@ pub fn part_program(c: &Contract, part: &str) -> String {
 pub(crate) type ProgramPtx = Vec<(&'static str, String)>;
 type Slot = Arc<Mutex<Option<Arc<ProgramPtx>>>>;
 
+/// The folder of the on-disk PTX cache: `LOCKSTEP_PTX_CACHE` (`off` disables it), else
+/// `$XDG_CACHE_HOME/lockstep/ptx`, else `$HOME/.cache/lockstep/ptx`.
+fn ptx_cache_dir() -> Option<std::path::PathBuf> {
+    match std::env::var_os("LOCKSTEP_PTX_CACHE") {
+        Some(v) if v == "off" => None,
+        Some(v) => Some(v.into()),
+        None => std::env::var_os("XDG_CACHE_HOME")
+            .map(std::path::PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))
+            .map(|d| d.join("lockstep").join("ptx")),
+    }
+}
+
+/// The cache key of a compile: SHA-256 of the NVRTC version, the options and the program
+/// text, so any change to any of them is a different entry. A cache hit returns the PTX
+/// that NVRTC produced for exactly these inputs, so the bits the kernels compute cannot
+/// depend on it; it only saves the compile (tens of seconds per part and contract).
+pub fn ptx_cache_key(nvrtc: (i32, i32), options: &[String], program: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(format!("nvrtc {}.{}\n", nvrtc.0, nvrtc.1));
+    for o in options {
+        h.update(o.as_bytes());
+        h.update(b"\n");
+    }
+    h.update(b"\n");
+    h.update(program.as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn nvrtc_version() -> (i32, i32) {
+    let (mut major, mut minor) = (0i32, 0i32);
+    // SAFETY: called only after is_culib_present(); writes two ints.
+    unsafe { cudarc::nvrtc::sys::nvrtcVersion(&mut major, &mut minor) };
+    (major, minor)
+}
+
 fn compile_part(c: &Contract, arch: &str, part: &'static str) -> Result<String> {
-    let opts = CompileOptions {
-        options: compile_options(arch),
-        name: Some(format!("lockstep_{}_{part}.cu", c.id())),
-        ..CompileOptions::default()
-    };
-    let ptx = cudarc::nvrtc::compile_ptx_with_opts(part_program(c, part), opts).map_err(|e| Error::Compile {
-        contract: c.id(),
-        arch: arch.to_string(),
-        log: match e {
-            cudarc::nvrtc::CompileError::CompileError { log, .. } => format!("{part}: {}", log.to_string_lossy()),
-            other => format!("{part}: {other}"),
-        },
-    })?;
-    Ok(ptx.to_src())
+    let options = compile_options(arch);
+    let program = part_program(c, part);
+    let key = ptx_cache_key(nvrtc_version(), &options, &program);
+    cached(ptx_cache_dir().as_deref(), &key, || {
+        let opts = CompileOptions {
+            options,
+            name: Some(format!("lockstep_{}_{part}.cu", c.id())),
+            ..CompileOptions::default()
+        };
+        let ptx = cudarc::nvrtc::compile_ptx_with_opts(program, opts).map_err(|e| Error::Compile {
+            contract: c.id(),
+            arch: arch.to_string(),
+            log: match e {
+                cudarc::nvrtc::CompileError::CompileError { log, .. } => format!("{part}: {}", log.to_string_lossy()),
+                other => format!("{part}: {other}"),
+            },
+        })?;
+        Ok(ptx.to_src())
+    })
+}
+
+/// `dir/key.ptx` if it holds a PTX module, else `compile()`, stored there for the next
+/// process. Best effort: written under a unique name, then renamed, so that a concurrent
+/// reader never sees half a file; a failed write only costs the next process a compile.
+fn cached(dir: Option<&std::path::Path>, key: &str, compile: impl FnOnce() -> Result<String>) -> Result<String> {
+    let file = dir.map(|d| d.join(format!("{key}.ptx")));
+    if let Some(text) = file.as_ref().and_then(|f| std::fs::read_to_string(f).ok()) {
+        if text.contains(".entry ") {
+            return Ok(text);
+        }
+    }
+    let text = compile()?;
+    if let Some(f) = file {
+        let tmp = f.with_extension(format!("{}.tmp", std::process::id()));
+        let _ = f.parent().map(std::fs::create_dir_all);
+        if std::fs::write(&tmp, &text).is_ok() && std::fs::rename(&tmp, &f).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+    Ok(text)
 }
 
 /// Compiles (or finds in the per-process cache) the PTX of a contract's program for an
@@ -398,20 +461,25 @@ pub(crate) fn tc_ptx_for(contract: &Contract) -> Result<Arc<String>> {
     if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
         return Err(Error::NoDriver("libnvrtc (the CUDA runtime compiler) could not be loaded".into()));
     }
-    let opts = CompileOptions {
-        options: tc_compile_options(),
-        name: Some("lockstep_matmul_tc.cu".into()),
-        ..CompileOptions::default()
-    };
-    let ptx = cudarc::nvrtc::compile_ptx_with_opts(tc_program(), opts).map_err(|e| Error::Compile {
-        contract: contract.id(),
-        arch: TC_ARCH.to_string(),
-        log: match e {
-            cudarc::nvrtc::CompileError::CompileError { log, .. } => log.to_string_lossy().into_owned(),
-            other => other.to_string(),
-        },
+    let (options, program) = (tc_compile_options(), tc_program());
+    let key = ptx_cache_key(nvrtc_version(), &options, &program);
+    let text = cached(ptx_cache_dir().as_deref(), &key, || {
+        let opts = CompileOptions {
+            options,
+            name: Some("lockstep_matmul_tc.cu".into()),
+            ..CompileOptions::default()
+        };
+        let ptx = cudarc::nvrtc::compile_ptx_with_opts(program, opts).map_err(|e| Error::Compile {
+            contract: contract.id(),
+            arch: TC_ARCH.to_string(),
+            log: match e {
+                cudarc::nvrtc::CompileError::CompileError { log, .. } => log.to_string_lossy().into_owned(),
+                other => other.to_string(),
+            },
+        })?;
+        Ok(ptx.to_src())
     })?;
-    let p = Arc::new(ptx.to_src());
+    let p = Arc::new(text);
     *slot = Some(p.clone());
     Ok(p)
 }
@@ -423,6 +491,28 @@ pub fn tc_ptx() -> Result<String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn ptx_cache_keys_every_input_and_serves_what_it_stored() {
+        let opts = compile_options("sm_90a");
+        let k = ptx_cache_key((13, 0), &opts, "program");
+        assert_eq!(k.len(), 64);
+        assert_ne!(k, ptx_cache_key((13, 1), &opts, "program"), "NVRTC version");
+        assert_ne!(k, ptx_cache_key((13, 0), &compile_options("sm_80"), "program"), "options");
+        assert_ne!(k, ptx_cache_key((13, 0), &opts, "program "), "program text");
+        let dir = std::env::temp_dir().join(format!("lockstep-ptx-cache-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let ptx = ".version 9.0\n.visible .entry k()\n{ ret; }\n".to_string();
+        // A miss compiles and stores; the next call is a hit and does not compile.
+        assert_eq!(super::cached(Some(&dir), &k, || Ok(ptx.clone())).unwrap(), ptx);
+        assert_eq!(super::cached(Some(&dir), &k, || panic!("a hit must not compile")).unwrap(), ptx);
+        // A file that is not a module (truncated, empty) is compiled over.
+        std::fs::write(dir.join(format!("{k}.ptx")), "").unwrap();
+        assert_eq!(super::cached(Some(&dir), &k, || Ok(ptx.clone())).unwrap(), ptx);
+        // No folder: always compiles, writes nothing.
+        assert_eq!(super::cached(None, &k, || Ok("x".into())).unwrap(), "x");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     use super::*;
     use lockstep_reference::FMA_V1;
 
