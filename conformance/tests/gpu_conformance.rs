@@ -10,10 +10,10 @@ mod gpu_common;
 
 use gpu_common::{gpu, GpuOps, GPU_STEMS};
 use half::{bf16, f16};
-use lockstep_conformance::case::{run_case, OpSpec};
+use lockstep_conformance::case::{run_case, Case, OpSpec};
 use lockstep_conformance::catalog::{matmul_case, row_case, row_ops, Values};
-use lockstep_conformance::compare::{assert_bits, compare};
-use lockstep_conformance::ops::{CpuFast, CpuLiteral};
+use lockstep_conformance::compare::{assert_bits, compare, Comparison};
+use lockstep_conformance::ops::{CpuFast, CpuLiteral, Ops};
 use lockstep_conformance::suite::{self, batch_invariance, Report, BATCHES};
 use lockstep_conformance::tensor::Tensor;
 use lockstep_gpu::ops::matmul_tc::TcKernel;
@@ -24,6 +24,18 @@ use ndarray::{s, Array1, Array2};
 
 fn t32(a: &Array2<f32>) -> Tensor {
     Tensor::F32(a.clone().into_dyn())
+}
+
+/// `case` on the GPU against the CPU backend `cpu` (the literal reference, or the fast path
+/// where the literal one is too slow: the two are equal bit for bit, see the reference's
+/// tests), with both times on stderr.
+fn gpu_vs<B: Ops>(cpu: &B, g: &GpuOps, case: &Case) -> Result<Comparison, String> {
+    let t0 = std::time::Instant::now();
+    let exp = run_case(cpu, case).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+    let t1 = std::time::Instant::now();
+    let got = run_case(g, case).map_err(|e| e.to_string())?;
+    eprintln!("{}: {} {:.2?}, gpu {:.2?}", case.name, cpu.name(), t1 - t0, t1.elapsed());
+    Ok(suite::compare_outputs(&exp, &got))
 }
 
 #[test]
@@ -116,20 +128,7 @@ fn gpu_matmul_large_shapes_match_fast_cpu_path() {
     let mut report = Report::default();
     for (op, tin, tout, m, k, n, batch) in shapes {
         let case = matmul_case(&FMA_V1, op, tin, tout, m, k, n, batch, Values::Uniform(1.0));
-        let t0 = std::time::Instant::now();
-        let exp = run_case(&CpuFast, &case).expect("cpu fast runs");
-        let t1 = std::time::Instant::now();
-        let got = run_case(&g, &case).map_err(|e| e.to_string());
-        let t2 = std::time::Instant::now();
-        eprintln!("{}: cpu-fast {:.2?}, gpu {:.2?}", case.name, t1 - t0, t2 - t1);
-        let cmp = got.map(|got| {
-            let mut c = lockstep_conformance::compare::Comparison::empty();
-            for (k, t) in &exp {
-                c.merge(compare(t, &got[k]));
-            }
-            c
-        });
-        report.add("gpu", &FMA_V1.id(), &case.spec.name(), "vs-fast:large", &case.name, cmp);
+        report.add("gpu", &FMA_V1.id(), &case.spec.name(), "vs-fast:large", &case.name, gpu_vs(&CpuFast, &g, &case));
     }
     assert!(report.passed(), "\n{}", report.table());
 }
@@ -145,20 +144,7 @@ fn gpu_attention_long_sequences_match_fast_cpu_path() {
     let g = GpuOps(g);
     let mut report = Report::default();
     for case in lockstep_conformance::catalog::long_attention_cases(&FMA_V1) {
-        let t0 = std::time::Instant::now();
-        let exp = run_case(&CpuFast, &case).expect("cpu fast runs");
-        let t1 = std::time::Instant::now();
-        let got = run_case(&g, &case).map_err(|e| e.to_string());
-        let t2 = std::time::Instant::now();
-        eprintln!("{}: cpu-fast {:.2?}, gpu {:.2?}", case.name, t1 - t0, t2 - t1);
-        let cmp = got.map(|got| {
-            let mut c = lockstep_conformance::compare::Comparison::empty();
-            for (k, t) in &exp {
-                c.merge(compare(t, &got[k]));
-            }
-            c
-        });
-        report.add("gpu", &FMA_V1.id(), &case.spec.name(), "vs-fast:long", &case.name, cmp);
+        report.add("gpu", &FMA_V1.id(), &case.spec.name(), "vs-fast:long", &case.name, gpu_vs(&CpuFast, &g, &case));
     }
     assert!(report.passed(), "\n{}", report.table());
 }
@@ -519,32 +505,21 @@ fn gpu_matmul_mma_sm90_matches_reference_over_dispatch_shapes_outputs_bias_and_s
                 let case = matmul_case(&MMA_SM90_V1, op, tin, tout, m, k, n, 0, v);
                 // The fast CPU path equals the literal one (reference tests); the largest
                 // product here (4096 × 136 × 4104) takes it a few seconds.
-                let exp = run_case(&CpuFast, &case).expect("cpu fast runs");
-                let got = run_case(&g, &case).map_err(|e| e.to_string());
-                let cmp = got.map(|got| {
-                    let mut c = lockstep_conformance::compare::Comparison::empty();
-                    for (key, t) in &exp {
-                        c.merge(compare(t, &got[key]));
-                    }
-                    c
-                });
-                report.add("gpu", &MMA_SM90_V1.id(), &case.spec.name(), "tc-shapes", &case.name, cmp);
+                report.add(
+                    "gpu",
+                    &MMA_SM90_V1.id(),
+                    &case.spec.name(),
+                    "tc-shapes",
+                    &case.name,
+                    gpu_vs(&CpuFast, &g, &case),
+                );
             }
             i += 1;
         }
     }
     for (tin, tout, m, k, n) in [(DType::Bf16, DType::F16, 17, 72, 40), (DType::F16, DType::F32, 129, 37, 136)] {
         let case = matmul_case(&MMA_SM90_V1, OpSpec::Bmm, tin, tout, m, k, n, 3, Values::Specials(1.0));
-        let exp = run_case(&CpuLiteral, &case).expect("reference runs");
-        let got = run_case(&g, &case).map_err(|e| e.to_string());
-        let cmp = got.map(|got| {
-            let mut c = lockstep_conformance::compare::Comparison::empty();
-            for (key, t) in &exp {
-                c.merge(compare(t, &got[key]));
-            }
-            c
-        });
-        report.add("gpu", &MMA_SM90_V1.id(), "bmm", "tc-shapes", &case.name, cmp);
+        report.add("gpu", &MMA_SM90_V1.id(), "bmm", "tc-shapes", &case.name, gpu_vs(&CpuLiteral, &g, &case));
     }
     assert!(report.passed(), "\n{}", report.table());
 }
