@@ -337,74 +337,19 @@ pub fn attention_cases(c: &Contract) -> Vec<Case> {
             (vec![sp + 3], 2, 1, 128, None),
             (vec![40, 9], 8, 8, 64, Some(16usize)),
         ] {
-            let name = format!("{}/attn_prefill/{dtype}_{dtype}/lens{lens:?}_hq{hq}_hkv{hkv}_d{d}_w{window:?}/rand", c.id());
-            let mut g = Gen::new(seed_of(&name));
-            let s = attn_setup(&mut g, lens, hkv, d);
-            let n: usize = lens.iter().sum();
-            let q = g.array::<f32>(&[n, hq, d], 2.0);
-            let k = ndarray::concatenate(ndarray::Axis(0), &s.k.iter().map(|a| a.view()).collect::<Vec<_>>()).unwrap();
-            let vv = ndarray::concatenate(ndarray::Axis(0), &s.v.iter().map(|a| a.view()).collect::<Vec<_>>()).unwrap();
-            let seq_lens = Array1::from(lens.iter().map(|&l| l as i64).collect::<Vec<_>>());
-            let spec = OpSpec::AttnPrefill {
-                scale: 1.0 / (d as f32).sqrt(),
-                window,
-            };
-            v.push(Case::new(
-                name,
-                spec,
-                c,
-                dtype,
-                vec![
-                    ("q", wrap(dtype, &q)),
-                    ("k", wrap(dtype, &k)),
-                    ("v", wrap(dtype, &vv)),
-                    ("seq_lens", Tensor::I64(seq_lens.into_dyn())),
-                ],
-            ));
+            v.push(prefill_case(c, dtype, lens, (hq, hkv, d), window));
         }
         // Decode and chunked prefill over both layouts.
         for page in [None, Some(16), Some(7)] {
             let lens = [1usize, bn, sp + 1];
             let (hq, hkv, d) = (8, 2, 64);
             let cap = sp + 8;
-            let name = format!(
-                "{}/attn_decode/{dtype}_{dtype}/lens{lens:?}_hq{hq}_hkv{hkv}_d{d}_{}/rand",
-                c.id(),
-                layout_name(page)
-            );
-            let mut g = Gen::new(seed_of(&name));
-            let s = attn_setup(&mut g, &lens, hkv, d);
-            let q = g.array::<f32>(&[lens.len(), hq, d], 2.0);
-            let mut inputs = vec![("q", wrap(dtype, &q))];
-            inputs.extend(cache_inputs(&mut g, &s, &lens, cap, page, dtype));
-            v.push(Case::new(name, OpSpec::AttnDecode { scale: 0.125, window: None }, c, dtype, inputs));
-
+            v.push(decode_case(c, dtype, &lens, (hq, hkv, d), cap, page, 0.125));
             // Chunked prefill: sequence 0 has 100 tokens cached, its next 37 arrive as a
             // chunk (already appended, as a server does before attending); sequence 1 a
             // chunk of 5 at the start.
-            let lens = [137usize, 5];
-            let name = format!(
-                "{}/attn_chunked/{dtype}_{dtype}/lens{lens:?}_hq{hq}_hkv{hkv}_d{d}_{}/rand",
-                c.id(),
-                layout_name(page)
-            );
-            let mut g = Gen::new(seed_of(&name));
-            let s = attn_setup(&mut g, &lens, hkv, d);
             let spans = vec![Span { seq: 0, start: 100, len: 37 }, Span { seq: 1, start: 0, len: 5 }];
-            let q = g.array::<f32>(&[42, hq, d], 2.0);
-            let mut inputs = vec![("q", wrap(dtype, &q))];
-            inputs.extend(cache_inputs(&mut g, &s, &lens, 160, page, dtype));
-            v.push(Case::new(
-                name,
-                OpSpec::AttnChunked {
-                    scale: 0.125,
-                    window: None,
-                    spans,
-                },
-                c,
-                dtype,
-                inputs,
-            ));
+            v.push(chunked_case(c, dtype, &[137, 5], (hq, hkv, d), 160, page, spans, 0.125));
 
             // Append: 3 tokens to sequence 0 after its 4, 2 to sequence 1 after its 0.
             let name = format!("{}/kv_append/{dtype}/{}/rand", c.id(), layout_name(page));
@@ -427,56 +372,86 @@ pub fn attention_cases(c: &Contract) -> Vec<Case> {
 /// and a prefill of 2,048 + 1,000 tokens. Too large for the golden files and the literal
 /// reference; the GPU tests compare them with the fast path (equal to the literal one).
 pub fn long_attention_cases(c: &Contract) -> Vec<Case> {
-    let (hq, hkv, d, page) = (32, 8, 128, Some(16));
-    let scale = 1.0 / (d as f32).sqrt();
+    let (heads, page) = ((32, 8, 128), Some(16));
+    let scale = 1.0 / (heads.2 as f32).sqrt();
     let mut v = Vec::new();
     for dtype in [DType::F32, DType::Bf16] {
-        let lens = [16384usize, 9001, 1];
-        let name = format!("{}/attn_decode/{dtype}_{dtype}/lens{lens:?}_hq{hq}_hkv{hkv}_d{d}_paged16/rand", c.id());
-        let mut g = Gen::new(seed_of(&name));
-        let s = attn_setup(&mut g, &lens, hkv, d);
-        let q = g.array::<f32>(&[lens.len(), hq, d], 2.0);
-        let mut inputs = vec![("q", wrap(dtype, &q))];
-        inputs.extend(cache_inputs(&mut g, &s, &lens, 16384, page, dtype));
-        v.push(Case::new(name, OpSpec::AttnDecode { scale, window: None }, c, dtype, inputs));
-
-        let lens = [16384usize];
-        let name = format!("{}/attn_chunked/{dtype}_{dtype}/lens{lens:?}_hq{hq}_hkv{hkv}_d{d}_paged16/rand", c.id());
-        let mut g = Gen::new(seed_of(&name));
-        let s = attn_setup(&mut g, &lens, hkv, d);
-        let q = g.array::<f32>(&[384, hq, d], 2.0);
-        let mut inputs = vec![("q", wrap(dtype, &q))];
-        inputs.extend(cache_inputs(&mut g, &s, &lens, 16384, page, dtype));
+        v.push(decode_case(c, dtype, &[16384, 9001, 1], heads, 16384, page, scale));
         let spans = vec![Span {
             seq: 0,
             start: 16000,
             len: 384,
         }];
-        v.push(Case::new(name, OpSpec::AttnChunked { scale, window: None, spans }, c, dtype, inputs));
+        v.push(chunked_case(c, dtype, &[16384], heads, 16384, page, spans, scale));
     }
-    let lens = vec![2048usize, 1000];
-    let dtype = DType::Bf16;
-    let name = format!("{}/attn_prefill/{dtype}_{dtype}/lens{lens:?}_hq{hq}_hkv{hkv}_d{d}_wNone/rand", c.id());
+    v.push(prefill_case(c, DType::Bf16, &[2048, 1000], heads, None));
+    v
+}
+
+/// Prefill of packed whole sequences of `lens` tokens; scale 1/√D.
+fn prefill_case(c: &Contract, dtype: DType, lens: &[usize], (hq, hkv, d): (usize, usize, usize), window: Option<usize>) -> Case {
+    let name = format!("{}/attn_prefill/{dtype}_{dtype}/lens{lens:?}_hq{hq}_hkv{hkv}_d{d}_w{window:?}/rand", c.id());
     let mut g = Gen::new(seed_of(&name));
-    let s = attn_setup(&mut g, &lens, hkv, d);
+    let s = attn_setup(&mut g, lens, hkv, d);
     let n: usize = lens.iter().sum();
     let q = g.array::<f32>(&[n, hq, d], 2.0);
     let k = ndarray::concatenate(ndarray::Axis(0), &s.k.iter().map(|a| a.view()).collect::<Vec<_>>()).unwrap();
     let vv = ndarray::concatenate(ndarray::Axis(0), &s.v.iter().map(|a| a.view()).collect::<Vec<_>>()).unwrap();
     let seq_lens = Array1::from(lens.iter().map(|&l| l as i64).collect::<Vec<_>>());
-    v.push(Case::new(
-        name,
-        OpSpec::AttnPrefill { scale, window: None },
-        c,
-        dtype,
-        vec![
-            ("q", wrap(dtype, &q)),
-            ("k", wrap(dtype, &k)),
-            ("v", wrap(dtype, &vv)),
-            ("seq_lens", Tensor::I64(seq_lens.into_dyn())),
-        ],
-    ));
-    v
+    let spec = OpSpec::AttnPrefill {
+        scale: 1.0 / (d as f32).sqrt(),
+        window,
+    };
+    let inputs = vec![
+        ("q", wrap(dtype, &q)),
+        ("k", wrap(dtype, &k)),
+        ("v", wrap(dtype, &vv)),
+        ("seq_lens", Tensor::I64(seq_lens.into_dyn())),
+    ];
+    Case::new(name, spec, c, dtype, inputs)
+}
+
+/// Decode: one query per sequence over a cache (`cap` tokens per sequence) holding `lens`.
+#[allow(clippy::too_many_arguments)]
+fn decode_case(c: &Contract, dtype: DType, lens: &[usize], (hq, hkv, d): (usize, usize, usize), cap: usize, page: Option<usize>, scale: f32) -> Case {
+    let name = format!(
+        "{}/attn_decode/{dtype}_{dtype}/lens{lens:?}_hq{hq}_hkv{hkv}_d{d}_{}/rand",
+        c.id(),
+        layout_name(page)
+    );
+    let mut g = Gen::new(seed_of(&name));
+    let s = attn_setup(&mut g, lens, hkv, d);
+    let q = g.array::<f32>(&[lens.len(), hq, d], 2.0);
+    let mut inputs = vec![("q", wrap(dtype, &q))];
+    inputs.extend(cache_inputs(&mut g, &s, lens, cap, page, dtype));
+    Case::new(name, OpSpec::AttnDecode { scale, window: None }, c, dtype, inputs)
+}
+
+/// Chunked prefill: the queries of `spans` over a cache holding `lens` tokens per sequence
+/// (the chunks already appended, as a server does before attending).
+#[allow(clippy::too_many_arguments)]
+fn chunked_case(
+    c: &Contract,
+    dtype: DType,
+    lens: &[usize],
+    (hq, hkv, d): (usize, usize, usize),
+    cap: usize,
+    page: Option<usize>,
+    spans: Vec<Span>,
+    scale: f32,
+) -> Case {
+    let name = format!(
+        "{}/attn_chunked/{dtype}_{dtype}/lens{lens:?}_hq{hq}_hkv{hkv}_d{d}_{}/rand",
+        c.id(),
+        layout_name(page)
+    );
+    let mut g = Gen::new(seed_of(&name));
+    let s = attn_setup(&mut g, lens, hkv, d);
+    let rows: usize = spans.iter().map(|x| x.len).sum();
+    let q = g.array::<f32>(&[rows, hq, d], 2.0);
+    let mut inputs = vec![("q", wrap(dtype, &q))];
+    inputs.extend(cache_inputs(&mut g, &s, lens, cap, page, dtype));
+    Case::new(name, OpSpec::AttnChunked { scale, window: None, spans }, c, dtype, inputs)
 }
 
 /// Sampling cases: greedy, temperature, top-k, top-p, min-p, repetition penalty, ties.
