@@ -117,16 +117,23 @@ pub fn no_gpu_message(e: &lockstep_gpu::Error) -> String {
     format!("the GPU benchmark needs a CUDA GPU: {e} (`lockstep bench --cpu` runs the CPU benchmark)")
 }
 
+/// The GPU of `lockstep bench`; without one, the message that points at `bench --cpu`.
+fn open_gpu() -> Result<lockstep_gpu::Gpu, String> {
+    lockstep_gpu::Gpu::open().map_err(|e| if e.is_no_gpu() { no_gpu_message(&e) } else { e.to_string() })
+}
+
+/// Writes the report (complete or not) as JSON.
+fn write_json(p: &std::path::Path, r: &lockstep_gpu::bench::Report) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(r).map_err(|e| e.to_string())?;
+    std::fs::write(p, text).map_err(|e| format!("{}: {e}", p.display()))
+}
+
 /// `lockstep bench --gpu`: opens the GPU, prints progress to stderr and the table to
 /// stdout, rewrites `json` after every row. `Ok(false)` when a row failed (an error, not a
 /// skip); `Err` without a GPU.
 pub fn run_gpu(settings: lockstep_gpu::bench::Settings, command_line: Vec<String>, json: Option<&std::path::Path>) -> Result<bool, String> {
     use lockstep_gpu::bench;
-    let gpu = match lockstep_gpu::Gpu::open() {
-        Ok(g) => g,
-        Err(e) if e.is_no_gpu() => return Err(no_gpu_message(&e)),
-        Err(e) => return Err(e.to_string()),
-    };
+    let gpu = open_gpu()?;
     let jobs = bench::jobs(&settings);
     eprintln!("{}", gpu.info());
     eprintln!(
@@ -158,15 +165,13 @@ pub fn run_gpu(settings: lockstep_gpu::bench::Settings, command_line: Vec<String
         if let Some(j) = next {
             eprintln!("  … {}", j.label());
         }
-        if let Some(p) = json {
-            if let Err(e) = std::fs::write(p, serde_json::to_string_pretty(r).unwrap_or_default()) {
-                write_err = Some(format!("{}: {e}", p.display()));
-            }
+        if let Some(Err(e)) = json.map(|p| write_json(p, r)) {
+            write_err = Some(e);
         }
     };
     let report = bench::run(&gpu, settings, &jobs, command_line, &mut on_row).map_err(|e| e.to_string())?;
     if let Some(p) = json {
-        std::fs::write(p, serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?).map_err(|e| format!("{}: {e}", p.display()))?;
+        write_json(p, &report)?;
     }
     if let Some(e) = write_err {
         return Err(e);
@@ -193,11 +198,7 @@ pub fn run_gpu(settings: lockstep_gpu::bench::Settings, command_line: Vec<String
 /// when a row failed; `Err` without a GPU.
 pub fn run_gpu_sweep(settings: lockstep_gpu::bench::Settings, command_line: Vec<String>, json: Option<&std::path::Path>) -> Result<bool, String> {
     use lockstep_gpu::bench;
-    let gpu = match lockstep_gpu::Gpu::open() {
-        Ok(g) => g,
-        Err(e) if e.is_no_gpu() => return Err(no_gpu_message(&e)),
-        Err(e) => return Err(e.to_string()),
-    };
+    let gpu = open_gpu()?;
     let (jobs, skips) = bench::sweep_jobs(settings.quick);
     eprintln!("{}", gpu.info());
     eprintln!(
@@ -226,15 +227,13 @@ pub fn run_gpu_sweep(settings: lockstep_gpu::bench::Settings, command_line: Vec<
             eprintln!("[{:>5.0} s] compiled; measuring rows", started.elapsed().as_secs_f64());
         }
         let _ = next;
-        if let Some(p) = json {
-            if let Err(e) = std::fs::write(p, serde_json::to_string_pretty(r).unwrap_or_default()) {
-                write_err = Some(format!("{}: {e}", p.display()));
-            }
+        if let Some(Err(e)) = json.map(|p| write_json(p, r)) {
+            write_err = Some(e);
         }
     };
     let report = bench::run_sweep(&gpu, settings, &jobs, command_line, &mut on_row).map_err(|e| e.to_string())?;
     if let Some(p) = json {
-        std::fs::write(p, serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?).map_err(|e| format!("{}: {e}", p.display()))?;
+        write_json(p, &report)?;
     }
     if let Some(e) = write_err {
         return Err(e);

@@ -935,27 +935,31 @@ fn gib(b: usize) -> f64 {
     b as f64 / (1u64 << 30) as f64
 }
 
-/// The whole benchmark: ceilings, then every job; `on_row` sees the report after each row
-/// (for progress and for rewriting the JSON), with `complete` false until the end.
-pub fn run(gpu: &Gpu, settings: Settings, jobs: &[Job], command_line: Vec<String>, on_row: &mut dyn FnMut(&Report, Option<&Job>)) -> Result<Report> {
-    let mut r = Runner::new(gpu, settings)?;
+/// A report with no rows yet: the device, the date, the command, and the ceilings, measured now.
+fn start_report(gpu: &Gpu, r: &mut Runner, command_line: Vec<String>) -> Result<Report> {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let mut report = Report {
+    r.measure_ceilings()?;
+    Ok(Report {
         lockstep_version: env!("CARGO_PKG_VERSION").into(),
         device: gpu.info().clone(),
         l2_bytes: r.l2_bytes,
         date_utc: utc_date(secs),
         command_line,
         settings: r.settings.clone(),
-        ceilings: Ceilings::default(),
+        ceilings: r.ceilings.clone(),
         rows: Vec::new(),
         complete: false,
-    };
-    r.measure_ceilings()?;
-    report.ceilings = r.ceilings.clone();
+    })
+}
+
+/// The whole benchmark: ceilings, then every job; `on_row` sees the report after each row
+/// (for progress and for rewriting the JSON), with `complete` false until the end.
+pub fn run(gpu: &Gpu, settings: Settings, jobs: &[Job], command_line: Vec<String>, on_row: &mut dyn FnMut(&Report, Option<&Job>)) -> Result<Report> {
+    let mut r = Runner::new(gpu, settings)?;
+    let mut report = start_report(gpu, &mut r, command_line)?;
     on_row(&report, jobs.first());
     for (i, job) in jobs.iter().enumerate() {
         report.rows.push(r.run_job(job));
@@ -1135,23 +1139,7 @@ pub fn sweep_compare(jobs: &[SweepJob], rows: &mut [BenchRow]) {
 pub fn run_sweep(gpu: &Gpu, settings: Settings, jobs: &[SweepJob], command_line: Vec<String>, on_row: &mut dyn FnMut(&Report, Option<&Job>)) -> Result<Report> {
     let failed = precompile(gpu, &sweep_contracts(jobs), SWEEP_COMPILE_THREADS);
     let mut r = Runner::new(gpu, settings)?;
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let mut report = Report {
-        lockstep_version: env!("CARGO_PKG_VERSION").into(),
-        device: gpu.info().clone(),
-        l2_bytes: r.l2_bytes,
-        date_utc: utc_date(secs),
-        command_line,
-        settings: r.settings.clone(),
-        ceilings: Ceilings::default(),
-        rows: Vec::new(),
-        complete: false,
-    };
-    r.measure_ceilings()?;
-    report.ceilings = r.ceilings.clone();
+    let mut report = start_report(gpu, &mut r, command_line)?;
     on_row(&report, jobs.first().map(|j| &j.job));
     for (i, j) in jobs.iter().enumerate() {
         let mut row = match failed.iter().find(|(c, _)| *c == j.contract) {
