@@ -97,14 +97,10 @@ impl Report {
     }
 
     pub fn skip(&mut self, backend: &str, contract: &str, op: &str, family: &str, why: &str) {
-        let key = (backend.to_string(), contract.to_string(), op.to_string(), family.to_string());
-        self.rows.insert(
-            key,
-            Row {
-                skipped: Some(why.into()),
-                ..Row::new(backend, contract, op, family)
-            },
-        );
+        self.put(Row {
+            skipped: Some(why.into()),
+            ..Row::new(backend, contract, op, family)
+        });
     }
 
     /// A row decided outside the case machinery (one check of `cases` parts, `failed` of
@@ -112,32 +108,30 @@ impl Report {
     /// `at` is (backend, contract, op, family).
     pub fn record(&mut self, at: (&str, &str, &str, &str), cases: usize, failed: usize, c: Comparison, first_failure: Option<String>) {
         let (backend, contract, op, family) = at;
-        let key = (backend.to_string(), contract.to_string(), op.to_string(), family.to_string());
-        self.rows.insert(
-            key,
-            Row {
-                cases,
-                failed_cases: failed,
-                comparison: c,
-                first_failure,
-                ..Row::new(backend, contract, op, family)
-            },
-        );
+        self.put(Row {
+            cases,
+            failed_cases: failed,
+            comparison: c,
+            first_failure,
+            ..Row::new(backend, contract, op, family)
+        });
     }
 
     /// An informative row: what was found, never a pass or a failure.
     pub fn inform(&mut self, at: (&str, &str, &str, &str), cases: usize, c: Comparison, text: &str) {
         let (backend, contract, op, family) = at;
-        let key = (backend.to_string(), contract.to_string(), op.to_string(), family.to_string());
-        self.rows.insert(
-            key,
-            Row {
-                cases,
-                comparison: c,
-                informative: Some(text.into()),
-                ..Row::new(backend, contract, op, family)
-            },
-        );
+        self.put(Row {
+            cases,
+            comparison: c,
+            informative: Some(text.into()),
+            ..Row::new(backend, contract, op, family)
+        });
+    }
+
+    /// Sets a whole row, under the key its own names make.
+    fn put(&mut self, row: Row) {
+        let key = (row.backend.clone(), row.contract.clone(), row.op.clone(), row.family.clone());
+        self.rows.insert(key, row);
     }
 
     pub fn rows(&self) -> Vec<&Row> {
