@@ -459,17 +459,8 @@ fn dev(what: &'static str) -> impl Fn(cudarc::driver::DriverError) -> Error {
 impl Program {
     fn load(gpu: &Gpu) -> Result<Program> {
         let arch = gpu.info().arch.clone();
-        let opts = cudarc::nvrtc::CompileOptions {
-            options: crate::kernels::compile_options(&arch),
-            name: Some("lockstep_bench.cu".into()),
-            ..Default::default()
-        };
-        let ptx = cudarc::nvrtc::compile_ptx_with_opts(PROGRAM, opts).map_err(|e| Error::Compile {
-            contract: "bench".into(),
-            arch: arch.clone(),
-            log: e.to_string(),
-        })?;
-        let m = gpu.context().load_module(ptx).map_err(dev("load bench module"))?;
+        let ptx = crate::kernels::nvrtc_compile("lockstep_bench.cu", PROGRAM.into(), crate::kernels::compile_options(&arch), "bench", &arch)?;
+        let m = gpu.context().load_module(cudarc::nvrtc::Ptx::from_src(ptx)).map_err(dev("load bench module"))?;
         let f = |name: &str| {
             m.load_function(name).map_err(|e| Error::MissingKernel {
                 symbol: name.into(),

@@ -1,7 +1,7 @@
 //! The device handle: context, stream, and the kernel tables per contract.
 
 use crate::error::{Error, Result};
-use crate::kernels::{arch_name, Kernels};
+use crate::kernels::{arch_name, nvrtc_version, Kernels};
 use cudarc::driver::sys::CUdevice_attribute;
 use cudarc::driver::{CudaContext, CudaSlice, CudaStream};
 use lockstep_reference::{Contract, Element, FMA_V1};
@@ -87,17 +87,6 @@ fn parse_driver_version(line: &str) -> Option<String> {
     line.split_whitespace()
         .find(|t| t.contains('.') && t.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())))
         .map(str::to_string)
-}
-
-fn nvrtc_version() -> Result<(i32, i32)> {
-    // SAFETY: only probes whether the shared library can be opened.
-    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
-        return Err(Error::NoDriver("libnvrtc (the CUDA runtime compiler) could not be loaded".into()));
-    }
-    let (mut major, mut minor) = (0i32, 0i32);
-    // SAFETY: the library is present; writes two ints.
-    unsafe { cudarc::nvrtc::sys::nvrtcVersion(&mut major, &mut minor) };
-    Ok((major, minor))
 }
 
 impl Gpu {

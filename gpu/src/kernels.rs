@@ -211,29 +211,46 @@ pub fn ptx_cache_key(nvrtc: (i32, i32), options: &[String], program: &str) -> St
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn nvrtc_version() -> (i32, i32) {
+/// The NVRTC version, or [`Error::NoDriver`] when libnvrtc cannot be loaded (checked first:
+/// cudarc panics on a call into a missing library).
+pub(crate) fn nvrtc_version() -> Result<(i32, i32)> {
+    // SAFETY: only probes whether the shared library can be opened.
+    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+        return Err(Error::NoDriver("libnvrtc (the CUDA runtime compiler) could not be loaded".into()));
+    }
     let (mut major, mut minor) = (0i32, 0i32);
-    // SAFETY: called only after is_culib_present(); writes two ints.
+    // SAFETY: the library is present; writes two ints.
     unsafe { cudarc::nvrtc::sys::nvrtcVersion(&mut major, &mut minor) };
-    (major, minor)
+    Ok((major, minor))
 }
 
 fn compile_part(c: &Contract, arch: &str, part: &'static str) -> Result<String> {
-    let options = compile_options(arch);
-    let program = part_program(c, part);
-    let key = ptx_cache_key(nvrtc_version(), &options, &program);
+    nvrtc_compile(
+        &format!("lockstep_{}_{part}.cu", c.id()),
+        part_program(c, part),
+        compile_options(arch),
+        &c.id(),
+        arch,
+    )
+}
+
+/// The one way into NVRTC: `program` compiled with `options` through the on-disk cache
+/// ([`ptx_cache_key`]); `name` is the file name NVRTC's messages use, and an error names
+/// `what` (the contract, or the helper program) and the architecture.
+pub(crate) fn nvrtc_compile(name: &str, program: String, options: Vec<String>, what: &str, arch: &str) -> Result<String> {
+    let key = ptx_cache_key(nvrtc_version()?, &options, &program);
     cached(ptx_cache_dir().as_deref(), &key, || {
         let opts = CompileOptions {
             options,
-            name: Some(format!("lockstep_{}_{part}.cu", c.id())),
+            name: Some(name.into()),
             ..CompileOptions::default()
         };
         let ptx = cudarc::nvrtc::compile_ptx_with_opts(program, opts).map_err(|e| Error::Compile {
-            contract: c.id(),
-            arch: arch.to_string(),
+            contract: what.into(),
+            arch: arch.into(),
             log: match e {
-                cudarc::nvrtc::CompileError::CompileError { log, .. } => format!("{part}: {}", log.to_string_lossy()),
-                other => format!("{part}: {other}"),
+                cudarc::nvrtc::CompileError::CompileError { log, .. } => format!("{name}: {}", log.to_string_lossy()),
+                other => format!("{name}: {other}"),
             },
         })?;
         Ok(ptx.to_src())
@@ -273,10 +290,6 @@ pub(crate) fn ptx_for(c: &Contract, arch: &str) -> Result<Arc<ProgramPtx>> {
     let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(p) = slot.as_ref() {
         return Ok(p.clone());
-    }
-    // SAFETY: only probes whether the shared library can be opened.
-    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
-        return Err(Error::NoDriver("libnvrtc (the CUDA runtime compiler) could not be loaded".into()));
     }
     let parts: Vec<Result<String>> = std::thread::scope(|s| {
         let handles: Vec<_> = PARTS.iter().map(|&(part, _)| s.spawn(move || compile_part(c, arch, part))).collect();
@@ -457,28 +470,7 @@ pub(crate) fn tc_ptx_for(contract: &Contract) -> Result<Arc<String>> {
     if let Some(p) = slot.as_ref() {
         return Ok(p.clone());
     }
-    // SAFETY: only probes whether the shared library can be opened.
-    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
-        return Err(Error::NoDriver("libnvrtc (the CUDA runtime compiler) could not be loaded".into()));
-    }
-    let (options, program) = (tc_compile_options(), tc_program());
-    let key = ptx_cache_key(nvrtc_version(), &options, &program);
-    let text = cached(ptx_cache_dir().as_deref(), &key, || {
-        let opts = CompileOptions {
-            options,
-            name: Some("lockstep_matmul_tc.cu".into()),
-            ..CompileOptions::default()
-        };
-        let ptx = cudarc::nvrtc::compile_ptx_with_opts(program, opts).map_err(|e| Error::Compile {
-            contract: contract.id(),
-            arch: TC_ARCH.to_string(),
-            log: match e {
-                cudarc::nvrtc::CompileError::CompileError { log, .. } => log.to_string_lossy().into_owned(),
-                other => other.to_string(),
-            },
-        })?;
-        Ok(ptx.to_src())
-    })?;
+    let text = nvrtc_compile("lockstep_matmul_tc.cu", tc_program(), tc_compile_options(), &contract.id(), TC_ARCH)?;
     let p = Arc::new(text);
     *slot = Some(p.clone());
     Ok(p)

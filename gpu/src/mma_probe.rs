@@ -16,7 +16,7 @@ use crate::device::Gpu;
 use crate::error::{Error, Result};
 use crate::kernels::{arch_name, compile_options};
 use cudarc::driver::{LaunchConfig, PushKernelArg};
-use cudarc::nvrtc::{CompileOptions, Ptx};
+use cudarc::nvrtc::Ptx;
 use half::{bf16, f16};
 use lockstep_reference::dtype::same_bits;
 use lockstep_reference::matmul::tensor_core::{mma_step, CANONICAL_NAN};
@@ -533,24 +533,8 @@ pub fn step_ptx(arch: &str) -> Result<Arc<String>> {
     if let Some(p) = map.get(arch) {
         return Ok(p.clone());
     }
-    // SAFETY: only probes whether the shared library can be opened.
-    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
-        return Err(Error::NoDriver("libnvrtc (the CUDA runtime compiler) could not be loaded".into()));
-    }
-    let opts = CompileOptions {
-        options: compile_options(arch),
-        name: Some("lockstep_mma_step.cu".into()),
-        ..CompileOptions::default()
-    };
-    let ptx = cudarc::nvrtc::compile_ptx_with_opts(step_program(), opts).map_err(|e| Error::Compile {
-        contract: MMA_SM90_V1.id(),
-        arch: arch.to_string(),
-        log: match e {
-            cudarc::nvrtc::CompileError::CompileError { log, .. } => log.to_string_lossy().into_owned(),
-            other => other.to_string(),
-        },
-    })?;
-    let p = Arc::new(ptx.to_src());
+    let ptx = crate::kernels::nvrtc_compile("lockstep_mma_step.cu", step_program(), compile_options(arch), &MMA_SM90_V1.id(), arch)?;
+    let p = Arc::new(ptx);
     map.insert(arch.to_string(), p.clone());
     Ok(p)
 }
