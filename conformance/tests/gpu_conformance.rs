@@ -94,6 +94,11 @@ fn gpu_rows_are_batch_invariant() {
         0,
         Values::Uniform(1.0),
     ));
+    // Rows of 8192: a few rows run on clusters (the block engine), the whole batch on the
+    // warp engine (ops/rowplan.rs); the bits must not notice either.
+    for op in [OpSpec::Rmsnorm { eps: 1e-6 }, OpSpec::Softmax, OpSpec::LogSoftmax] {
+        cases.push(row_case(&FMA_V1, op, DType::Bf16, DType::Bf16, 1024, 8192, Values::Uniform(1.0)));
+    }
     let mut report = Report::default();
     for case in &cases {
         report.add(

@@ -5,6 +5,7 @@
 #include "shim.h"
 #include PROGRAM
 #include <cstdint>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -141,10 +142,16 @@ struct RowLaunch {
     unsigned parts;
     bool cached;
     int shift;
+    bool warps = false;  // the warp engine (reduce.cuh): parts and cached do not apply
 };
 static std::string plan_name(const RowLaunch& p) {
+    if (p.warps) return " [warp engine, " + std::to_string(LS_WARP_R) + " warps/row" + (p.shift ? ", shift " + std::to_string(p.shift) : "") + "]";
     return " [" + std::to_string(p.parts) + (p.parts > 1 ? " CTAs/row" : " CTA/row") + (p.cached ? ", cached" : ", uncached") +
            (p.shift ? ", shift " + std::to_string(p.shift) : "") + "]";
+}
+// A launch of the warp engine: one CTA per row, its row cache `cache_elem` bytes per element.
+static void run_warps(int rows, int H, int cache_elem, const std::function<void()>& k) {
+    ls_launch_ex({(unsigned)rows, 1, 1}, LS_WARP_THREADS, (unsigned)ls_warp_smem_bytes(H, cache_elem), 1, k);
 }
 template <typename T> static void run_rows(int rows, int H, const RowLaunch& p, const std::function<void()>& k) {
     const unsigned long long smem = ls_row_head_bytes() + (p.cached ? ls_row_cache_bytes(H, LS_LANES / (int)p.parts, sizeof(T)) : 0);
@@ -182,15 +189,16 @@ template <typename T, typename O> static void check_rows(int rows, int H, bool s
         }
         std::vector<O> ys(want_y.size() + 8);
         std::vector<T> hs(want_y.size() + 8);
-        run_rows<T>(rows, H, p, [&] {
-            ls_rmsnorm<T, O>(xs.data() + sh, with_res ? rs.data() + sh : nullptr, ws.data() + sh, ys.data() + sh, with_res ? hs.data() + sh : nullptr, H, eps);
-        });
+        const T* rp = with_res ? rs.data() + sh : nullptr;
+        T* hp = with_res ? hs.data() + sh : nullptr;
+        if (p.warps) run_warps(rows, H, sizeof(T), [&] { ls_rmsnorm_warp<T, O>(xs.data() + sh, rp, ws.data() + sh, ys.data() + sh, hp, H, eps); });
+        else run_rows<T>(rows, H, p, [&] { ls_rmsnorm<T, O>(xs.data() + sh, rp, ws.data() + sh, ys.data() + sh, hp, H, eps); });
         std::snprintf(name, sizeof name, "%s r%d h%d sp%d (%zu->%zu B)", with_res ? "rmsnorm_residual" : "rmsnorm", rows, H, specials, sizeof(T), sizeof(O));
         expect_equal(std::string(name) + " y" + plan_name(p), want_y, unshift(ys, want_y.size(), sh));
         if (with_res) expect_equal(std::string(name) + " h" + plan_name(p), want_h, unshift(hs, want_h.size(), sh));
     }
     // sum and mean (never cached).
-    for (int divide = 0; divide < 2 && !p.cached; ++divide) {
+    for (int divide = 0; divide < 2 && !p.cached && !p.warps; ++divide) {
         std::vector<O> s(rows), want(rows);
         for (int i = 0; i < rows; ++i) {
             std::vector<float> xv(H);
@@ -214,7 +222,8 @@ template <typename T, typename O> static void check_rows(int rows, int H, bool s
             const float lg = ls_log(s);
             for (int j = 0; j < H; ++j) want[(size_t)i * H + j] = ls_from_f32<O>(lf ? (xv[j] - m) - lg : e[j] / s);
         }
-        run_rows<T>(rows, H, p, [&] { ls_softmax<T, O>(xs.data() + sh, outs.data() + sh, H, lf); });
+        if (p.warps) run_warps(rows, H, 4, [&] { ls_softmax_warp<T, O>(xs.data() + sh, outs.data() + sh, H, lf); });
+        else run_rows<T>(rows, H, p, [&] { ls_softmax<T, O>(xs.data() + sh, outs.data() + sh, H, lf); });
         std::snprintf(name, sizeof name, "%s r%d h%d sp%d (%zu->%zu B)", lf ? "log_softmax" : "softmax", rows, H, specials, sizeof(T), sizeof(O));
         expect_equal(name + plan_name(p), want, unshift(outs, want.size(), sh));
     }
@@ -227,6 +236,8 @@ template <typename T, typename O> static void check_rows_all(int rows, int H, bo
         for (bool cached : {false, true})
             for (int shift : {0, 1}) check_rows<T, O>(rows, H, specials, {parts, cached, shift});
     }
+    if (LS_LANES % 128 == 0)
+        for (int shift : {0, 1}) check_rows<T, O>(rows, H, specials, {1, true, shift, true});
 }
 
 template <typename T, typename O> static void check_rope(int tokens, int heads, int d, int max_pos) {
@@ -427,6 +438,9 @@ int main(int argc, char** argv) {
     std::printf("contract %s: KC = %d, L = %d, BN = %d, S = %d\n", LS_CONTRACT, LS_KC, LS_LANES, LS_ATTN_BLOCK, LS_ATTN_SPLIT);
     check_bf16_rounding();
     const int kc = LS_KC > 0 ? LS_KC : 300;
+    // LS_EMU_ROWS_ONLY=1: only the row ops (a quick check of the row engines).
+    const bool rows_only = std::getenv("LS_EMU_ROWS_ONLY") != nullptr;
+    if (!rows_only) {
     // Every path: M at and around the skinny limits (4, 16) and past a 64-row tile, K at the
     // chunk edges and past a stage, N off the tile and vector widths, bias on/off, batch 2.
     for (int K : {1, 15, kc - 1, kc, kc + 1, 2 * kc + 88}) check_matmul<float, float>(1, 3, 70, K, true, false);
@@ -440,6 +454,7 @@ int main(int argc, char** argv) {
     check_matmul<ls_bf16, float>(2, 130, 260, 2 * kc + 88, true, false);
     check_matmul<ls_f16, ls_f16>(2, 17, 5, 40, true, false);
     check_matmul<ls_f16, float>(1, 4, 1030, kc - 1, true, true);
+    }
     for (int H : {1, 3, 7, 1023, 1024, 1025}) check_rows_all<float, float>(2, H, true);
     for (int H : {3000, 4099}) check_rows_all<float, float>(2, H, false);
     check_rows_all<float, float>(2, 4099, true);
@@ -449,6 +464,10 @@ int main(int argc, char** argv) {
     check_rows_all<ls_bf16, ls_bf16>(3, 1027, true);
     check_rows_all<float, float>(2, 151936, false);
     check_rows_all<ls_bf16, ls_bf16>(1, 151936, true);
+    if (rows_only) {
+        std::printf("%d checks, %d failed (row ops only)\n", g_checks, g_failures);
+        return g_failures ? 1 : 0;
+    }
     check_rope<float, float>(5, 2, 64, 100);
     check_rope<ls_bf16, ls_bf16>(3, 4, 128, 50);
     if (argc > 1) check_attention_cases(argv[1]);

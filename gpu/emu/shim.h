@@ -71,6 +71,15 @@ inline float __shfl_down_sync(unsigned, float v, int s) {
     ls_block->warp_bars[w]->arrive_and_wait();
     return r;
 }
+inline float __shfl_sync(unsigned, float v, int src) {
+    const unsigned t = threadIdx.x, w = t / 32;
+    ls_block->slots[t] = v;
+    ls_block->warp_bars[w]->arrive_and_wait();
+    const float r = ls_block->slots[w * 32 + (unsigned)src % 32];
+    ls_block->warp_bars[w]->arrive_and_wait();
+    return r;
+}
+[[noreturn]] inline void __trap() { std::abort(); }
 inline int __ffs(int x) { return __builtin_ffs(x); }
 
 inline float __fmaf_rn(float a, float b, float c) { return std::fma(a, b, c); }

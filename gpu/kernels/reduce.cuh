@@ -303,3 +303,170 @@ __device__ __forceinline__ float ls_row_reduce(const LsRow& R, Load load) {
     }
     return ls_row_combine<Op>(R);
 }
+
+// ---- The warp engine of rmsnorm and softmax ------------------------------------------
+//
+// The same lane tree, arranged so that combining costs two barriers instead of one per
+// level. A row is served by one CTA of R = min(4, L/128) warps (LS_WARP_THREADS = 32R).
+// Lane l = 4t + q + 128g of the tree belongs to thread t (0…31) of warp w = g mod R, slot
+// i = g / R, component q: a warp loads 128 consecutive elements (j·L + 128g … + 127) of
+// chunk j at a time, one vector per thread, and each lane's chain runs over j in order, as
+// in every engine. The combine walks the lane bits from the top, each where it lives: g's
+// high bits (strides L/2 … 128R) pair slots of one thread; g's low bits (strides 64R … 128)
+// pair warps, through shared memory; t's bits (64 … 4) pair threads of warp 0, by
+// shuffles; q's bits (2, 1) pair components of thread 0.
+// Each thread keeps the elements it loaded in its own part of shared memory (the "row
+// cache": nobody else reads them, so no barrier guards it), so later passes read no DRAM.
+// The launcher (ops/rowplan.rs) uses this engine when L is a multiple of 128 and the row's
+// cache fits in ROW_CACHE_MAX; the block engine above otherwise.
+
+#define LS_WG (LS_LANES >= 128 ? LS_LANES / 128 : 1)  // 128-lane groups of the tree
+#define LS_WARP_R (LS_WG >= 4 ? 4 : LS_WG)           // warps per row
+#define LS_WARP_G (LS_WG / LS_WARP_R)                // slots per thread and chunk
+#define LS_WARP_THREADS (32 * LS_WARP_R)
+
+// Four consecutive elements of T as stored: one 16-byte (f32) or 8-byte (16-bit) value.
+template <typename T> struct LsQuad { uint2 r; };
+template <> struct LsQuad<float> { float4 r; };
+
+template <typename T> __device__ __forceinline__ void ls_quad_widen(const LsQuad<T>& a, float v[4]) {
+    T b[4];
+    b[0].bits = (unsigned short)(a.r.x & 0xffffu), b[1].bits = (unsigned short)(a.r.x >> 16);
+    b[2].bits = (unsigned short)(a.r.y & 0xffffu), b[3].bits = (unsigned short)(a.r.y >> 16);
+    LS_FOR4(q, 4) v[q] = ls_to_f32(b[q]);
+}
+__device__ __forceinline__ void ls_quad_widen(const LsQuad<float>& a, float v[4]) { v[0] = a.r.x, v[1] = a.r.y, v[2] = a.r.z, v[3] = a.r.w; }
+// Rounds to T (exact where v came from T).
+template <typename T> __device__ __forceinline__ LsQuad<T> ls_quad_narrow(const float v[4]) {
+    LsQuad<T> a;
+    a.r.x = (unsigned)ls_from_f32<T>(v[0]).bits | ((unsigned)ls_from_f32<T>(v[1]).bits << 16);
+    a.r.y = (unsigned)ls_from_f32<T>(v[2]).bits | ((unsigned)ls_from_f32<T>(v[3]).bits << 16);
+    return a;
+}
+template <> __device__ __forceinline__ LsQuad<float> ls_quad_narrow<float>(const float v[4]) {
+    LsQuad<float> a;
+    a.r.x = v[0], a.r.y = v[1], a.r.z = v[2], a.r.w = v[3];
+    return a;
+}
+// n ≤ 4 elements at p as stored (missing ones zero); one load when `vec` and n == 4.
+template <typename T> __device__ __forceinline__ LsQuad<T> ls_quad_load(const T* p, int n, bool vec) {
+    LsQuad<T> a;
+    if (vec && n == 4) {
+        a.r = *reinterpret_cast<const decltype(a.r)*>(p);
+    } else {
+        float v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        LS_FOR4(q, n) v[q] = ls_to_f32(p[q]);
+        a = ls_quad_narrow<T>(v);
+    }
+    return a;
+}
+
+// Dynamic shared memory of a warp-engine CTA: the exchange (R − 1 warps × 32 × 4 floats,
+// padded to R), the result, then the row cache: ceil(H / L) chunks of L elements of
+// `cache_elem` bytes (ops/rowplan.rs `warp_smem_bytes`: the same rule).
+__host__ __device__ __forceinline__ unsigned long long ls_warp_head_bytes() { return (unsigned long long)LS_WARP_R * 128 * 4 + 16; }
+__host__ __device__ __forceinline__ unsigned long long ls_warp_smem_bytes(long long H, int cache_elem) {
+    return ls_warp_head_bytes() + (unsigned long long)((H + LS_LANES - 1) / LS_LANES) * LS_LANES * cache_elem;
+}
+
+// One thread's place in its row (the CTA's row).
+struct LsWarpRow {
+    long long row;
+    int H, nchunk;
+    int t, w;       // lane of the warp, warp of the row
+    float* xch;     // shared: the warp exchange
+    float* bc;      // shared: the row's result
+    unsigned char* cache;  // shared: the row cache
+    // Row index of component 0 of slot i in chunk j.
+    __device__ __forceinline__ long long elem(int j, int i) const { return (long long)j * LS_LANES + 128 * (w + LS_WARP_R * i) + 4 * t; }
+    // Elements of (j, i) in the row: 4, fewer at the row's end, 0 past it.
+    __device__ __forceinline__ int count(int j, int i) const {
+        const long long e = elem(j, i);
+        return e < H ? (int)ls_min_ll(4, H - e) : 0;
+    }
+    // This thread's cache entry for (j, i), a quad of Q; consecutive threads, consecutive entries.
+    template <typename Q> __device__ __forceinline__ Q& at(int j, int i) const {
+        return reinterpret_cast<Q*>(cache)[((long long)j * LS_WARP_G + i) * LS_WARP_THREADS + threadIdx.x];
+    }
+};
+
+__device__ __forceinline__ LsWarpRow ls_warp_row(int H) {
+    LsWarpRow W;
+    W.t = (int)threadIdx.x % 32;
+    W.w = (int)threadIdx.x / 32;
+    W.row = blockIdx.x;
+    W.H = H;
+    W.nchunk = (H + LS_LANES - 1) / LS_LANES;
+    unsigned char* s = ls_dyn_smem();
+    W.xch = reinterpret_cast<float*>(s);
+    W.bc = reinterpret_cast<float*>(s + LS_WARP_R * 128 * 4);
+    W.cache = s + ls_warp_head_bytes();
+    return W;
+}
+
+// Combines this thread's slot partials acc[i][q] (its lanes' finished chains) down to
+// lane 0 and returns it to every thread of the row.
+template <typename Op> __device__ __forceinline__ float ls_warp_combine(const LsWarpRow& W, float acc[LS_WARP_G][4]) {
+#pragma unroll
+    for (int s = LS_WARP_G / 2; s >= 1; s >>= 1)
+#pragma unroll
+        for (int i = 0; i < s; ++i) LS_FOR4(q, 4) acc[i][q] = Op::combine(acc[i][q], acc[i + s][q]);
+    if (LS_WARP_R > 1) {
+        if (W.w != 0) LS_FOR4(q, 4) W.xch[((W.w - 1) * 32 + W.t) * 4 + q] = acc[0][q];
+        __syncthreads();
+        if (W.w == 0) {
+            float v[LS_WARP_R][4];
+            LS_FOR4(q, 4) v[0][q] = acc[0][q];
+#pragma unroll
+            for (int u = 1; u < LS_WARP_R; ++u) LS_FOR4(q, 4) v[u][q] = W.xch[((u - 1) * 32 + W.t) * 4 + q];
+#pragma unroll
+            for (int s = LS_WARP_R / 2; s >= 1; s >>= 1)
+#pragma unroll
+                for (int u = 0; u < s; ++u) LS_FOR4(q, 4) v[u][q] = Op::combine(v[u][q], v[u + s][q]);
+            LS_FOR4(q, 4) acc[0][q] = v[0][q];
+        }
+    }
+    float r = 0.0f;
+    if (W.w == 0) {
+#pragma unroll
+        for (int d = 16; d >= 1; d >>= 1)
+            LS_FOR4(q, 4) acc[0][q] = Op::combine(acc[0][q], __shfl_down_sync(0xffffffffu, acc[0][q], d));
+        r = Op::combine(Op::combine(acc[0][0], acc[0][2]), Op::combine(acc[0][1], acc[0][3]));
+        if (W.t == 0) *W.bc = r;
+    }
+    // Warp 0 has read xch before this barrier, so the next reduction may write it; it
+    // writes bc only after its own first barrier, when every thread has read this one.
+    __syncthreads();
+    return *W.bc;
+}
+
+// The lane tree of this row over the values `get(j, i, e, n, v)` gives for the n ≤ 4
+// elements of slot i in chunk j (e: row index of the first).
+template <typename Op, typename Get> __device__ __forceinline__ float ls_warp_reduce(const LsWarpRow& W, Get get) {
+    float acc[LS_WARP_G][4];
+#pragma unroll
+    for (int i = 0; i < LS_WARP_G; ++i) LS_FOR4(q, 4) acc[i][q] = Op::identity();
+#pragma unroll 4
+    for (int j = 0; j < W.nchunk; ++j)
+#pragma unroll
+        for (int i = 0; i < LS_WARP_G; ++i) {
+            const int n = W.count(j, i);
+            if (n > 0) {
+                float v[4];
+                get(j, i, W.elem(j, i), n, v);
+                LS_FOR4(q, n) acc[i][q] = Op::fold(acc[i][q], v[q]);
+            }
+        }
+    return ls_warp_combine<Op>(W, acc);
+}
+
+// Calls f(j, i, e, n) for every slot of the row with elements (e: row index of the first).
+template <typename F> __device__ __forceinline__ void ls_warp_map(const LsWarpRow& W, F f) {
+#pragma unroll 4
+    for (int j = 0; j < W.nchunk; ++j)
+#pragma unroll
+        for (int i = 0; i < LS_WARP_G; ++i) {
+            const int n = W.count(j, i);
+            if (n > 0) f(j, i, W.elem(j, i), n);
+        }
+}

@@ -69,3 +69,48 @@ __device__ __forceinline__ void ls_rmsnorm(const T* __restrict__ x, const T* __r
         ls_rmsnorm<T, O>(x, res, w, y, h_out, H, eps);                                                                        \
     }
 LS_FOR_ALL_PAIRS(LS_RMSNORM_KERNEL)
+
+// The same steps on the warp engine of reduce.cuh: h goes to the row cache (as T, exact)
+// during the sum of squares, so x, r and w are each read once.
+template <typename T, typename O>
+__device__ __forceinline__ void ls_rmsnorm_warp(const T* __restrict__ x, const T* __restrict__ res, const T* __restrict__ w, O* __restrict__ y,
+                                                T* __restrict__ h_out, int H, float eps) {
+    const LsWarpRow W = ls_warp_row(H);
+    const long long base = W.row * H;
+    const T* xr = x + base;
+    const T* rr = res ? res + base : nullptr;
+    T* hr = h_out ? h_out + base : nullptr;
+    O* yr = y + base;
+    const bool vx = ls_aligned4(xr) && (!rr || ls_aligned4(rr)) && (!hr || ls_aligned4(hr));
+    const bool vy = ls_aligned4(yr), vw = ls_aligned4(w);
+    const float ss = ls_warp_reduce<LsSumSq>(W, [&](int j, int i, long long e, int n, float v[4]) {
+        LsQuad<T> h = ls_quad_load(xr + e, n, vx);
+        if (rr) {
+            float a[4], b[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+            ls_quad_widen(h, a);
+            ls_ld4(rr + e, n, vx, b);
+            LS_FOR4(q, 4) a[q] = __fadd_rn(a[q], b[q]);
+            h = ls_quad_narrow<T>(a);
+        }
+        ls_quad_widen(h, v);
+        W.at<LsQuad<T>>(j, i) = h;
+        if (hr) ls_st4(hr + e, n, vx, v);
+    });
+    const float ms = __fdiv_rn(ss, __int2float_rn(H));
+    const float r = ls_rsqrt(__fadd_rn(ms, eps));
+    ls_warp_map(W, [&](int j, int i, long long e, int n) {
+        float v[4], wv[4], out[4];
+        ls_quad_widen(W.at<LsQuad<T>>(j, i), v);
+        ls_ld4(w + e, n, vw, wv);
+        LS_FOR4(q, n) out[q] = __fmul_rn(__fmul_rn(v[q], r), wv[q]);
+        ls_st4(yr + e, n, vy, out);
+    });
+}
+
+// `rmsnorm_warps_*`: the warp engine, one CTA of LS_WARP_R warps per row (ops/rowplan.rs).
+#define LS_RMSNORM_WARP_KERNEL(SUFFIX, T, O)                                                                        \
+    extern "C" __global__ void __launch_bounds__(LS_WARP_THREADS)                                                  \
+        rmsnorm_warps_##SUFFIX(const T* x, const T* res, const T* w, O* y, T* h_out, int H, float eps) {          \
+        ls_rmsnorm_warp<T, O>(x, res, w, y, h_out, H, eps);                                                        \
+    }
+LS_FOR_ALL_PAIRS(LS_RMSNORM_WARP_KERNEL)

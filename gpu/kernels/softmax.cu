@@ -56,3 +56,43 @@ __device__ __forceinline__ void ls_softmax(const T* __restrict__ x, O* __restric
         ls_softmax<T, O>(x, y, H, log_form);                                                                                   \
     }
 LS_FOR_ALL_PAIRS(LS_SOFTMAX_KERNEL)
+
+// The same steps on the warp engine of reduce.cuh: x goes to the row cache (as f32) during
+// the max, which then holds d_i (log_softmax) or e_i (softmax) from step 4 on, so x is
+// read once and every exp computed once; the values are those of the steps above.
+template <typename T, typename O>
+__device__ __forceinline__ void ls_softmax_warp(const T* __restrict__ x, O* __restrict__ y, int H, int log_form) {
+    const LsWarpRow W = ls_warp_row(H);
+    const T* xr = x + W.row * H;
+    O* yr = y + W.row * H;
+    const bool vx = ls_aligned4(xr), vy = ls_aligned4(yr);
+    const float m = ls_warp_reduce<LsMax>(W, [&](int j, int i, long long e, int n, float v[4]) {
+        ls_quad_widen(ls_quad_load(xr + e, n, vx), v);
+        W.at<float4>(j, i) = make_float4(v[0], v[1], v[2], v[3]);
+    });
+    const float s = ls_warp_reduce<LsSum>(W, [&](int j, int i, long long, int n, float v[4]) {
+        float4& c = W.at<float4>(j, i);
+        float d[4] = {c.x, c.y, c.z, c.w};
+        LS_FOR4(q, n) {
+            d[q] = __fsub_rn(d[q], m);
+            v[q] = ls_exp(d[q]);
+            if (!log_form) d[q] = v[q];
+        }
+        c = make_float4(d[0], d[1], d[2], d[3]);
+    });
+    const float lg = log_form ? ls_log(s) : 0.0f;
+    ls_warp_map(W, [&](int j, int i, long long e, int n) {
+        const float4 c = W.at<float4>(j, i);
+        const float d[4] = {c.x, c.y, c.z, c.w};
+        float out[4];
+        LS_FOR4(q, n) out[q] = log_form ? __fsub_rn(d[q], lg) : __fdiv_rn(d[q], s);
+        ls_st4(yr + e, n, vy, out);
+    });
+}
+
+// `softmax_warps_*`: the warp engine, one CTA of LS_WARP_R warps per row (ops/rowplan.rs).
+#define LS_SOFTMAX_WARP_KERNEL(SUFFIX, T, O)                                                                    \
+    extern "C" __global__ void __launch_bounds__(LS_WARP_THREADS) softmax_warps_##SUFFIX(const T* x, O* y, int H, int log_form) { \
+        ls_softmax_warp<T, O>(x, y, H, log_form);                                                             \
+    }
+LS_FOR_ALL_PAIRS(LS_SOFTMAX_WARP_KERNEL)

@@ -391,6 +391,8 @@ pub(crate) struct Kernels {
     pub mean_wide: ByPair,
     pub softmax: ByPair,
     pub softmax_wide: ByPair,
+    pub rmsnorm_warps: ByPair,
+    pub softmax_warps: ByPair,
     pub rope: ByPair,
     pub unary: ByPair,
     pub attn_split: ByOut,
@@ -415,6 +417,7 @@ impl Kernels {
         let (m, r, a, x) = (&modules["matmul"], &modules["rows"], &modules["attention"], &modules["misc"]);
         // The row kernels may take the dynamic shared memory of their largest plan (ops/rowplan.rs).
         let rows = |stem: &str| ByPair::load(r, c, stem)?.allow_dynamic_smem(c, stem, crate::ops::rowplan::max_smem_bytes(c.lanes));
+        let warps = |stem: &str| ByPair::load(r, c, stem)?.allow_dynamic_smem(c, stem, crate::ops::rowplan::max_warp_smem_bytes(c.lanes));
         Ok(Kernels {
             matmul_fma: ByPair::load(m, c, "matmul_fma")?.allow_dynamic_smem(c, "matmul_fma", mm_totals_bytes(MM_BM))?,
             matmul_fma_half: ByPair::load(m, c, "matmul_fma_half")?.allow_dynamic_smem(c, "matmul_fma_half", mm_totals_bytes(MM_BM_HALF))?,
@@ -427,6 +430,8 @@ impl Kernels {
             mean_wide: rows("mean_wide")?,
             softmax: rows("softmax")?,
             softmax_wide: rows("softmax_wide")?,
+            rmsnorm_warps: warps("rmsnorm_warps")?,
+            softmax_warps: warps("softmax_warps")?,
             rope: ByPair::load(x, c, "rope")?,
             unary: ByPair::load(x, c, "unary")?,
             attn_split: ByOut::load(a, c, "attn_split")?,
@@ -551,6 +556,8 @@ mod tests {
                 "mean_wide",
                 "softmax",
                 "softmax_wide",
+                "rmsnorm_warps",
+                "softmax_warps",
                 "rope",
                 "unary",
             ] {
@@ -570,7 +577,7 @@ mod tests {
             // The row kernels: `*_wide` run as clusters of ROW_CLUSTER CTAs on sm_90 (the
             // launch plan counts on it), and no row kernel spills its register arrays to
             // local memory (a bandwidth loss the compiler does silently).
-            for stem in ["rmsnorm", "rmsnorm_wide", "mean", "mean_wide", "softmax", "softmax_wide"] {
+            for stem in ["rmsnorm", "rmsnorm_wide", "mean", "mean_wide", "softmax", "softmax_wide", "rmsnorm_warps", "softmax_warps"] {
                 for tin in DType::ALL {
                     for tout in DType::ALL {
                         let sym = symbol(stem, tin, tout);

@@ -1,5 +1,6 @@
 //! Launcher of `gpu/kernels/mean.cu`: sum and mean, a CTA or a cluster per row, output `[rows, 1]`.
 
+use super::rowplan::RowKernel;
 use crate::device::Gpu;
 use crate::error::{At, Result};
 use cudarc::driver::PushKernelArg;
@@ -30,8 +31,9 @@ impl Gpu {
         let dx = self.upload(x.as_slice().unwrap_or_default()).map_err(|e| at.err(e))?;
         let dy = self.alloc::<O>(rows).map_err(|e| at.err(e))?;
         let (hi, div) = (h as i32, divide as i32);
-        let plan = self.row_plan(c, rows, h, T::DTYPE, false);
-        let f = if plan.wide { &kern.mean_wide } else { &kern.mean };
+        // One pass: no cache, no warp engine.
+        let plan = self.row_plan(c, rows, h, T::DTYPE, false, None);
+        let f = if plan.kernel == RowKernel::Wide { &kern.mean_wide } else { &kern.mean };
         let mut l = self.stream().launch_builder(f.get(T::DTYPE, O::DTYPE));
         l.arg(&dx).arg(&dy).arg(&hi).arg(&div);
         // SAFETY: matches `mean_*` in mean.cu; x holds rows*h elements, y rows; the plan's

@@ -1,5 +1,6 @@
-//! Launcher of `gpu/kernels/rmsnorm.cu`: a CTA or a cluster per row (ops/rowplan.rs).
+//! Launcher of `gpu/kernels/rmsnorm.cu`: a CTA, a cluster or a few warps per row (ops/rowplan.rs).
 
+use super::rowplan::RowKernel;
 use super::{need, NULL};
 use crate::device::Gpu;
 use crate::error::{At, Result};
@@ -101,8 +102,13 @@ impl Gpu {
         }
         let kern = self.kernels(c)?;
         let (hi, eps) = (h as i32, p.eps);
-        let plan = self.row_plan(c, rows, h, T::DTYPE, true);
-        let f = if plan.wide { &kern.rmsnorm_wide } else { &kern.rmsnorm };
+        // The warp engine caches h as T.
+        let plan = self.row_plan(c, rows, h, T::DTYPE, true, Some(tb));
+        let f = match plan.kernel {
+            RowKernel::Block => &kern.rmsnorm,
+            RowKernel::Wide => &kern.rmsnorm_wide,
+            RowKernel::Warps => &kern.rmsnorm_warps,
+        };
         let mut l = self.stream().launch_builder(f.get(T::DTYPE, O::DTYPE));
         l.arg(dx);
         match dr {
@@ -115,7 +121,7 @@ impl Gpu {
             None => l.arg(&NULL),
         };
         l.arg(&hi).arg(&eps);
-        // SAFETY: matches `rmsnorm_*` in rmsnorm.cu; every buffer holds rows*h elements
+        // SAFETY: matches `rmsnorm_*`, `rmsnorm_wide_*` and `rmsnorm_warps_*` in rmsnorm.cu; every buffer holds rows*h elements
         // (w: h; checked above); the plan's grid covers every row (ops/rowplan.rs).
         unsafe { l.launch(plan.cfg) }.map_err(|e| at.err(e))?;
         Ok(())

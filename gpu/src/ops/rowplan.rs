@@ -1,16 +1,50 @@
-//! Launch plan of the row kernels (rmsnorm, softmax, sum/mean): how many CTAs serve a
-//! row, and how much dynamic shared memory they get. Launch configuration only: every
-//! plan computes the same lane tree (gpu/kernels/reduce.cuh, "row engine").
+//! Launch plan of the row kernels (rmsnorm, softmax, sum/mean): which engine serves a row
+//! (gpu/kernels/reduce.cuh: the block engine, one CTA or a cluster per row; the warp
+//! engine, one CTA of up to 4 warps per row), and how much dynamic shared memory it gets.
+//! Launch configuration only: every plan computes the same lane tree.
 
 use crate::kernels::{ROW_CACHE_MAX, ROW_CLUSTER, ROW_THREADS};
 use cudarc::driver::LaunchConfig;
 
+/// The kernel a plan runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RowKernel {
+    /// `*_*`: the block engine, one CTA of [`ROW_THREADS`] per row.
+    Block,
+    /// `*_wide_*`: the block engine, a cluster of [`ROW_CLUSTER`] CTAs per row.
+    Wide,
+    /// `*_warps_*`: the warp engine, one CTA of [`warp_threads`] per row, the row cached in
+    /// shared memory.
+    Warps,
+}
+
 /// Where a plan puts a row.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RowPlan {
-    /// Run the `*_wide` kernel: a cluster of [`ROW_CLUSTER`] CTAs per row.
-    pub wide: bool,
+    pub kernel: RowKernel,
     pub cfg: LaunchConfig,
+}
+
+/// Threads of a warp-engine CTA (`LS_WARP_THREADS` in reduce.cuh): min(4, lanes / 128)
+/// warps; `None` where the engine does not apply (lanes not a multiple of 128).
+pub(crate) fn warp_threads(lanes: usize) -> Option<usize> {
+    (lanes >= 128 && lanes % 128 == 0).then(|| 32 * (lanes / 128).min(4))
+}
+
+/// Dynamic shared memory of a warp-engine CTA (`ls_warp_smem_bytes` in reduce.cuh): the
+/// warp exchange and result, then ceil(h / lanes) chunks of `lanes` elements of
+/// `cache_elem` bytes.
+pub(crate) fn warp_smem_bytes(h: usize, lanes: usize, cache_elem: usize) -> usize {
+    warp_head_bytes(lanes) + h.div_ceil(lanes) * lanes * cache_elem
+}
+
+fn warp_head_bytes(lanes: usize) -> usize {
+    (lanes / 128).clamp(1, 4) * 128 * 4 + 16
+}
+
+/// The most dynamic shared memory a warp-engine plan asks for.
+pub(crate) fn max_warp_smem_bytes(lanes: usize) -> usize {
+    warp_head_bytes(lanes) + ROW_CACHE_MAX
 }
 
 /// Bytes in front of the slice cache: `lanes` lane values and a 16-byte broadcast slot
@@ -33,22 +67,41 @@ pub(crate) fn max_smem_bytes(lanes: usize) -> usize {
 
 /// The plan for `rows` rows of width `h` stored in `elem`-byte elements.
 ///
-/// * A cluster per row (`wide`) when the device has clusters (`clusters`, sm_90+) and the
-///   row is too wide to cache in one CTA, or the rows are fewer than the SMs (`sm_count`)
-///   and at least 8 lanes' chunks wide: then one CTA per row would leave SMs idle and
-///   its loads too few to cover DRAM latency.
-/// * The slice cache (read DRAM once, later passes from shared memory) when `cache` (the
-///   op makes more than one pass) and the slice fits in [`ROW_CACHE_MAX`].
-pub(crate) fn row_plan(rows: usize, h: usize, lanes: usize, elem: usize, cache: bool, clusters: bool, sm_count: usize) -> RowPlan {
+/// * A cluster per row ([`RowKernel::Wide`]) when the device has clusters (`clusters`,
+///   sm_90+) and the row is too wide to cache in one CTA, or the rows are fewer than the
+///   SMs (`sm_count`) and at least 8 lanes' chunks wide: then one CTA per row would leave
+///   SMs idle and its loads too few to cover DRAM latency.
+/// * Else the warp engine ([`RowKernel::Warps`]) where the op has one (`warp_cache`: the
+///   bytes per element of its row cache), the lanes suit it and the row's cache fits in
+///   [`ROW_CACHE_MAX`]: its combine costs two barriers, the block engine's one per level.
+/// * Else one CTA per row ([`RowKernel::Block`]), with the slice cache (read DRAM once,
+///   later passes from shared memory) when `cache` (the op makes more than one pass) and
+///   the slice fits in [`ROW_CACHE_MAX`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn row_plan(rows: usize, h: usize, lanes: usize, elem: usize, cache: bool, warp_cache: Option<usize>, clusters: bool, sm_count: usize) -> RowPlan {
     let row_bytes = h * elem;
     let few_rows = rows < sm_count && h >= 8 * lanes;
     let wide =
         clusters && lanes >= ROW_CLUSTER && rows.checked_mul(ROW_CLUSTER).is_some_and(|g| g <= i32::MAX as usize) && (row_bytes > ROW_CACHE_MAX || few_rows);
+    if !wide {
+        if let (Some(ce), Some(threads)) = (warp_cache, warp_threads(lanes)) {
+            if h.div_ceil(lanes) * lanes * ce <= ROW_CACHE_MAX {
+                return RowPlan {
+                    kernel: RowKernel::Warps,
+                    cfg: LaunchConfig {
+                        grid_dim: (rows as u32, 1, 1),
+                        block_dim: (threads as u32, 1, 1),
+                        shared_mem_bytes: warp_smem_bytes(h, lanes, ce) as u32,
+                    },
+                };
+            }
+        }
+    }
     let parts = if wide { ROW_CLUSTER } else { 1 };
     let slice = cache_bytes(h, lanes, parts, elem);
     let smem = head_bytes(lanes) + if cache && slice <= ROW_CACHE_MAX { slice } else { 0 };
     RowPlan {
-        wide,
+        kernel: if wide { RowKernel::Wide } else { RowKernel::Block },
         cfg: LaunchConfig {
             grid_dim: ((rows * parts) as u32, 1, 1),
             block_dim: (ROW_THREADS as u32, 1, 1),
@@ -59,8 +112,16 @@ pub(crate) fn row_plan(rows: usize, h: usize, lanes: usize, elem: usize, cache: 
 
 impl crate::device::Gpu {
     /// [`row_plan`] on this device for input storage `tin`; `cache`: the op makes more
-    /// than one pass over the row.
-    pub(crate) fn row_plan(&self, c: &lockstep_reference::Contract, rows: usize, h: usize, tin: lockstep_reference::DType, cache: bool) -> RowPlan {
+    /// than one pass over the row; `warp_cache`: as in [`row_plan`].
+    pub(crate) fn row_plan(
+        &self,
+        c: &lockstep_reference::Contract,
+        rows: usize,
+        h: usize,
+        tin: lockstep_reference::DType,
+        cache: bool,
+        warp_cache: Option<usize>,
+    ) -> RowPlan {
         let info = self.info();
         row_plan(
             rows,
@@ -68,6 +129,7 @@ impl crate::device::Gpu {
             c.lanes,
             tin.size_bytes(),
             cache,
+            warp_cache,
             info.compute_capability.0 >= 9,
             info.sm_count.max(1) as usize,
         )
@@ -80,30 +142,54 @@ mod tests {
 
     #[test]
     fn plans_for_the_target_shapes() {
-        // H100: 132 SMs, clusters.
-        let p = row_plan(64, 4096, 1024, 4, true, true, 132);
-        assert!(!p.wide);
-        assert_eq!(p.cfg.grid_dim.0, 64);
-        assert_eq!(p.cfg.shared_mem_bytes as usize, 1024 * 4 + 16 + 4096 * 4);
+        // H100: 132 SMs, clusters. rmsnorm (bf16 cache), softmax (f32 cache).
+        let plan = |rows, h, elem, warp| row_plan(rows, h, 1024, elem, true, warp, true, 132);
+        // Enough rows: the warp engine, one CTA of 4 warps per row, the row in its cache.
+        let p = plan(64, 4096, 4, Some(4));
+        assert_eq!(p.kernel, RowKernel::Warps);
+        assert_eq!((p.cfg.grid_dim.0, p.cfg.block_dim.0), (64, 128));
+        assert_eq!(p.cfg.shared_mem_bytes as usize, 4 * 128 * 4 + 16 + 4096 * 4);
+        let p = plan(4096, 8192, 2, Some(2));
+        assert_eq!(p.kernel, RowKernel::Warps);
+        assert_eq!(p.cfg.shared_mem_bytes as usize, 2064 + 8192 * 2);
+        // A partial last chunk is cached whole: 1000 → 1024 elements.
+        assert_eq!(plan(5, 1000, 4, Some(4)).cfg.shared_mem_bytes as usize, 2064 + 1024 * 4);
         // 8192 f32 at 64 rows: a cluster per row, each CTA caching 1/8 of the row.
-        let p = row_plan(64, 8192, 1024, 4, true, true, 132);
-        assert!(p.wide);
+        let p = plan(64, 8192, 4, Some(4));
+        assert_eq!(p.kernel, RowKernel::Wide);
         assert_eq!(p.cfg.grid_dim.0, 64 * 8);
         assert_eq!(p.cfg.shared_mem_bytes as usize, 1024 * 4 + 16 + 1024 * 4);
-        // Many rows: one CTA per row.
-        assert!(!row_plan(4096, 8192, 1024, 4, true, true, 132).wide);
+        // Many rows of 8192 f32: the warp engine (32 KiB cache).
+        assert_eq!(plan(4096, 8192, 4, Some(4)).kernel, RowKernel::Warps);
         // Vocabulary rows: always a cluster; the f32 slice (75968 B) still fits the cache.
-        let p = row_plan(4096, 151936, 1024, 4, true, true, 132);
-        assert!(p.wide);
+        let p = plan(4096, 151936, 4, Some(4));
+        assert_eq!(p.kernel, RowKernel::Wide);
         assert_eq!(p.cfg.shared_mem_bytes as usize, 1024 * 4 + 16 + 149 * 128 * 4);
         assert!(p.cfg.shared_mem_bytes as usize <= max_smem_bytes(1024));
-        // No clusters (before sm_90): one CTA per row, re-reading a row too wide to cache.
-        let p = row_plan(64, 151936, 1024, 4, true, false, 132);
-        assert!(!p.wide);
+        // No warp engine for the op (sum/mean): one CTA per row, never cached.
+        let p = row_plan(4096, 4096, 1024, 2, false, None, true, 132);
+        assert_eq!(p.kernel, RowKernel::Block);
         assert_eq!(p.cfg.shared_mem_bytes as usize, 1024 * 4 + 16);
-        // sum/mean never cache.
-        assert_eq!(row_plan(64, 4096, 1024, 2, false, true, 132).cfg.shared_mem_bytes as usize, 1024 * 4 + 16);
+        // No clusters (before sm_90): a row too wide for any cache re-reads global memory.
+        let p = row_plan(64, 151936, 1024, 4, true, Some(4), false, 132);
+        assert_eq!(p.kernel, RowKernel::Block);
+        assert_eq!(p.cfg.shared_mem_bytes as usize, 1024 * 4 + 16);
+        // Lanes not a multiple of 128: the block engine.
+        assert_eq!(row_plan(4096, 64, 32, 4, true, Some(4), true, 132).kernel, RowKernel::Block);
         // Fewer lanes than cluster CTAs: never wide.
-        assert!(!row_plan(1, 1 << 20, 4, 4, true, true, 132).wide);
+        assert_ne!(row_plan(1, 1 << 20, 4, 4, true, Some(4), true, 132).kernel, RowKernel::Wide);
+        // Every warp plan fits what the kernels are allowed.
+        for lanes in [128, 256, 512, 1024, 2048] {
+            for h in [1, 127, 4096, 20000] {
+                let p = row_plan(4096, h, lanes, 4, true, Some(4), true, 132);
+                if p.kernel == RowKernel::Warps {
+                    assert!(p.cfg.shared_mem_bytes as usize <= max_warp_smem_bytes(lanes));
+                    assert_eq!(p.cfg.block_dim.0 as usize, warp_threads(lanes).unwrap());
+                }
+            }
+        }
+        assert_eq!(warp_threads(256), Some(64));
+        assert_eq!(warp_threads(128), Some(32));
+        assert_eq!(warp_threads(64), None);
     }
 }

@@ -1,6 +1,7 @@
-//! Launcher of `gpu/kernels/softmax.cu`: softmax and log_softmax, a CTA or a cluster per row (ops/rowplan.rs).
+//! Launcher of `gpu/kernels/softmax.cu`: softmax and log_softmax, a CTA, a cluster or a few warps per row (ops/rowplan.rs).
 
 use super::need;
+use super::rowplan::RowKernel;
 use crate::device::Gpu;
 use crate::error::{At, Result};
 use cudarc::driver::{CudaSlice, PushKernelArg};
@@ -52,11 +53,16 @@ impl Gpu {
         need(&at, "y", dy, rows * h * O::DTYPE.size_bytes())?;
         let kern = self.kernels(c)?;
         let (hi, lf) = (h as i32, log_form as i32);
-        let plan = self.row_plan(c, rows, h, T::DTYPE, true);
-        let f = if plan.wide { &kern.softmax_wide } else { &kern.softmax };
+        // The warp engine caches x, then d or e, as f32.
+        let plan = self.row_plan(c, rows, h, T::DTYPE, true, Some(4));
+        let f = match plan.kernel {
+            RowKernel::Block => &kern.softmax,
+            RowKernel::Wide => &kern.softmax_wide,
+            RowKernel::Warps => &kern.softmax_warps,
+        };
         let mut l = self.stream().launch_builder(f.get(T::DTYPE, O::DTYPE));
         l.arg(dx).arg(&*dy).arg(&hi).arg(&lf);
-        // SAFETY: matches `softmax_*` in softmax.cu; x and y hold rows*h elements (checked);
+        // SAFETY: matches `softmax_*`, `softmax_wide_*` and `softmax_warps_*` in softmax.cu; x and y hold rows*h elements (checked);
         // the plan's grid covers every row (ops/rowplan.rs).
         unsafe { l.launch(plan.cfg) }.map_err(|e| at.err(e))?;
         Ok(())

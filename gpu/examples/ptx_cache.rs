@@ -1,0 +1,42 @@
+//! Fills the on-disk PTX cache (`LOCKSTEP_PTX_CACHE`, docs/gpu.md) for an architecture
+//! without a GPU: the published contracts, the tensor-core program and every contract of
+//! `lockstep bench --sweep`. `scripts/gpu-bundle` runs it (with `PTX=1`) so that the GPU
+//! machine, whose NVRTC has the same version, compiles nothing: the cache key holds the
+//! NVRTC version, the options and the program text, so a mismatch only costs a compile.
+//! Usage: LOCKSTEP_PTX_CACHE=DIR cargo run --release -p lockstep-gpu --example ptx_cache [ARCH] [--published]
+//! (ARCH defaults to sm_90a; `--published`: leave out the sweep's contracts.)
+use lockstep_gpu::{bench, kernels};
+use lockstep_reference::{FMA_V1, MMA_SM90_V1};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let published = args.iter().any(|a| a == "--published");
+    let arch = args.iter().find(|a| !a.starts_with("--")).cloned().unwrap_or_else(|| "sm_90a".into());
+    let mut contracts = vec![FMA_V1, MMA_SM90_V1];
+    if !published {
+        for c in bench::sweep_contracts(&bench::sweep_jobs(false).0) {
+            if !contracts.contains(&c) {
+                contracts.push(c);
+            }
+        }
+    }
+    let mut failed = false;
+    if arch == "sm_90a" {
+        if let Err(e) = kernels::tc_ptx() {
+            eprintln!("tensor-core program: {e}");
+            failed = true;
+        }
+    }
+    // Each contract compiles its parts in parallel threads; one contract at a time.
+    for c in &contracts {
+        let t = std::time::Instant::now();
+        match kernels::ptx(c, &arch) {
+            Ok(_) => eprintln!("{}: {:.1} s", bench::contract_label(c), t.elapsed().as_secs_f64()),
+            Err(e) => {
+                eprintln!("{}: {e}", bench::contract_label(c));
+                failed = true;
+            }
+        }
+    }
+    std::process::exit(i32::from(failed));
+}
