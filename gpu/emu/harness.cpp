@@ -149,9 +149,10 @@ static std::string plan_name(const RowLaunch& p) {
     return " [" + std::to_string(p.parts) + (p.parts > 1 ? " CTAs/row" : " CTA/row") + (p.cached ? ", cached" : ", uncached") +
            (p.shift ? ", shift " + std::to_string(p.shift) : "") + "]";
 }
-// A launch of the warp engine: one CTA per row, its row cache `cache_elem` bytes per element.
-static void run_warps(int rows, int H, int cache_elem, const std::function<void()>& k) {
-    ls_launch_ex({(unsigned)rows, 1, 1}, LS_WARP_THREADS, (unsigned)ls_warp_smem_bytes(H, cache_elem), 1, k);
+// A launch of the warp engine: its buffers `elem_bytes` bytes per element; two persistent
+// CTAs, so that one CTA serves several rows (and prefetches) when there are more than two.
+static void run_warps(int rows, int H, int elem_bytes, const std::function<void()>& k) {
+    ls_launch_ex({(unsigned)std::min(rows, 2), 1, 1}, LS_WARP_THREADS, (unsigned)ls_warp_smem_bytes(H, elem_bytes), 1, k);
 }
 template <typename T> static void run_rows(int rows, int H, const RowLaunch& p, const std::function<void()>& k) {
     const unsigned long long smem = ls_row_head_bytes() + (p.cached ? ls_row_cache_bytes(H, LS_LANES / (int)p.parts, sizeof(T)) : 0);
@@ -191,7 +192,8 @@ template <typename T, typename O> static void check_rows(int rows, int H, bool s
         std::vector<T> hs(want_y.size() + 8);
         const T* rp = with_res ? rs.data() + sh : nullptr;
         T* hp = with_res ? hs.data() + sh : nullptr;
-        if (p.warps) run_warps(rows, H, sizeof(T), [&] { ls_rmsnorm_warp<T, O>(xs.data() + sh, rp, ws.data() + sh, ys.data() + sh, hp, H, eps); });
+        if (p.warps)
+            run_warps(rows, H, (with_res ? 4 : 2) * sizeof(T), [&] { ls_rmsnorm_warp<T, O>(xs.data() + sh, rp, ws.data() + sh, ys.data() + sh, hp, rows, H, eps); });
         else run_rows<T>(rows, H, p, [&] { ls_rmsnorm<T, O>(xs.data() + sh, rp, ws.data() + sh, ys.data() + sh, hp, H, eps); });
         std::snprintf(name, sizeof name, "%s r%d h%d sp%d (%zu->%zu B)", with_res ? "rmsnorm_residual" : "rmsnorm", rows, H, specials, sizeof(T), sizeof(O));
         expect_equal(std::string(name) + " y" + plan_name(p), want_y, unshift(ys, want_y.size(), sh));
@@ -222,7 +224,8 @@ template <typename T, typename O> static void check_rows(int rows, int H, bool s
             const float lg = ls_log(s);
             for (int j = 0; j < H; ++j) want[(size_t)i * H + j] = ls_from_f32<O>(lf ? (xv[j] - m) - lg : e[j] / s);
         }
-        if (p.warps) run_warps(rows, H, 4, [&] { ls_softmax_warp<T, O>(xs.data() + sh, outs.data() + sh, H, lf); });
+        if (p.warps)
+            run_warps(rows, H, 2 * sizeof(T) + (sizeof(T) == 4 ? 0 : 4), [&] { ls_softmax_warp<T, O>(xs.data() + sh, outs.data() + sh, rows, H, lf); });
         else run_rows<T>(rows, H, p, [&] { ls_softmax<T, O>(xs.data() + sh, outs.data() + sh, H, lf); });
         std::snprintf(name, sizeof name, "%s r%d h%d sp%d (%zu->%zu B)", lf ? "log_softmax" : "softmax", rows, H, specials, sizeof(T), sizeof(O));
         expect_equal(name + plan_name(p), want, unshift(outs, want.size(), sh));

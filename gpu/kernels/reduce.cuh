@@ -315,10 +315,13 @@ __device__ __forceinline__ float ls_row_reduce(const LsRow& R, Load load) {
 // high bits (strides L/2 … 128R) pair slots of one thread; g's low bits (strides 64R … 128)
 // pair warps, through shared memory; t's bits (64 … 4) pair threads of warp 0, by
 // shuffles; q's bits (2, 1) pair components of thread 0.
-// Each thread keeps the elements it loaded in its own part of shared memory (the "row
+// Each thread keeps the elements it loads in its own part of shared memory (the "row
 // cache": nobody else reads them, so no barrier guards it), so later passes read no DRAM.
-// The launcher (ops/rowplan.rs) uses this engine when L is a multiple of 128 and the row's
-// cache fits in ROW_CACHE_MAX; the block engine above otherwise.
+// The CTAs are persistent: CTA b serves rows b, b + gridDim.x, …, and while it works on one
+// row its copies of the next are already in flight (cp.async into the other of two cache
+// buffers), so DRAM stays busy through the combine and output phases. Which CTA serves a
+// row changes no bit of it. The launcher (ops/rowplan.rs) uses this engine when L is a
+// multiple of 128 and the row's buffers fit in ROW_CACHE_MAX; the block engine otherwise.
 
 #define LS_WG (LS_LANES >= 128 ? LS_LANES / 128 : 1)  // 128-lane groups of the tree
 #define LS_WARP_R (LS_WG >= 4 ? 4 : LS_WG)           // warps per row
@@ -362,31 +365,55 @@ template <typename T> __device__ __forceinline__ LsQuad<T> ls_quad_load(const T*
 }
 
 // Dynamic shared memory of a warp-engine CTA: the exchange (R − 1 warps × 32 × 4 floats,
-// padded to R), the result, then the row cache: ceil(H / L) chunks of L elements of
-// `cache_elem` bytes (ops/rowplan.rs `warp_smem_bytes`: the same rule).
+// padded to R) and the result, then the op's buffers: ceil(H / L) chunks of L elements of
+// `elem_bytes` bytes in all (ops/rowplan.rs `warp_smem_bytes`: the same rule).
 __host__ __device__ __forceinline__ unsigned long long ls_warp_head_bytes() { return (unsigned long long)LS_WARP_R * 128 * 4 + 16; }
-__host__ __device__ __forceinline__ unsigned long long ls_warp_smem_bytes(long long H, int cache_elem) {
-    return ls_warp_head_bytes() + (unsigned long long)((H + LS_LANES - 1) / LS_LANES) * LS_LANES * cache_elem;
+__host__ __device__ __forceinline__ unsigned long long ls_warp_buffer_elems(long long H) { return (unsigned long long)((H + LS_LANES - 1) / LS_LANES) * LS_LANES; }
+__host__ __device__ __forceinline__ unsigned long long ls_warp_smem_bytes(long long H, int elem_bytes) {
+    return ls_warp_head_bytes() + ls_warp_buffer_elems(H) * elem_bytes;
 }
 
-// One thread's place in its row (the CTA's row).
+// Asynchronous copies global → shared (sm_80+), each thread waiting for its own: a thread
+// only ever reads back what it copied itself.
+#if defined(LS_HOST_EMULATION)
+template <int B> __device__ __forceinline__ void ls_cp_async(void* dst, const void* src) { std::memcpy(dst, src, B); }
+__device__ __forceinline__ void ls_cp_async_commit() {}
+template <int N> __device__ __forceinline__ void ls_cp_async_wait() {}
+#elif __CUDA_ARCH__ >= 800
+template <int B> __device__ __forceinline__ void ls_cp_async(void* dst, const void* src) {
+    const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.ca.shared.global [%0], [%1], %2;" ::"r"(d), "l"(src), "n"(B) : "memory");
+}
+__device__ __forceinline__ void ls_cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N> __device__ __forceinline__ void ls_cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
+#else
+template <int B> __device__ __forceinline__ void ls_cp_async(void* dst, const void* src) {
+    if (B == 16) *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
+    else *reinterpret_cast<uint2*>(dst) = *reinterpret_cast<const uint2*>(src);
+}
+__device__ __forceinline__ void ls_cp_async_commit() {}
+template <int N> __device__ __forceinline__ void ls_cp_async_wait() {}
+#endif
+
+// One thread's place in the rows of its CTA.
 struct LsWarpRow {
-    long long row;
     int H, nchunk;
-    int t, w;       // lane of the warp, warp of the row
-    float* xch;     // shared: the warp exchange
-    float* bc;      // shared: the row's result
-    unsigned char* cache;  // shared: the row cache
-    // Row index of component 0 of slot i in chunk j.
-    __device__ __forceinline__ long long elem(int j, int i) const { return (long long)j * LS_LANES + 128 * (w + LS_WARP_R * i) + 4 * t; }
+    int t, w;      // lane of the warp, warp of the row
+    float* xch;    // shared: the warp exchange
+    float* bc;     // shared: the row's result
+    unsigned char* buf;  // shared: the op's buffers, ls_warp_buffer_elems(H) elements each
+    // Row index of component 0 of slot i in chunk j (< 2^31: the row fits the cache).
+    __device__ __forceinline__ int elem(int j, int i) const { return j * LS_LANES + 128 * (w + LS_WARP_R * i) + 4 * t; }
     // Elements of (j, i) in the row: 4, fewer at the row's end, 0 past it.
     __device__ __forceinline__ int count(int j, int i) const {
-        const long long e = elem(j, i);
-        return e < H ? (int)ls_min_ll(4, H - e) : 0;
+        const int e = elem(j, i);
+        return e < H ? (H - e < 4 ? H - e : 4) : 0;
     }
-    // This thread's cache entry for (j, i), a quad of Q; consecutive threads, consecutive entries.
-    template <typename Q> __device__ __forceinline__ Q& at(int j, int i) const {
-        return reinterpret_cast<Q*>(cache)[((long long)j * LS_WARP_G + i) * LS_WARP_THREADS + threadIdx.x];
+    // Buffer `b` (of elements of `eb` bytes) as quads of Q; this thread's entry for (j, i).
+    // Consecutive threads have consecutive entries.
+    template <typename Q> __device__ __forceinline__ Q& at(int b, int eb, int j, int i) const {
+        Q* q = reinterpret_cast<Q*>(buf + (unsigned long long)b * ls_warp_buffer_elems(H) * eb);
+        return q[(j * LS_WARP_G + i) * LS_WARP_THREADS + (int)threadIdx.x];
     }
 };
 
@@ -394,13 +421,12 @@ __device__ __forceinline__ LsWarpRow ls_warp_row(int H) {
     LsWarpRow W;
     W.t = (int)threadIdx.x % 32;
     W.w = (int)threadIdx.x / 32;
-    W.row = blockIdx.x;
     W.H = H;
     W.nchunk = (H + LS_LANES - 1) / LS_LANES;
     unsigned char* s = ls_dyn_smem();
     W.xch = reinterpret_cast<float*>(s);
     W.bc = reinterpret_cast<float*>(s + LS_WARP_R * 128 * 4);
-    W.cache = s + ls_warp_head_bytes();
+    W.buf = s + ls_warp_head_bytes();
     return W;
 }
 
@@ -440,7 +466,7 @@ template <typename Op> __device__ __forceinline__ float ls_warp_combine(const Ls
     return *W.bc;
 }
 
-// The lane tree of this row over the values `get(j, i, e, n, v)` gives for the n ≤ 4
+// The lane tree of a row over the values `get(j, i, e, n, v)` gives for the n ≤ 4
 // elements of slot i in chunk j (e: row index of the first).
 template <typename Op, typename Get> __device__ __forceinline__ float ls_warp_reduce(const LsWarpRow& W, Get get) {
     float acc[LS_WARP_G][4];
@@ -469,4 +495,16 @@ template <typename F> __device__ __forceinline__ void ls_warp_map(const LsWarpRo
             const int n = W.count(j, i);
             if (n > 0) f(j, i, W.elem(j, i), n);
         }
+}
+
+// Copies this thread's part of row `src` (as stored) into buffer `b` of quads of T: one
+// asynchronous copy per full aligned quad, a plain load for the rest (the row's end, or
+// rows not aligned to 4 elements). The caller commits and waits.
+template <typename T> __device__ __forceinline__ void ls_warp_prefetch(const LsWarpRow& W, int b, const T* src) {
+    const bool vec = ls_aligned4(src);
+    ls_warp_map(W, [&](int j, int i, int e, int n) {
+        LsQuad<T>& d = W.at<LsQuad<T>>(b, sizeof(T), j, i);
+        if (vec && n == 4) ls_cp_async<sizeof(LsQuad<T>)>(&d, src + e);
+        else d = ls_quad_load(src + e, n, false);
+    });
 }

@@ -70,47 +70,61 @@ __device__ __forceinline__ void ls_rmsnorm(const T* __restrict__ x, const T* __r
     }
 LS_FOR_ALL_PAIRS(LS_RMSNORM_KERNEL)
 
-// The same steps on the warp engine of reduce.cuh: h goes to the row cache (as T, exact)
-// during the sum of squares, so x, r and w are each read once.
+// The same steps on the warp engine of reduce.cuh. Buffers (elements of T): x of rows k and
+// k + 1 (double buffered), then, in the residual form, r of both; h replaces x in place
+// during the sum of squares, so x, r and w are each read once. Dynamic shared memory:
+// ls_warp_smem_bytes(H, (res ? 4 : 2) * sizeof(T)).
 template <typename T, typename O>
 __device__ __forceinline__ void ls_rmsnorm_warp(const T* __restrict__ x, const T* __restrict__ res, const T* __restrict__ w, O* __restrict__ y,
-                                                T* __restrict__ h_out, int H, float eps) {
+                                                T* __restrict__ h_out, int rows, int H, float eps) {
     const LsWarpRow W = ls_warp_row(H);
-    const long long base = W.row * H;
-    const T* xr = x + base;
-    const T* rr = res ? res + base : nullptr;
-    T* hr = h_out ? h_out + base : nullptr;
-    O* yr = y + base;
-    const bool vx = ls_aligned4(xr) && (!rr || ls_aligned4(rr)) && (!hr || ls_aligned4(hr));
-    const bool vy = ls_aligned4(yr), vw = ls_aligned4(w);
-    const float ss = ls_warp_reduce<LsSumSq>(W, [&](int j, int i, long long e, int n, float v[4]) {
-        LsQuad<T> h = ls_quad_load(xr + e, n, vx);
-        if (rr) {
-            float a[4], b[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-            ls_quad_widen(h, a);
-            ls_ld4(rr + e, n, vx, b);
-            LS_FOR4(q, 4) a[q] = __fadd_rn(a[q], b[q]);
-            h = ls_quad_narrow<T>(a);
-        }
-        ls_quad_widen(h, v);
-        W.at<LsQuad<T>>(j, i) = h;
-        if (hr) ls_st4(hr + e, n, vx, v);
-    });
-    const float ms = __fdiv_rn(ss, __int2float_rn(H));
-    const float r = ls_rsqrt(__fadd_rn(ms, eps));
-    ls_warp_map(W, [&](int j, int i, long long e, int n) {
-        float v[4], wv[4], out[4];
-        ls_quad_widen(W.at<LsQuad<T>>(j, i), v);
-        ls_ld4(w + e, n, vw, wv);
-        LS_FOR4(q, n) out[q] = __fmul_rn(__fmul_rn(v[q], r), wv[q]);
-        ls_st4(yr + e, n, vy, out);
-    });
+    const int eb = sizeof(T);
+    if (ls_dyn_smem_bytes() < ls_warp_smem_bytes(H, (res ? 4 : 2) * eb)) __trap();  // the launch plan never does this
+    const bool vw = ls_aligned4(w);
+    auto fetch = [&](long long row, int b) {
+        ls_warp_prefetch(W, b, x + row * H);
+        if (res) ls_warp_prefetch(W, b + 2, res + row * H);
+        ls_cp_async_commit();
+    };
+    if ((long long)blockIdx.x < rows) fetch(blockIdx.x, 0);
+    int k = 0;
+    for (long long row = blockIdx.x; row < rows; row += gridDim.x, ++k) {
+        const int b = k & 1;
+        if (row + gridDim.x < rows) fetch(row + gridDim.x, b ^ 1);
+        else ls_cp_async_commit();  // an empty group keeps the count: wait for all but the newest
+        ls_cp_async_wait<1>();
+        const long long base = row * H;
+        T* hr = h_out ? h_out + base : nullptr;
+        O* yr = y + base;
+        const bool vh = hr && ls_aligned4(hr), vy = ls_aligned4(yr);
+        const float ss = ls_warp_reduce<LsSumSq>(W, [&](int j, int i, int e, int n, float v[4]) {
+            LsQuad<T>& h = W.at<LsQuad<T>>(b, eb, j, i);
+            if (res) {
+                float a[4], r4[4];
+                ls_quad_widen(h, a);
+                ls_quad_widen(W.at<LsQuad<T>>(b + 2, eb, j, i), r4);
+                LS_FOR4(q, 4) a[q] = __fadd_rn(a[q], r4[q]);
+                h = ls_quad_narrow<T>(a);
+            }
+            ls_quad_widen(h, v);
+            if (hr) ls_st4(hr + e, n, vh, v);
+        });
+        const float ms = __fdiv_rn(ss, __int2float_rn(H));
+        const float r = ls_rsqrt(__fadd_rn(ms, eps));
+        ls_warp_map(W, [&](int j, int i, int e, int n) {
+            float v[4], wv[4], out[4];
+            ls_quad_widen(W.at<LsQuad<T>>(b, eb, j, i), v);
+            ls_ld4(w + e, n, vw, wv);
+            LS_FOR4(q, n) out[q] = __fmul_rn(__fmul_rn(v[q], r), wv[q]);
+            ls_st4(yr + e, n, vy, out);
+        });
+    }
 }
 
-// `rmsnorm_warps_*`: the warp engine, one CTA of LS_WARP_R warps per row (ops/rowplan.rs).
-#define LS_RMSNORM_WARP_KERNEL(SUFFIX, T, O)                                                                        \
-    extern "C" __global__ void __launch_bounds__(LS_WARP_THREADS)                                                  \
-        rmsnorm_warps_##SUFFIX(const T* x, const T* res, const T* w, O* y, T* h_out, int H, float eps) {          \
-        ls_rmsnorm_warp<T, O>(x, res, w, y, h_out, H, eps);                                                        \
+// `rmsnorm_warps_*`: the warp engine, persistent CTAs of LS_WARP_R warps (ops/rowplan.rs).
+#define LS_RMSNORM_WARP_KERNEL(SUFFIX, T, O)                                                                           \
+    extern "C" __global__ void __launch_bounds__(LS_WARP_THREADS)                                                     \
+        rmsnorm_warps_##SUFFIX(const T* x, const T* res, const T* w, O* y, T* h_out, int H, float eps, int rows) {   \
+        ls_rmsnorm_warp<T, O>(x, res, w, y, h_out, rows, H, eps);                                                     \
     }
 LS_FOR_ALL_PAIRS(LS_RMSNORM_WARP_KERNEL)

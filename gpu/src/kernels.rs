@@ -577,7 +577,16 @@ mod tests {
             // The row kernels: `*_wide` run as clusters of ROW_CLUSTER CTAs on sm_90 (the
             // launch plan counts on it), and no row kernel spills its register arrays to
             // local memory (a bandwidth loss the compiler does silently).
-            for stem in ["rmsnorm", "rmsnorm_wide", "mean", "mean_wide", "softmax", "softmax_wide", "rmsnorm_warps", "softmax_warps"] {
+            for stem in [
+                "rmsnorm",
+                "rmsnorm_wide",
+                "mean",
+                "mean_wide",
+                "softmax",
+                "softmax_wide",
+                "rmsnorm_warps",
+                "softmax_warps",
+            ] {
                 for tin in DType::ALL {
                     for tout in DType::ALL {
                         let sym = symbol(stem, tin, tout);

@@ -102,8 +102,9 @@ impl Gpu {
         }
         let kern = self.kernels(c)?;
         let (hi, eps) = (h as i32, p.eps);
-        // The warp engine caches h as T.
-        let plan = self.row_plan(c, rows, h, T::DTYPE, true, Some(tb));
+        // The warp engine's buffers: x of two rows, and r of two rows (elements of T).
+        let residual = dr.is_some();
+        let mut plan = self.row_plan(c, rows, h, T::DTYPE, true, Some(if residual { 4 * tb } else { 2 * tb }));
         let f = match plan.kernel {
             RowKernel::Block => &kern.rmsnorm,
             RowKernel::Wide => &kern.rmsnorm_wide,
@@ -121,6 +122,11 @@ impl Gpu {
             None => l.arg(&NULL),
         };
         l.arg(&hi).arg(&eps);
+        let rows_i = rows as i32;
+        if plan.kernel == RowKernel::Warps {
+            l.arg(&rows_i);
+            plan.cfg.grid_dim.0 = self.warp_grid(f.get(T::DTYPE, O::DTYPE), &plan.cfg, rows);
+        }
         // SAFETY: matches `rmsnorm_*`, `rmsnorm_wide_*` and `rmsnorm_warps_*` in rmsnorm.cu; every buffer holds rows*h elements
         // (w: h; checked above); the plan's grid covers every row (ops/rowplan.rs).
         unsafe { l.launch(plan.cfg) }.map_err(|e| at.err(e))?;

@@ -13,8 +13,8 @@ pub(crate) enum RowKernel {
     Block,
     /// `*_wide_*`: the block engine, a cluster of [`ROW_CLUSTER`] CTAs per row.
     Wide,
-    /// `*_warps_*`: the warp engine, one CTA of [`warp_threads`] per row, the row cached in
-    /// shared memory.
+    /// `*_warps_*`: the warp engine, persistent CTAs of [`warp_threads`], each row cached
+    /// in shared memory and the next one prefetched.
     Warps,
 }
 
@@ -28,14 +28,14 @@ pub(crate) struct RowPlan {
 /// Threads of a warp-engine CTA (`LS_WARP_THREADS` in reduce.cuh): min(4, lanes / 128)
 /// warps; `None` where the engine does not apply (lanes not a multiple of 128).
 pub(crate) fn warp_threads(lanes: usize) -> Option<usize> {
-    (lanes >= 128 && lanes % 128 == 0).then(|| 32 * (lanes / 128).min(4))
+    (lanes >= 128 && lanes.is_multiple_of(128)).then(|| 32 * (lanes / 128).min(4))
 }
 
 /// Dynamic shared memory of a warp-engine CTA (`ls_warp_smem_bytes` in reduce.cuh): the
-/// warp exchange and result, then ceil(h / lanes) chunks of `lanes` elements of
-/// `cache_elem` bytes.
-pub(crate) fn warp_smem_bytes(h: usize, lanes: usize, cache_elem: usize) -> usize {
-    warp_head_bytes(lanes) + h.div_ceil(lanes) * lanes * cache_elem
+/// warp exchange and result, then the op's buffers, ceil(h / lanes) chunks of `lanes`
+/// elements of `elem_bytes` bytes in all.
+pub(crate) fn warp_smem_bytes(h: usize, lanes: usize, elem_bytes: usize) -> usize {
+    warp_head_bytes(lanes) + h.div_ceil(lanes) * lanes * elem_bytes
 }
 
 fn warp_head_bytes(lanes: usize) -> usize {
@@ -72,8 +72,11 @@ pub(crate) fn max_smem_bytes(lanes: usize) -> usize {
 ///   SMs (`sm_count`) and at least 8 lanes' chunks wide: then one CTA per row would leave
 ///   SMs idle and its loads too few to cover DRAM latency.
 /// * Else the warp engine ([`RowKernel::Warps`]) where the op has one (`warp_cache`: the
-///   bytes per element of its row cache), the lanes suit it and the row's cache fits in
-///   [`ROW_CACHE_MAX`]: its combine costs two barriers, the block engine's one per level.
+///   bytes per element of its buffers, double buffering included), the lanes suit it and
+///   the buffers fit in [`ROW_CACHE_MAX`]: its combine costs two barriers (the block
+///   engine's, one per level), and it loads the next row while it works on this one. The
+///   grid is one CTA per row here; the launcher caps it at what fits on the device
+///   ([`crate::device::Gpu::warp_grid`]).
 /// * Else one CTA per row ([`RowKernel::Block`]), with the slice cache (read DRAM once,
 ///   later passes from shared memory) when `cache` (the op makes more than one pass) and
 ///   the slice fits in [`ROW_CACHE_MAX`].
@@ -111,6 +114,16 @@ pub(crate) fn row_plan(rows: usize, h: usize, lanes: usize, elem: usize, cache: 
 }
 
 impl crate::device::Gpu {
+    /// The grid of a warp-engine launch of `f`: persistent CTAs, as many as the device holds
+    /// at once, never more than `rows` (each CTA then serves every grid-th row).
+    pub(crate) fn warp_grid(&self, f: &cudarc::driver::CudaFunction, cfg: &LaunchConfig, rows: usize) -> u32 {
+        let per_sm = f
+            .occupancy_max_active_blocks_per_multiprocessor(cfg.block_dim.0, cfg.shared_mem_bytes as usize, None)
+            .unwrap_or(1)
+            .max(1) as usize;
+        (per_sm * self.info().sm_count.max(1) as usize).min(rows).max(1) as u32
+    }
+
     /// [`row_plan`] on this device for input storage `tin`; `cache`: the op makes more
     /// than one pass over the row; `warp_cache`: as in [`row_plan`].
     pub(crate) fn row_plan(
@@ -143,24 +156,27 @@ mod tests {
     #[test]
     fn plans_for_the_target_shapes() {
         // H100: 132 SMs, clusters. rmsnorm (bf16 cache), softmax (f32 cache).
+        // rmsnorm bf16: 2 × 2 bytes per element (two x buffers); softmax f32: 2 × 4.
         let plan = |rows, h, elem, warp| row_plan(rows, h, 1024, elem, true, warp, true, 132);
-        // Enough rows: the warp engine, one CTA of 4 warps per row, the row in its cache.
-        let p = plan(64, 4096, 4, Some(4));
+        // Enough rows: the warp engine, CTAs of 4 warps, the row in its cache.
+        let p = plan(64, 4096, 4, Some(8));
         assert_eq!(p.kernel, RowKernel::Warps);
         assert_eq!((p.cfg.grid_dim.0, p.cfg.block_dim.0), (64, 128));
-        assert_eq!(p.cfg.shared_mem_bytes as usize, 4 * 128 * 4 + 16 + 4096 * 4);
-        let p = plan(4096, 8192, 2, Some(2));
+        assert_eq!(p.cfg.shared_mem_bytes as usize, 4 * 128 * 4 + 16 + 4096 * 8);
+        let p = plan(4096, 8192, 2, Some(4));
         assert_eq!(p.kernel, RowKernel::Warps);
-        assert_eq!(p.cfg.shared_mem_bytes as usize, 2064 + 8192 * 2);
+        assert_eq!(p.cfg.shared_mem_bytes as usize, 2064 + 8192 * 4);
         // A partial last chunk is cached whole: 1000 → 1024 elements.
-        assert_eq!(plan(5, 1000, 4, Some(4)).cfg.shared_mem_bytes as usize, 2064 + 1024 * 4);
+        assert_eq!(plan(5, 1000, 4, Some(8)).cfg.shared_mem_bytes as usize, 2064 + 1024 * 8);
+        // Buffers over ROW_CACHE_MAX: not the warp engine.
+        assert_ne!(plan(4096, 8192, 4, Some(12)).kernel, RowKernel::Warps);
         // 8192 f32 at 64 rows: a cluster per row, each CTA caching 1/8 of the row.
         let p = plan(64, 8192, 4, Some(4));
         assert_eq!(p.kernel, RowKernel::Wide);
         assert_eq!(p.cfg.grid_dim.0, 64 * 8);
         assert_eq!(p.cfg.shared_mem_bytes as usize, 1024 * 4 + 16 + 1024 * 4);
-        // Many rows of 8192 f32: the warp engine (32 KiB cache).
-        assert_eq!(plan(4096, 8192, 4, Some(4)).kernel, RowKernel::Warps);
+        // Many rows of 8192 f32: the warp engine (two 32 KiB buffers).
+        assert_eq!(plan(4096, 8192, 4, Some(8)).kernel, RowKernel::Warps);
         // Vocabulary rows: always a cluster; the f32 slice (75968 B) still fits the cache.
         let p = plan(4096, 151936, 4, Some(4));
         assert_eq!(p.kernel, RowKernel::Wide);
