@@ -124,6 +124,10 @@ __device__ __forceinline__ void ls_attn_split(const T* __restrict__ q, const T* 
 #ifndef LS_ATTN_SLOTS
 #error "LS_ATTN_SLOTS is not defined: compile through gpu/src/kernels.rs (generated header)"
 #endif
+// CTAs of attn_tile per SM the compiler must make room for (registers ≤ 65536 / (128 · 3)):
+// at 2 (its own choice, 249 registers) the SM has no other CTA's loads to overlap with a
+// CTA's compute phases; a few spilled registers cost less (docs/perf.md).
+#define LS_ATTN_TILE_CTAS 3
 
 struct alignas(16) ls_v16 { unsigned w[4]; };
 __device__ __forceinline__ ls_v16 ls_ld16(const void* p) {
@@ -503,7 +507,7 @@ __device__ __forceinline__ void ls_kv_append(const T* __restrict__ kn, const T* 
                             long long page, long long max_blocks, int hq, int hkv, int d, float scale, long long window, float* st, int nsplit) { \
         ls_attn_split<T>(q, k, v, rows, base, table, page, max_blocks, hq, hkv, d, scale, window, st, nsplit);                                \
     }                                                                                                                                        \
-    extern "C" __global__ void __launch_bounds__(LS_ATTN_THREADS)                                                                            \
+    extern "C" __global__ void __launch_bounds__(LS_ATTN_THREADS, LS_ATTN_TILE_CTAS)                                                         \
         attn_tile_##SUFFIX(const T* q, const T* k, const T* v, const long long* tiles, const long long* rows, const long long* base,           \
                            const long long* table, long long page, long long max_blocks, int hq, int hkv, int d, float scale, long long window, \
                            float* st, int nsplit, int gh, int nhc, int qsp) {                                                                \
