@@ -109,13 +109,16 @@ def render(d):
             continue
         hs = sorted({int(r["shape"].strip("[]").split(",")[1]) for r in rs})
         mrows = sorted({rows_m(r) for r in rs})
-        w(f"**{fam}** {rs[0]['op']}: % of copy (GB/s)")
+        same = any(r.get("baseline", "").startswith("copy, same") for r in rs)
+        w(f"**{fam}** {rs[0]['op']}: % of copy (GB/s)" + ("; second line: ratio to a device copy of the same tensor, measured in the same run" if same else ""))
         w("")
         w("| H | " + " | ".join(f"M={m}" for m in mrows) + " |")
         w("| --- |" + " ---: |" * len(mrows))
         for h in hs:
             cell = {rows_m(r): r for r in rs if int(r["shape"].strip("[]").split(",")[1]) == h}
             w(f"| {h} | " + " | ".join(f"{cell[m]['pct_copy']:.0f} ({cell[m]['gbps']:.0f})" if m in cell else "—" for m in mrows) + " |")
+            if same:
+                w("| (vs copy) | " + " | ".join(f"{cell[m]['ratio']:.2f}×" if m in cell and cell[m].get("ratio") else "—" for m in mrows) + " |")
         w("")
     for fam, title in [("attn_decode", "attention decode"), ("attn_prefill", "attention prefill")]:
         rs = [r for r in rows if r["family"] == fam]

@@ -224,9 +224,8 @@ template <typename T, typename O> static void check_rows(int rows, int H, bool s
             const float lg = ls_log(s);
             for (int j = 0; j < H; ++j) want[(size_t)i * H + j] = ls_from_f32<O>(lf ? (xv[j] - m) - lg : e[j] / s);
         }
-        if (p.warps)
-            run_warps(rows, H, 2 * sizeof(T) + (sizeof(T) == 4 ? 0 : 4), [&] { ls_softmax_warp<T, O>(xs.data() + sh, outs.data() + sh, rows, H, lf); });
-        else run_rows<T>(rows, H, p, [&] { ls_softmax<T, O>(xs.data() + sh, outs.data() + sh, H, lf); });
+        if (p.warps) break;  // softmax has no warp-engine kernel
+        run_rows<T>(rows, H, p, [&] { ls_softmax<T, O>(xs.data() + sh, outs.data() + sh, H, lf); });
         std::snprintf(name, sizeof name, "%s r%d h%d sp%d (%zu->%zu B)", lf ? "log_softmax" : "softmax", rows, H, specials, sizeof(T), sizeof(O));
         expect_equal(name + plan_name(p), want, unshift(outs, want.size(), sh));
     }
@@ -373,6 +372,19 @@ template <typename T> static void run_attn_case(std::istream& in, const std::str
     std::snprintf(what, sizeof what, "attention %s attn_tile gh%lld nhc%lld qsp%lld grid %lldx%lld", name.c_str(), gh, nhc, qsp, grid_x, grid_y);
     expect_equal(std::string(what) + " (f32 out)", want32, y32);
     expect_equal(std::string(what) + " (bf16 out)", want16, y16);
+    // attn_tile_few where the launcher would pick it (ops/attention.rs `TilePlan::few`).
+    const long long ng = d < LS_ATTN_THREADS ? LS_ATTN_THREADS / d : 1, nd = d > LS_ATTN_THREADS ? 2 : 1;
+    if (qsp / ng * nd <= LS_ATTN_FEW_SLOTS) {
+        std::fill(st.begin(), st.end(), __uint_as_float(0x7fc00001u));
+        ls_launch_ex({(unsigned)grid_x, (unsigned)grid_y, 1}, LS_ATTN_THREADS, (unsigned)smem, 1, [&] {
+            ls_attn_tile<T, LS_ATTN_FEW_SLOTS>(q.data(), k.data(), v.data(), tiles.data(), rows.data(), base, table, page, max_blocks, (int)hq, (int)hkv,
+                                               (int)d, scale, window, st.data(), nsplit, (int)gh, (int)nhc, (int)qsp);
+        });
+        ls_launch({blocks, 1, 1}, 256, [&] { ls_attn_merge<float>(st.data(), rows.data(), y32.data(), n, (int)hq, (int)d, window, nsplit); });
+        ls_launch({blocks, 1, 1}, 256, [&] { ls_attn_merge<ls_bf16>(st.data(), rows.data(), y16.data(), n, (int)hq, (int)d, window, nsplit); });
+        expect_equal(std::string(what) + " few (f32 out)", want32, y32);
+        expect_equal(std::string(what) + " few (bf16 out)", want16, y16);
+    }
 }
 
 template <typename T> static void run_append_case(std::istream& in, const std::string& name) {
@@ -443,6 +455,13 @@ int main(int argc, char** argv) {
     const int kc = LS_KC > 0 ? LS_KC : 300;
     // LS_EMU_ROWS_ONLY=1: only the row ops (a quick check of the row engines).
     const bool rows_only = std::getenv("LS_EMU_ROWS_ONLY") != nullptr;
+    // LS_EMU_ATTN_ONLY=1: only attention, KV append and sampling (the cases file).
+    const bool attn_only = std::getenv("LS_EMU_ATTN_ONLY") != nullptr;
+    if (attn_only) {
+        if (argc > 1) check_attention_cases(argv[1]);
+        std::printf("%d checks, %d failed (attention cases only)\n", g_checks, g_failures);
+        return g_failures || g_checks == 0 ? 1 : 0;
+    }
     if (!rows_only) {
     // Every path: M at and around the skinny limits (4, 16) and past a 64-row tile, K at the
     // chunk edges and past a stage, N off the tile and vector widths, bias on/off, batch 2.

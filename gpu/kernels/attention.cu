@@ -124,10 +124,14 @@ __device__ __forceinline__ void ls_attn_split(const T* __restrict__ q, const T* 
 #ifndef LS_ATTN_SLOTS
 #error "LS_ATTN_SLOTS is not defined: compile through gpu/src/kernels.rs (generated header)"
 #endif
-// CTAs of attn_tile per SM the compiler must make room for (registers ≤ 65536 / (128 · 3)):
-// at 2 (its own choice, 249 registers) the SM has no other CTA's loads to overlap with a
-// CTA's compute phases; a few spilled registers cost less (docs/perf.md).
-#define LS_ATTN_TILE_CTAS 3
+#ifndef LS_ATTN_FEW_SLOTS
+#error "LS_ATTN_FEW_SLOTS is not defined: compile through gpu/src/kernels.rs (generated header)"
+#endif
+// attn_tile_few_{T}: the same kernel for tiles of at most LS_ATTN_FEW_SLOTS slots per
+// thread (decode: one query row, a GQA group of 4 heads), with accumulators for only that
+// many, built for 3 CTAs per SM: attn_tile's 16-slot accumulators take 249 registers and
+// leave 2 CTAs per SM, with nobody's loads overlapping a CTA's compute phases.
+#define LS_ATTN_FEW_CTAS 3
 
 struct alignas(16) ls_v16 { unsigned w[4]; };
 __device__ __forceinline__ ls_v16 ls_ld16(const void* p) {
@@ -166,13 +170,13 @@ __device__ __host__ __forceinline__ long long ls_attn_tile_smem(int d, int qsp) 
                                            (long long)LS_ATTN_BLOCK * d);
 }
 
-template <typename T>
+template <typename T, int MA = LS_ATTN_SLOTS>
 __device__ __forceinline__ void ls_attn_tile(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
                                              const long long* __restrict__ tiles, const long long* __restrict__ rows,
                                              const long long* __restrict__ base, const long long* __restrict__ table, long long page,
                                              long long max_blocks, int hq, int hkv, int d, float scale, long long window, float* __restrict__ st,
                                              int nsplit, int gh, int nhc, int qsp) {
-    constexpr int NT = LS_ATTN_THREADS, BN = LS_ATTN_BLOCK, S = LS_ATTN_SPLIT, MA = LS_ATTN_SLOTS;
+    constexpr int NT = LS_ATTN_THREADS, BN = LS_ATTN_BLOCK, S = LS_ATTN_SPLIT;
 #ifdef LS_HOST_EMULATION
     unsigned char* sm = ls_dyn_smem();
 #else
@@ -507,11 +511,18 @@ __device__ __forceinline__ void ls_kv_append(const T* __restrict__ kn, const T* 
                             long long page, long long max_blocks, int hq, int hkv, int d, float scale, long long window, float* st, int nsplit) { \
         ls_attn_split<T>(q, k, v, rows, base, table, page, max_blocks, hq, hkv, d, scale, window, st, nsplit);                                \
     }                                                                                                                                        \
-    extern "C" __global__ void __launch_bounds__(LS_ATTN_THREADS, LS_ATTN_TILE_CTAS)                                                         \
+    extern "C" __global__ void __launch_bounds__(LS_ATTN_THREADS)                                                                            \
         attn_tile_##SUFFIX(const T* q, const T* k, const T* v, const long long* tiles, const long long* rows, const long long* base,           \
                            const long long* table, long long page, long long max_blocks, int hq, int hkv, int d, float scale, long long window, \
                            float* st, int nsplit, int gh, int nhc, int qsp) {                                                                \
         ls_attn_tile<T>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, d, scale, window, st, nsplit, gh, nhc, qsp);            \
+    }                                                                                                                                        \
+    extern "C" __global__ void __launch_bounds__(LS_ATTN_THREADS, LS_ATTN_FEW_CTAS)                                                          \
+        attn_tile_few_##SUFFIX(const T* q, const T* k, const T* v, const long long* tiles, const long long* rows, const long long* base,       \
+                               const long long* table, long long page, long long max_blocks, int hq, int hkv, int d, float scale,            \
+                               long long window, float* st, int nsplit, int gh, int nhc, int qsp) {                                          \
+        ls_attn_tile<T, LS_ATTN_FEW_SLOTS>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, d, scale, window, st, nsplit, gh, nhc, \
+                                           qsp);                                                                                             \
     }                                                                                                                                        \
     extern "C" __global__ void attn_merge_##SUFFIX(const float* st, const long long* rows, T* y, long long n, int hq, int d, long long window,  \
                                                    int nsplit) {                                                                             \

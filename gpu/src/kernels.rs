@@ -51,6 +51,9 @@ pub const ATTN_THREADS: usize = 128;
 /// Most (query row, query head) slots one `attn_tile` CTA serves (its accumulators are
 /// registers: see attention.cu; no effect on the tree).
 pub const ATTN_SLOTS: usize = 16;
+/// Most slots per thread of `attn_tile_few` (decode-sized tiles, built for 3 CTAs per SM;
+/// ops/attention.rs picks it where a tile needs no more; no effect on the tree).
+pub const ATTN_FEW_SLOTS: usize = 4;
 
 /// Sources in compile order, prelude first. Adding an op means one line here and one
 /// entry in [`Kernels`].
@@ -89,7 +92,8 @@ pub fn header(c: &Contract) -> String {
          #define LS_ROW_THREADS {rt}\n\
          #define LS_ROW_CLUSTER {rc}\n\
          #define LS_ATTN_THREADS {at}\n\
-         #define LS_ATTN_SLOTS {asl}\n",
+         #define LS_ATTN_SLOTS {asl}\n\
+         #define LS_ATTN_FEW_SLOTS {afs}\n",
         id = c.id(),
         kc = c.kc.unwrap_or(0),
         lanes = c.lanes,
@@ -106,6 +110,7 @@ pub fn header(c: &Contract) -> String {
         rc = ROW_CLUSTER,
         at = ATTN_THREADS,
         asl = ATTN_SLOTS,
+        afs = ATTN_FEW_SLOTS,
     );
     // Op codes of the elementwise kernel: the index in `Unary::ALL` (ops/elementwise.rs).
     for (i, u) in Unary::ALL.iter().enumerate() {
@@ -392,11 +397,11 @@ pub(crate) struct Kernels {
     pub softmax: ByPair,
     pub softmax_wide: ByPair,
     pub rmsnorm_warps: ByPair,
-    pub softmax_warps: ByPair,
     pub rope: ByPair,
     pub unary: ByPair,
     pub attn_split: ByOut,
     pub attn_tile: ByOut,
+    pub attn_tile_few: ByOut,
     pub attn_merge: ByOut,
     pub kv_append: ByOut,
     pub sample: ByOut,
@@ -431,11 +436,11 @@ impl Kernels {
             softmax: rows("softmax")?,
             softmax_wide: rows("softmax_wide")?,
             rmsnorm_warps: warps("rmsnorm_warps")?,
-            softmax_warps: warps("softmax_warps")?,
             rope: ByPair::load(x, c, "rope")?,
             unary: ByPair::load(x, c, "unary")?,
             attn_split: ByOut::load(a, c, "attn_split")?,
             attn_tile: ByOut::load(a, c, "attn_tile")?,
+            attn_tile_few: ByOut::load(a, c, "attn_tile_few")?,
             attn_merge: ByOut::load(a, c, "attn_merge")?,
             kv_append: ByOut::load(a, c, "kv_append")?,
             sample: ByOut::load(x, c, "sample")?,
@@ -557,7 +562,6 @@ mod tests {
                 "softmax",
                 "softmax_wide",
                 "rmsnorm_warps",
-                "softmax_warps",
                 "rope",
                 "unary",
             ] {
@@ -568,7 +572,7 @@ mod tests {
                     }
                 }
             }
-            for stem in ["attn_split", "attn_tile", "attn_merge", "kv_append", "sample"] {
+            for stem in ["attn_split", "attn_tile", "attn_tile_few", "attn_merge", "kv_append", "sample"] {
                 for t in DType::ALL {
                     let sym = format!("{stem}_{}", t.name());
                     assert!(ptx.contains(&format!(".entry {sym}(")), "{sym} missing from the PTX for {arch}");
@@ -577,16 +581,7 @@ mod tests {
             // The row kernels: `*_wide` run as clusters of ROW_CLUSTER CTAs on sm_90 (the
             // launch plan counts on it), and no row kernel spills its register arrays to
             // local memory (a bandwidth loss the compiler does silently).
-            for stem in [
-                "rmsnorm",
-                "rmsnorm_wide",
-                "mean",
-                "mean_wide",
-                "softmax",
-                "softmax_wide",
-                "rmsnorm_warps",
-                "softmax_warps",
-            ] {
+            for stem in ["rmsnorm", "rmsnorm_wide", "mean", "mean_wide", "softmax", "softmax_wide", "rmsnorm_warps"] {
                 for tin in DType::ALL {
                     for tout in DType::ALL {
                         let sym = symbol(stem, tin, tout);

@@ -6,7 +6,7 @@
 use super::{grid1, need, Workspace, NULL};
 use crate::device::Gpu;
 use crate::error::{At, Result};
-use crate::kernels::{ATTN_SLOTS, ATTN_THREADS, FLAT_THREADS};
+use crate::kernels::{ATTN_FEW_SLOTS, ATTN_SLOTS, ATTN_THREADS, FLAT_THREADS};
 use cudarc::driver::sys::{CUdevice_attribute, CUfunction_attribute_enum};
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 use lockstep_reference::attention::{self, AttnParams, KvCache, KvLayout, Plan, PlanMap, Span};
@@ -262,7 +262,11 @@ impl Gpu {
         let (hqi, hkvi, di, ns) = (hq as i32, hkv as i32, d as i32, nsplit as i32);
         let (page, max_blocks) = (st.page, st.max_blocks);
         if let Some((tp, dtiles, smem_max)) = &st.tile {
-            let f = kern.attn_tile.get(T::DTYPE);
+            let f = if tp.few {
+                kern.attn_tile_few.get(T::DTYPE)
+            } else {
+                kern.attn_tile.get(T::DTYPE)
+            };
             f.set_attribute(CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, *smem_max as i32)
                 .map_err(|e| at.err(e))?;
             let (gh, nhc, qsp) = (tp.gh as i32, tp.nhc as i32, tp.qsp as i32);
@@ -293,7 +297,7 @@ impl Gpu {
                 block_dim: (ATTN_THREADS as u32, 1, 1),
                 shared_mem_bytes: tp.smem as u32,
             };
-            // SAFETY: matches `attn_tile_*` in attention.cu (128 threads, `tp.smem` bytes of
+            // SAFETY: matches `attn_tile_*` and `attn_tile_few_*` in attention.cu (128 threads, `tp.smem` bytes of
             // dynamic shared memory, within the attribute just set); tiles are runs of plan
             // rows, so every row and key index read is one the reference checked, below
             // `kv_rows` (checked at staging); the buffers hold what they must (checked above).
@@ -418,6 +422,8 @@ pub struct TilePlan {
     pub nhc: usize,
     /// Slots (row, head) per CTA, padded to the kernel's multiple.
     pub qsp: usize,
+    /// At most [`ATTN_FEW_SLOTS`] slots per thread: run `attn_tile_few` (3 CTAs per SM).
+    pub few: bool,
     /// Grid: tiles × Hkv × chunks, and the most splits a tile spans.
     pub grid_x: usize,
     pub splits: usize,
@@ -464,6 +470,7 @@ pub fn tile_plan(rows: &[(usize, usize)], hq: usize, hkv: usize, d: usize, bn: u
         gh,
         nhc,
         qsp,
+        few: qsp / ng * nd <= ATTN_FEW_SLOTS,
         grid_x,
         splits,
         smem,
@@ -480,6 +487,7 @@ mod tests {
         let rows = [(0, 1000), (1, 31), (2, 0)];
         let tp = tile_plan(&rows, 32, 8, 128, 64, 256, 0, ATTN_SMEM_MAX).expect("d = 128 takes attn_tile");
         assert_eq!((tp.gh, tp.nhc, tp.qsp, tp.grid_x, tp.splits), (4, 1, 4, 24, 4));
+        assert!(tp.few, "decode with a GQA group of 4 at d = 128 runs attn_tile_few");
         assert_eq!(tp.tiles, vec![0, 1, 1, 1, 2, 1]);
         assert_eq!(tp.smem, 1200 + 4 * (4 * 128 + 64 * 4 + 64 * 132 + 64 * 128));
         // Prefill: runs of at most 16 / 4 rows at consecutive positions of one sequence.
@@ -487,6 +495,7 @@ mod tests {
         let tp = tile_plan(&rows, 8, 2, 64, 64, 256, 0, ATTN_SMEM_MAX).expect("d = 64 takes attn_tile");
         assert_eq!(tp.tiles, vec![0, 4, 4, 2, 6, 2, 8, 1]);
         assert_eq!((tp.gh, tp.qsp), (4, 16));
+        assert!(!tp.few, "16 slots over 2 groups of threads: 8 per thread");
         // Groups wider than 16 heads take two chunks; d = 256 holds 8 slots.
         let tp = tile_plan(&[(0, 5)], 20, 1, 128, 64, 256, 0, ATTN_SMEM_MAX).expect("tile");
         assert_eq!((tp.gh, tp.nhc, tp.qsp), (16, 2, 16));

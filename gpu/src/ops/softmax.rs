@@ -1,4 +1,4 @@
-//! Launcher of `gpu/kernels/softmax.cu`: softmax and log_softmax, a CTA, a cluster or a few warps per row (ops/rowplan.rs).
+//! Launcher of `gpu/kernels/softmax.cu`: softmax and log_softmax, a CTA or a cluster per row (ops/rowplan.rs).
 
 use super::need;
 use super::rowplan::RowKernel;
@@ -53,23 +53,12 @@ impl Gpu {
         need(&at, "y", dy, rows * h * O::DTYPE.size_bytes())?;
         let kern = self.kernels(c)?;
         let (hi, lf) = (h as i32, log_form as i32);
-        // The warp engine's buffers: x of two rows as stored, and an f32 work buffer for
-        // 16-bit x (f32 x is its own).
-        let tb = T::DTYPE.size_bytes();
-        let mut plan = self.row_plan(c, rows, h, T::DTYPE, true, Some(2 * tb + if tb == 4 { 0 } else { 4 }));
-        let f = match plan.kernel {
-            RowKernel::Block => &kern.softmax,
-            RowKernel::Wide => &kern.softmax_wide,
-            RowKernel::Warps => &kern.softmax_warps,
-        };
+        // The block engine: on the warp engine softmax measured slower (docs/perf.md).
+        let plan = self.row_plan(c, rows, h, T::DTYPE, true, None);
+        let f = if plan.kernel == RowKernel::Wide { &kern.softmax_wide } else { &kern.softmax };
         let mut l = self.stream().launch_builder(f.get(T::DTYPE, O::DTYPE));
         l.arg(dx).arg(&*dy).arg(&hi).arg(&lf);
-        let rows_i = rows as i32;
-        if plan.kernel == RowKernel::Warps {
-            l.arg(&rows_i);
-            plan.cfg.grid_dim.0 = self.warp_grid(f.get(T::DTYPE, O::DTYPE), &plan.cfg, rows);
-        }
-        // SAFETY: matches `softmax_*`, `softmax_wide_*` and `softmax_warps_*` in softmax.cu; x and y hold rows*h elements (checked);
+        // SAFETY: matches `softmax_*` and `softmax_wide_*` in softmax.cu; x and y hold rows*h elements (checked);
         // the plan's grid covers every row (ops/rowplan.rs).
         unsafe { l.launch(plan.cfg) }.map_err(|e| at.err(e))?;
         Ok(())
