@@ -304,7 +304,7 @@ __device__ __forceinline__ float ls_row_reduce(const LsRow& R, Load load) {
     return ls_row_combine<Op>(R);
 }
 
-// ---- The warp engine of rmsnorm and softmax ------------------------------------------
+// ---- The warp engine (rmsnorm; softmax measured slower on it: docs/perf.md) ----------
 //
 // The same lane tree, arranged so that combining costs two barriers instead of one per
 // level. A row is served by one CTA of R = min(4, L/128) warps (LS_WARP_THREADS = 32R).

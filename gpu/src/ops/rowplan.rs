@@ -155,8 +155,8 @@ mod tests {
 
     #[test]
     fn plans_for_the_target_shapes() {
-        // H100: 132 SMs, clusters. rmsnorm (bf16 cache), softmax (f32 cache).
-        // rmsnorm bf16: 2 × 2 bytes per element (two x buffers); softmax f32: 2 × 4.
+        // H100: 132 SMs, clusters. `warp`: the warp engine's bytes per element (rmsnorm
+        // bf16: two x buffers, 2 × 2; the f32 cases below: 2 × 4).
         let plan = |rows, h, elem, warp| row_plan(rows, h, 1024, elem, true, warp, true, 132);
         // Enough rows: the warp engine, CTAs of 4 warps, the row in its cache.
         let p = plan(64, 4096, 4, Some(8));
