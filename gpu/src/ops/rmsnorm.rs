@@ -127,8 +127,10 @@ impl Gpu {
             l.arg(&rows_i);
             plan.cfg.grid_dim.0 = self.warp_grid(f.get(T::DTYPE, O::DTYPE), &plan.cfg, rows);
         }
-        // SAFETY: matches `rmsnorm_*`, `rmsnorm_wide_*` and `rmsnorm_warps_*` in rmsnorm.cu; every buffer holds rows*h elements
-        // (w: h; checked above); the plan's grid covers every row (ops/rowplan.rs).
+        // SAFETY: matches `rmsnorm_*`, `rmsnorm_wide_*` and `rmsnorm_warps_*` (which also takes
+        // `rows`) in rmsnorm.cu; every buffer holds rows*h elements (w: h; checked above); the
+        // plan's grid covers every row, the warp engine's by looping (ops/rowplan.rs), and its
+        // shared memory holds the buffers the kernel checks for.
         unsafe { l.launch(plan.cfg) }.map_err(|e| at.err(e))?;
         Ok(())
     }

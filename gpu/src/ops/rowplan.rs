@@ -1,6 +1,7 @@
 //! Launch plan of the row kernels (rmsnorm, softmax, sum/mean): which engine serves a row
 //! (gpu/kernels/reduce.cuh: the block engine, one CTA or a cluster per row; the warp
-//! engine, one CTA of up to 4 warps per row), and how much dynamic shared memory it gets.
+//! engine, persistent CTAs of up to 4 warps, one row at a time), and how much dynamic
+//! shared memory it gets.
 //! Launch configuration only: every plan computes the same lane tree.
 
 use crate::kernels::{ROW_CACHE_MAX, ROW_CLUSTER, ROW_THREADS};
