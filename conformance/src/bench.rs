@@ -128,6 +128,34 @@ fn write_json(p: &std::path::Path, r: &lockstep_gpu::bench::Report) -> Result<()
     std::fs::write(p, text).map_err(|e| format!("{}: {e}", p.display()))
 }
 
+/// The progress line of the newest row of `r` (row i of `total`, seconds since `started`):
+/// its time, its ratio where it has a baseline, its status where it is not ok; `None`
+/// before the first row.
+fn progress_line(r: &lockstep_gpu::bench::Report, total: usize, started: Instant) -> Option<String> {
+    let row = r.rows.last()?;
+    Some(format!(
+        "[{}/{} {:>5.0} s] {} {} {}: {} ms{}{}",
+        r.rows.len(),
+        total,
+        started.elapsed().as_secs_f64(),
+        row.family,
+        row.op,
+        row.shape,
+        row.ours.as_ref().map_or("-".into(), |t| format!("{:.4}", t.median_ms)),
+        row.ratio.map_or(String::new(), |x| format!(", {x:.2}x")),
+        if row.ok() { String::new() } else { format!(" ({})", row.status) }
+    ))
+}
+
+/// Writes the finished report to `json`, then returns the first error of the writes made
+/// after each row (so a full disk is reported, and the final file still attempted).
+fn write_final_json(json: Option<&std::path::Path>, report: &lockstep_gpu::bench::Report, earlier: Option<String>) -> Result<(), String> {
+    if let Some(p) = json {
+        write_json(p, report)?;
+    }
+    earlier.map_or(Ok(()), Err)
+}
+
 /// `lockstep bench --gpu`: opens the GPU, prints progress to stderr and the table to
 /// stdout, rewrites `json` after every row. `Ok(false)` when a row failed (an error, not a
 /// skip); `Err` without a GPU.
@@ -146,22 +174,10 @@ pub fn run_gpu(settings: lockstep_gpu::bench::Settings, command_line: Vec<String
     let started = Instant::now();
     let mut write_err = None;
     let mut on_row = |r: &bench::Report, next: Option<&bench::Job>| {
-        if let Some(row) = r.rows.last() {
-            eprintln!(
-                "[{}/{} {:>5.0} s] {} {} {}: {} ms{}{}",
-                r.rows.len(),
-                jobs.len(),
-                started.elapsed().as_secs_f64(),
-                row.family,
-                row.op,
-                row.shape,
-                row.ours.as_ref().map_or("-".into(), |t| format!("{:.4}", t.median_ms)),
-                row.ratio.map_or(String::new(), |x| format!(", {x:.2}x")),
-                if row.ok() { String::new() } else { format!(" ({})", row.status) }
-            );
-        } else {
-            eprintln!("{}", bench::table(&r.ceilings, &[]).lines().next().unwrap_or_default());
-        }
+        eprintln!(
+            "{}",
+            progress_line(r, jobs.len(), started).unwrap_or_else(|| bench::table(&r.ceilings, &[]).lines().next().unwrap_or_default().to_string())
+        );
         if let Some(j) = next {
             eprintln!("  … {}", j.label());
         }
@@ -170,12 +186,7 @@ pub fn run_gpu(settings: lockstep_gpu::bench::Settings, command_line: Vec<String
         }
     };
     let report = bench::run(&gpu, settings, &jobs, command_line, &mut on_row).map_err(|e| e.to_string())?;
-    if let Some(p) = json {
-        write_json(p, &report)?;
-    }
-    if let Some(e) = write_err {
-        return Err(e);
-    }
+    write_final_json(json, &report, write_err)?;
     println!(
         "lockstep bench on {} ({}), {}",
         report.device.name,
@@ -210,34 +221,17 @@ pub fn run_gpu_sweep(settings: lockstep_gpu::bench::Settings, command_line: Vec<
     );
     let started = Instant::now();
     let mut write_err = None;
-    let mut on_row = |r: &bench::Report, next: Option<&bench::Job>| {
-        if let Some(row) = r.rows.last() {
-            eprintln!(
-                "[{}/{} {:>5.0} s] {} {} {}: {} ms{}",
-                r.rows.len(),
-                jobs.len(),
-                started.elapsed().as_secs_f64(),
-                row.family,
-                row.op,
-                row.shape,
-                row.ours.as_ref().map_or("-".into(), |t| format!("{:.4}", t.median_ms)),
-                if row.ok() { String::new() } else { format!(" ({})", row.status) }
-            );
-        } else {
-            eprintln!("[{:>5.0} s] compiled; measuring rows", started.elapsed().as_secs_f64());
-        }
-        let _ = next;
+    let mut on_row = |r: &bench::Report, _: Option<&bench::Job>| {
+        eprintln!(
+            "{}",
+            progress_line(r, jobs.len(), started).unwrap_or_else(|| format!("[{:>5.0} s] compiled; measuring rows", started.elapsed().as_secs_f64()))
+        );
         if let Some(Err(e)) = json.map(|p| write_json(p, r)) {
             write_err = Some(e);
         }
     };
     let report = bench::run_sweep(&gpu, settings, &jobs, command_line, &mut on_row).map_err(|e| e.to_string())?;
-    if let Some(p) = json {
-        write_json(p, &report)?;
-    }
-    if let Some(e) = write_err {
-        return Err(e);
-    }
+    write_final_json(json, &report, write_err)?;
     println!(
         "lockstep bench --sweep on {} ({}), {}, {:.0} s",
         report.device.name,
