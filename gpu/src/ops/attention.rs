@@ -261,76 +261,61 @@ impl Gpu {
         let dst = ws.get(s, st.scratch * 4).map_err(|e| at.err(e))?;
         let (hqi, hkvi, di, ns) = (hq as i32, hkv as i32, d as i32, nsplit as i32);
         let (page, max_blocks) = (st.page, st.max_blocks);
-        if let Some((tp, dtiles, smem_max)) = &st.tile {
-            let f = if tp.few {
-                kern.attn_tile_few.get(T::DTYPE)
-            } else {
-                kern.attn_tile.get(T::DTYPE)
-            };
-            f.set_attribute(CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, *smem_max as i32)
-                .map_err(|e| at.err(e))?;
-            let (gh, nhc, qsp) = (tp.gh as i32, tp.nhc as i32, tp.qsp as i32);
-            let mut l = s.launch_builder(f);
-            l.arg(dq).arg(dk).arg(dv).arg(dtiles).arg(&st.rows);
-            match &st.base {
-                Some(b) => l.arg(b),
-                None => l.arg(&NULL),
-            };
-            match &st.table {
-                Some(t) => l.arg(t),
-                None => l.arg(&NULL),
-            };
-            l.arg(&page)
-                .arg(&max_blocks)
-                .arg(&hqi)
-                .arg(&hkvi)
-                .arg(&di)
-                .arg(&st.scale)
-                .arg(&w)
-                .arg(dst)
-                .arg(&ns)
-                .arg(&gh)
-                .arg(&nhc)
-                .arg(&qsp);
-            let cfg = LaunchConfig {
-                grid_dim: (tp.grid_x as u32, tp.splits as u32, 1),
-                block_dim: (ATTN_THREADS as u32, 1, 1),
-                shared_mem_bytes: tp.smem as u32,
-            };
-            // SAFETY: matches `attn_tile_*` and `attn_tile_few_*` in attention.cu (128 threads, `tp.smem` bytes of
-            // dynamic shared memory, within the attribute just set); tiles are runs of plan
-            // rows, so every row and key index read is one the reference checked, below
-            // `kv_rows` (checked at staging); the buffers hold what they must (checked above).
-            unsafe { l.launch(cfg) }.map_err(|e| at.err(e))?;
-        } else {
-            let mut l = s.launch_builder(kern.attn_split.get(T::DTYPE));
-            l.arg(dq).arg(dk).arg(dv).arg(&st.rows);
-            match &st.base {
-                Some(b) => l.arg(b),
-                None => l.arg(&NULL),
-            };
-            match &st.table {
-                Some(t) => l.arg(t),
-                None => l.arg(&NULL),
-            };
-            l.arg(&page)
-                .arg(&max_blocks)
-                .arg(&hqi)
-                .arg(&hkvi)
-                .arg(&di)
-                .arg(&st.scale)
-                .arg(&w)
-                .arg(dst)
-                .arg(&ns);
-            let cfg = LaunchConfig {
-                grid_dim: (st.blocks as u32, nsplit as u32, 1),
-                block_dim: (ATTN_THREADS as u32, 1, 1),
-                shared_mem_bytes: 0,
-            };
-            // SAFETY: matches `attn_split_*` in attention.cu; every storage row the plan reads is
-            // below `kv_rows` (checked at staging) and the buffers hold what they must (checked above).
-            unsafe { l.launch(cfg) }.map_err(|e| at.err(e))?;
+        // attn_tile (or attn_tile_few) where the staging found a tile plan, else attn_split;
+        // the tile kernels take the tiles after v and (gh, nhc, qsp) after the split count.
+        let tile = st
+            .tile
+            .as_ref()
+            .map(|(tp, dtiles, smem_max)| (tp, dtiles, *smem_max, [tp.gh as i32, tp.nhc as i32, tp.qsp as i32]));
+        let (f, grid, smem) = match &tile {
+            Some((tp, _, smem_max, _)) => {
+                let f = if tp.few {
+                    kern.attn_tile_few.get(T::DTYPE)
+                } else {
+                    kern.attn_tile.get(T::DTYPE)
+                };
+                f.set_attribute(CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, *smem_max as i32)
+                    .map_err(|e| at.err(e))?;
+                (f, (tp.grid_x as u32, tp.splits as u32), tp.smem as u32)
+            }
+            None => (kern.attn_split.get(T::DTYPE), (st.blocks as u32, nsplit as u32), 0),
+        };
+        let mut l = s.launch_builder(f);
+        l.arg(dq).arg(dk).arg(dv);
+        if let Some((_, dtiles, _, _)) = &tile {
+            l.arg(*dtiles);
         }
+        l.arg(&st.rows);
+        match &st.base {
+            Some(b) => l.arg(b),
+            None => l.arg(&NULL),
+        };
+        match &st.table {
+            Some(t) => l.arg(t),
+            None => l.arg(&NULL),
+        };
+        l.arg(&page)
+            .arg(&max_blocks)
+            .arg(&hqi)
+            .arg(&hkvi)
+            .arg(&di)
+            .arg(&st.scale)
+            .arg(&w)
+            .arg(dst)
+            .arg(&ns);
+        if let Some((_, _, _, [gh, nhc, qsp])) = &tile {
+            l.arg(gh).arg(nhc).arg(qsp);
+        }
+        let cfg = LaunchConfig {
+            grid_dim: (grid.0, grid.1, 1),
+            block_dim: (ATTN_THREADS as u32, 1, 1),
+            shared_mem_bytes: smem,
+        };
+        // SAFETY: matches `attn_tile_*`, `attn_tile_few_*` (128 threads, `tp.smem` bytes of
+        // dynamic shared memory, within the attribute just set; tiles are runs of plan rows)
+        // and `attn_split_*` in attention.cu; every storage row the plan reads is below
+        // `kv_rows` (checked at staging) and the buffers hold what they must (checked above).
+        unsafe { l.launch(cfg) }.map_err(|e| at.err(e))?;
         let nl = n as i64;
         let mut l = s.launch_builder(kern.attn_merge.get(O::DTYPE));
         l.arg(dst).arg(&st.rows).arg(&*dy).arg(&nl).arg(&hqi).arg(&di).arg(&w).arg(&ns);
