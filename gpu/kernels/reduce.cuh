@@ -409,10 +409,10 @@ struct LsWarpRow {
         const int e = elem(j, i);
         return e < H ? (H - e < 4 ? H - e : 4) : 0;
     }
-    // Buffer `b` (of elements of `eb` bytes) as quads of Q; this thread's entry for (j, i).
+    // Buffer `b` as quads Q (four elements each); this thread's entry for (j, i).
     // Consecutive threads have consecutive entries.
-    template <typename Q> __device__ __forceinline__ Q& at(int b, int eb, int j, int i) const {
-        Q* q = reinterpret_cast<Q*>(buf + (unsigned long long)b * ls_warp_buffer_elems(H) * eb);
+    template <typename Q> __device__ __forceinline__ Q& at(int b, int j, int i) const {
+        Q* q = reinterpret_cast<Q*>(buf) + (unsigned long long)b * (ls_warp_buffer_elems(H) / 4);
         return q[(j * LS_WARP_G + i) * LS_WARP_THREADS + (int)threadIdx.x];
     }
 };
@@ -503,7 +503,7 @@ template <typename F> __device__ __forceinline__ void ls_warp_map(const LsWarpRo
 template <typename T> __device__ __forceinline__ void ls_warp_prefetch(const LsWarpRow& W, int b, const T* src) {
     const bool vec = ls_aligned4(src);
     ls_warp_map(W, [&](int j, int i, int e, int n) {
-        LsQuad<T>& d = W.at<LsQuad<T>>(b, sizeof(T), j, i);
+        LsQuad<T>& d = W.at<LsQuad<T>>(b, j, i);
         if (vec && n == 4) ls_cp_async<sizeof(LsQuad<T>)>(&d, src + e);
         else d = ls_quad_load(src + e, n, false);
     });

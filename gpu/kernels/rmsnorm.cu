@@ -78,8 +78,7 @@ template <typename T, typename O>
 __device__ __forceinline__ void ls_rmsnorm_warp(const T* __restrict__ x, const T* __restrict__ res, const T* __restrict__ w, O* __restrict__ y,
                                                 T* __restrict__ h_out, int rows, int H, float eps) {
     const LsWarpRow W = ls_warp_row(H);
-    const int eb = sizeof(T);
-    if (ls_dyn_smem_bytes() < ls_warp_smem_bytes(H, (res ? 4 : 2) * eb)) __trap();  // the launch plan never does this
+    if (ls_dyn_smem_bytes() < ls_warp_smem_bytes(H, (res ? 4 : 2) * (int)sizeof(T))) __trap();  // the launch plan never does this
     const bool vw = ls_aligned4(w);
     auto fetch = [&](long long row, int b) {
         ls_warp_prefetch(W, b, x + row * H);
@@ -98,11 +97,11 @@ __device__ __forceinline__ void ls_rmsnorm_warp(const T* __restrict__ x, const T
         O* yr = y + base;
         const bool vh = hr && ls_aligned4(hr), vy = ls_aligned4(yr);
         const float ss = ls_warp_reduce<LsSumSq>(W, [&](int j, int i, int e, int n, float v[4]) {
-            LsQuad<T>& h = W.at<LsQuad<T>>(b, eb, j, i);
+            LsQuad<T>& h = W.at<LsQuad<T>>(b, j, i);
             if (res) {
                 float a[4], r4[4];
                 ls_quad_widen(h, a);
-                ls_quad_widen(W.at<LsQuad<T>>(b + 2, eb, j, i), r4);
+                ls_quad_widen(W.at<LsQuad<T>>(b + 2, j, i), r4);
                 LS_FOR4(q, 4) a[q] = __fadd_rn(a[q], r4[q]);
                 h = ls_quad_narrow<T>(a);
             }
@@ -113,7 +112,7 @@ __device__ __forceinline__ void ls_rmsnorm_warp(const T* __restrict__ x, const T
         const float r = ls_rsqrt(__fadd_rn(ms, eps));
         ls_warp_map(W, [&](int j, int i, int e, int n) {
             float v[4], wv[4], out[4];
-            ls_quad_widen(W.at<LsQuad<T>>(b, eb, j, i), v);
+            ls_quad_widen(W.at<LsQuad<T>>(b, j, i), v);
             ls_ld4(w + e, n, vw, wv);
             LS_FOR4(q, n) out[q] = __fmul_rn(__fmul_rn(v[q], r), wv[q]);
             ls_st4(yr + e, n, vy, out);
