@@ -79,6 +79,15 @@ inline float __shfl_sync(unsigned, float v, int src) {
     ls_block->warp_bars[w]->arrive_and_wait();
     return r;
 }
+inline float __shfl_xor_sync(unsigned, float v, int m) {
+    const unsigned t = threadIdx.x, w = t / 32;
+    ls_block->slots[t] = v;
+    ls_block->warp_bars[w]->arrive_and_wait();
+    const float r = ls_block->slots[w * 32 + ((t % 32) ^ (unsigned)m) % 32];
+    ls_block->warp_bars[w]->arrive_and_wait();
+    return r;
+}
+inline void __syncwarp(unsigned = 0xffffffffu) { ls_block->warp_bars[threadIdx.x / 32]->arrive_and_wait(); }
 [[noreturn]] inline void __trap() { std::abort(); }
 inline int __ffs(int x) { return __builtin_ffs(x); }
 

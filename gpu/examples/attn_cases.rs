@@ -6,7 +6,7 @@
 #![allow(clippy::too_many_arguments)]
 
 use half::bf16;
-use lockstep_gpu::ops::attention::{append_pairs, tile_plan, ATTN_SMEM_MAX};
+use lockstep_gpu::ops::attention::{append_pairs, slot_plan, warp_plan, ATTN_SMEM_MAX};
 use lockstep_gpu::ops::sample::sample_args;
 use lockstep_reference::attention::{self, AttnParams, KvCache, KvLayout, Plan, PlanMap, Span};
 use lockstep_reference::{Contract, Element};
@@ -92,22 +92,23 @@ fn attn_case<T: Element>(
     ints(out, &map);
     vec_bits(out, o32.iter().copied());
     vec_bits(out, o16.iter().copied());
-    // The launcher's attn_tile plan (0 fields: this shape takes attn_split only).
-    match tile_plan(
-        &plan.rows,
-        plan.hq,
-        plan.hkv,
-        plan.d,
-        c.attn_block,
-        c.attn_split,
-        p.window.unwrap_or(0),
-        ATTN_SMEM_MAX,
-    ) {
+    // The attn_tile / attn_tile_few plan (0 fields: this shape takes attn_split only), and
+    // the attn_warp plan where the launcher picks it (0 fields: it does not).
+    let window = p.window.unwrap_or(0);
+    match slot_plan(&plan.rows, plan.hq, plan.hkv, plan.d, c.attn_block, c.attn_split, window, ATTN_SMEM_MAX) {
         Some(tp) => {
             let _ = writeln!(out, " {} {} {} {} {} {}", tp.gh, tp.nhc, tp.qsp, tp.grid_x, tp.splits, tp.smem);
             ints(out, &tp.tiles);
         }
         None => out.push_str(" 0 0 0 0 0 0\n 0\n"),
+    }
+    let elem = T::DTYPE.size_bytes();
+    match warp_plan(&plan.rows, plan.hq, plan.hkv, plan.d, c.attn_block, c.attn_split, window, elem, ATTN_SMEM_MAX) {
+        Some(tp) => {
+            let _ = writeln!(out, " {} {} {} {} {}", tp.gh, tp.nhc, tp.grid_x, tp.splits, tp.smem);
+            ints(out, &tp.tiles);
+        }
+        None => out.push_str(" 0 0 0 0 0\n 0\n"),
     }
 }
 

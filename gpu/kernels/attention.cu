@@ -466,6 +466,248 @@ __device__ __forceinline__ void ls_attn_tile(const T* __restrict__ q, const T* _
     }
 }
 
+// Kernel 1c, attn_warp_{T}: the same split states once more, for tiles of one query row
+// (decode; ops/attention.rs picks it when every tile has one row and a GQA group holds at
+// least two query heads), computed by one CTA per (row, KV head, chunk of up to
+// LS_ATTN_WARP_HEADS query heads of its group, split) with ONE WARP PER QUERY HEAD. All heads
+// of a tile share the row, hence the key range lo..hi, so a warp runs its head's whole tree
+// alone and the CTA meets only to share K and V:
+//   - K and V blocks stay in their storage type in shared memory (16 bytes of padding per
+//     row), two buffers: the copies of block b + 1 (cp.async) are in flight while block b
+//     is computed; the storage rows of block b + 2 are looked up meanwhile;
+//   - scores: lane i owns keys i, i + 32, ... of the block, each an fma chain over d in order
+//     from +0 (q from shared memory, one broadcast per 4 dims), then * scale;
+//   - mb = max2 over the lanes' scores (max2 is exact: a butterfly gives the block maximum),
+//     then m, alpha, l = l * alpha, acc = acc * alpha (or the first block's init), every lane
+//     with the same bits;
+//   - e = exp(score - m) per key into the warp's row of shared memory, then keys in order:
+//     l = l + e (every lane), acc_d = fma(e, v_d, acc_d) for the D / 32 dims the lane owns.
+// Threads: 32 * gh (gh <= LS_ATTN_WARP_HEADS heads per CTA). Shapes: D in {64, 128, 256},
+// d * sizeof(T) a multiple of 16. Dynamic shared memory: ls_attn_warp_smem(d, gh, sizeof(T))
+// bytes (ops/attention.rs computes the same).
+#ifndef LS_ATTN_WARP_HEADS
+#error "LS_ATTN_WARP_HEADS is not defined: compile through gpu/src/kernels.rs (generated header)"
+#endif
+// Shared-memory layout of attn_warp (bytes, each part 16-byte aligned): K [2][BN] and V [2][BN]
+// rows of d * elem + 16 bytes, Q [gh][d] float, storage rows [2][BN] long long, e [gh][BN] float.
+__device__ __host__ __forceinline__ long long ls_attn_warp_kv_row(int d, int elem) { return (long long)d * elem + 16; }
+__device__ __host__ __forceinline__ long long ls_attn_warp_smem(int d, int gh, int elem) {
+    return 16LL * LS_ATTN_BLOCK + 4LL * gh * LS_ATTN_BLOCK + 4LL * gh * d + 4LL * LS_ATTN_BLOCK * ls_attn_warp_kv_row(d, elem);
+}
+
+// N consecutive elements of T from shared memory, widened, with the widest loads that fit.
+template <typename T, int N> __device__ __forceinline__ void ls_widen_n(const T* p, float (&out)[N]) {
+    constexpr int B = N * (int)sizeof(T), EPV = 16 / (int)sizeof(T);
+    if constexpr (B % 16 == 0) {
+#pragma unroll
+        for (int u = 0; u < B / 16; ++u) {
+            const ls_v16 x = ls_ld16(p + u * EPV);
+#pragma unroll
+            for (int e = 0; e < EPV; ++e) out[u * EPV + e] = ls_v16_elem<T>(x, e);
+        }
+    } else if constexpr (B == 8) {
+        const uint2 u = *reinterpret_cast<const uint2*>(p);
+        const ls_v16 x = {{u.x, u.y, 0u, 0u}};
+#pragma unroll
+        for (int e = 0; e < N; ++e) out[e] = ls_v16_elem<T>(x, e);
+    } else if constexpr (B == 4) {
+        const ls_v16 x = {{*reinterpret_cast<const unsigned*>(p), 0u, 0u, 0u}};
+#pragma unroll
+        for (int e = 0; e < N; ++e) out[e] = ls_v16_elem<T>(x, e);
+    } else {
+#pragma unroll
+        for (int e = 0; e < N; ++e) out[e] = ls_to_f32(p[e]);
+    }
+}
+
+// Issues the copies of the K and V rows bl..bh of a block (storage rows kr) into one buffer.
+template <typename T, int D>
+__device__ __forceinline__ void ls_attn_warp_load(const T* __restrict__ k, const T* __restrict__ v, const long long* kr, int bl, int bh,
+                                                  int hkv, int kh, unsigned char* kd, unsigned char* vd, bool vec) {
+    constexpr int EPV = 16 / (int)sizeof(T), VPR = D / EPV;
+    const long long rs = ls_attn_warp_kv_row(D, (int)sizeof(T));
+    if (vec) {
+        for (int i = threadIdx.x; i < (bh - bl + 1) * VPR; i += blockDim.x) {
+            const int key = bl + i / VPR, part = i % VPR;
+            const long long off = (kr[key] * hkv + kh) * (long long)D + part * EPV;
+            ls_cp_async<16>(kd + key * rs + part * 16, k + off);
+            ls_cp_async<16>(vd + key * rs + part * 16, v + off);
+        }
+    } else {
+        for (int i = threadIdx.x; i < (bh - bl + 1) * D; i += blockDim.x) {
+            const int key = bl + i / D, dd = i % D;
+            const long long off = (kr[key] * hkv + kh) * (long long)D + dd;
+            reinterpret_cast<T*>(kd + key * rs)[dd] = k[off];
+            reinterpret_cast<T*>(vd + key * rs)[dd] = v[off];
+        }
+    }
+    ls_cp_async_commit();
+}
+
+template <typename T, int D>
+__device__ __forceinline__ void ls_attn_warp(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
+                                             const long long* __restrict__ tiles, const long long* __restrict__ rows,
+                                             const long long* __restrict__ base, const long long* __restrict__ table, long long page,
+                                             long long max_blocks, int hq, int hkv, float scale, long long window, float* __restrict__ st,
+                                             int nsplit, int gh, int nhc) {
+    constexpr int BN = LS_ATTN_BLOCK, S = LS_ATTN_SPLIT;
+    constexpr int EPV = 16 / (int)sizeof(T), KPL = (BN + 31) / 32, DPL = D / 32;
+    static_assert(D % 32 == 0 && (D * (int)sizeof(T)) % 16 == 0, "attn_warp: D a multiple of 32 and of 16 bytes");
+#ifdef LS_HOST_EMULATION
+    unsigned char* sm = ls_dyn_smem();
+#else
+    extern __shared__ float4 ls_attn_dyn[];
+    unsigned char* sm = reinterpret_cast<unsigned char*>(ls_attn_dyn);
+#endif
+    const long long rs = ls_attn_warp_kv_row(D, (int)sizeof(T));
+    unsigned char* kbuf = sm;  // [2][BN] rows of rs bytes: block b in buffer (b - b0) & 1
+    unsigned char* vbuf = kbuf + 2 * BN * rs;
+    float* qs = reinterpret_cast<float*>(vbuf + 2 * BN * rs);  // [gh][D]
+    long long* krow = reinterpret_cast<long long*>(qs + gh * D);  // [2][BN]: block b's rows at (b - b0) & 1
+    float* es = reinterpret_cast<float*>(krow + 2 * BN);           // [gh][BN]
+
+    const int t = threadIdx.x, lane = t & 31, w = t >> 5;
+    const long long tile = blockIdx.x / ((long long)hkv * nhc);
+    const int kh = (int)((blockIdx.x / nhc) % hkv);
+    const int hc = (int)(blockIdx.x % nhc);
+    const int group = hq / hkv;
+    const int ghc = gh < group - hc * gh ? gh : group - hc * gh;  // heads of this chunk
+    const long long row = tiles[2 * tile];
+    const long long seq = rows[2 * row], pos = rows[2 * row + 1];
+    const long long first = ls_attn_first(pos, window);
+    const long long s = first / S + blockIdx.y;
+    if (s > pos / S) return;  // uniform over the CTA
+    const long long lo = first > s * S ? first : s * S;
+    const long long hi = pos < s * S + S - 1 ? pos : s * S + S - 1;
+    const long long b0 = lo / BN, b1 = hi / BN;
+    const long long rh0 = row * hq + kh * group + hc * gh;  // (row, head) of the chunk's first head
+    for (int i = t; i < ghc * D; i += blockDim.x) qs[i] = ls_to_f32(q[rh0 * D + i]);
+    for (int i = t; i < 2 * BN; i += blockDim.x) {
+        const long long key = b0 * BN + i;
+        if (key >= lo && key <= hi) krow[i] = ls_kv_row(base, table, page, max_blocks, seq, key);
+    }
+    const bool vec = ((reinterpret_cast<unsigned long long>(k) | reinterpret_cast<unsigned long long>(v)) & 15ULL) == 0;
+    __syncthreads();
+    {
+        const int bl = (int)(lo - b0 * BN), bh = (int)((hi < b0 * BN + BN - 1 ? hi : b0 * BN + BN - 1) - b0 * BN);
+        ls_attn_warp_load<T, D>(k, v, krow, bl, bh, hkv, kh, kbuf, vbuf, vec);
+    }
+    float m = 0.0f, l = 0.0f, acc[DPL];
+#pragma unroll
+    for (int j = 0; j < DPL; ++j) acc[j] = 0.0f;
+    const float* qh = qs + w * D;
+    float* eh = es + w * BN;
+    for (long long b = b0; b <= b1; ++b) {
+        const int buf = (int)((b - b0) & 1);
+        const int bl = (int)((lo > b * BN ? lo : b * BN) - b * BN);
+        const int bh = (int)((hi < b * BN + BN - 1 ? hi : b * BN + BN - 1) - b * BN);
+        __syncthreads();  // block b - 1 is done: its buffer and the storage rows of block b are free
+        if (b < b1) {
+            const int nh = (int)((hi < (b + 1) * BN + BN - 1 ? hi : (b + 1) * BN + BN - 1) - (b + 1) * BN);
+            ls_attn_warp_load<T, D>(k, v, krow + (buf ^ 1) * BN, 0, nh, hkv, kh, kbuf + (buf ^ 1) * BN * rs, vbuf + (buf ^ 1) * BN * rs, vec);
+            for (int i = t; i < BN; i += blockDim.x) {
+                const long long key = (b + 2) * BN + i;
+                if (key <= hi) krow[buf * BN + i] = ls_kv_row(base, table, page, max_blocks, seq, key);
+            }
+            ls_cp_async_wait<1>();
+        } else {
+            ls_cp_async_wait<0>();
+        }
+        __syncthreads();  // block b is in shared memory
+        if (w >= ghc) continue;
+        const unsigned char* kb = kbuf + buf * BN * rs;
+        const T* vb = reinterpret_cast<const T*>(vbuf + buf * BN * rs);
+        // Scores of the lane's keys: fma chain over d in order from +0, then * scale.
+        float x[KPL];
+#pragma unroll
+        for (int c = 0; c < KPL; ++c) x[c] = 0.0f;
+        for (int dd = 0; dd < D; dd += EPV) {
+            float qv[EPV];
+#pragma unroll
+            for (int e = 0; e < EPV; e += 4) {
+                const float4 q4 = *reinterpret_cast<const float4*>(qh + dd + e);
+                qv[e] = q4.x;
+                qv[e + 1] = q4.y;
+                qv[e + 2] = q4.z;
+                qv[e + 3] = q4.w;
+            }
+#pragma unroll
+            for (int c = 0; c < KPL; ++c) {
+                const int key = lane + 32 * c;
+                if (key >= bl && key <= bh) {
+                    const ls_v16 kv = ls_ld16(kb + key * rs + dd * (int)sizeof(T));
+#pragma unroll
+                    for (int e = 0; e < EPV; ++e) x[c] = __fmaf_rn(qv[e], ls_v16_elem<T>(kv, e), x[c]);
+                }
+            }
+        }
+        float mb = __int_as_float(0xff800000);
+#pragma unroll
+        for (int c = 0; c < KPL; ++c) {
+            const int key = lane + 32 * c;
+            if (key >= bl && key <= bh) {
+                x[c] = __fmul_rn(x[c], scale);
+                mb = ls_max2(mb, x[c]);
+            }
+        }
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) mb = ls_max2(mb, __shfl_xor_sync(0xffffffffu, mb, o));
+        if (b == b0) {
+            m = mb;
+            l = 0.0f;
+        } else {
+            const float mn = ls_max2(m, mb);
+            const float alpha = ls_exp(__fsub_rn(m, mn));
+            l = __fmul_rn(l, alpha);
+#pragma unroll
+            for (int j = 0; j < DPL; ++j) acc[j] = __fmul_rn(acc[j], alpha);
+            m = mn;
+        }
+#pragma unroll
+        for (int c = 0; c < KPL; ++c) {
+            const int key = lane + 32 * c;
+            if (key >= bl && key <= bh) eh[key] = ls_exp(__fsub_rn(x[c], m));
+        }
+        __syncwarp();
+        // Keys in increasing order: l = l + e, acc_d = fma(e, v_d, acc_d).
+        const T* vl = vb + lane * DPL;
+#pragma unroll 4
+        for (int i = bl; i <= bh; ++i) {
+            const float e = eh[i];
+            float vv[DPL];
+            ls_widen_n<T, DPL>(vl + i * (rs / (long long)sizeof(T)), vv);
+            l = __fadd_rn(l, e);
+#pragma unroll
+            for (int j = 0; j < DPL; ++j) acc[j] = __fmaf_rn(e, vv[j], acc[j]);
+        }
+        __syncwarp();  // eh is rewritten by the next block
+    }
+    if (w < ghc) {
+        float* out = st + ((rh0 + w) * nsplit + blockIdx.y) * (long long)(2 + D);
+        if (lane == 0) {
+            out[0] = m;
+            out[1] = l;
+        }
+#pragma unroll
+        for (int j = 0; j < DPL; ++j) out[2 + lane * DPL + j] = acc[j];
+    }
+}
+
+// The kernel entry: one symbol per storage type, the head dimension picked at run time.
+template <typename T>
+__device__ __forceinline__ void ls_attn_warp_any(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
+                                                 const long long* __restrict__ tiles, const long long* __restrict__ rows,
+                                                 const long long* __restrict__ base, const long long* __restrict__ table, long long page,
+                                                 long long max_blocks, int hq, int hkv, int d, float scale, long long window,
+                                                 float* __restrict__ st, int nsplit, int gh, int nhc) {
+    switch (d) {
+        case 64: ls_attn_warp<T, 64>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, scale, window, st, nsplit, gh, nhc); break;
+        case 128: ls_attn_warp<T, 128>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, scale, window, st, nsplit, gh, nhc); break;
+        case 256: ls_attn_warp<T, 256>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, scale, window, st, nsplit, gh, nhc); break;
+        default: __trap();
+    }
+}
+
 template <typename O>
 __device__ __forceinline__ void ls_attn_merge(const float* __restrict__ st, const long long* __restrict__ rows, O* __restrict__ y, long long n,
                                               int hq, int d, long long window, int nsplit) {
@@ -523,6 +765,12 @@ __device__ __forceinline__ void ls_kv_append(const T* __restrict__ kn, const T* 
                                long long window, float* st, int nsplit, int gh, int nhc, int qsp) {                                          \
         ls_attn_tile<T, LS_ATTN_FEW_SLOTS>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, d, scale, window, st, nsplit, gh, nhc, \
                                            qsp);                                                                                             \
+    }                                                                                                                                        \
+    extern "C" __global__ void __launch_bounds__(32 * LS_ATTN_WARP_HEADS)                                                                   \
+        attn_warp_##SUFFIX(const T* q, const T* k, const T* v, const long long* tiles, const long long* rows, const long long* base,           \
+                           const long long* table, long long page, long long max_blocks, int hq, int hkv, int d, float scale, long long window, \
+                           float* st, int nsplit, int gh, int nhc, int qsp) {                                                                \
+        ls_attn_warp_any<T>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, d, scale, window, st, nsplit, gh, nhc);            \
     }                                                                                                                                        \
     extern "C" __global__ void attn_merge_##SUFFIX(const float* st, const long long* rows, T* y, long long n, int hq, int d, long long window,  \
                                                    int nsplit) {                                                                             \

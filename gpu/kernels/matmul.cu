@@ -45,19 +45,23 @@ __device__ __forceinline__ void ls_load4(const float* p, float v[4]) {
     const float4 x = *reinterpret_cast<const float4*>(p);
     v[0] = x.x, v[1] = x.y, v[2] = x.z, v[3] = x.w;
 }
-__device__ __forceinline__ void ls_load4(const ls_bf16* p, float v[4]) {
-    const uint2 x = *reinterpret_cast<const uint2*>(p);
+// 8 bytes of T (2 f32 or 4 bf16/f16 elements) as loaded, and widened: the skinny kernel keeps
+// its loads in flight raw (half the registers of widened bf16/f16) and widens them on use.
+__device__ __forceinline__ uint2 ls_ld8(const void* p) { return *reinterpret_cast<const uint2*>(p); }
+__device__ __forceinline__ void ls_widen8(uint2 x, const float*, float v[2]) { v[0] = __uint_as_float(x.x), v[1] = __uint_as_float(x.y); }
+__device__ __forceinline__ void ls_widen8(uint2 x, const ls_bf16*, float v[4]) {
     v[0] = __uint_as_float(x.x << 16), v[1] = __uint_as_float(x.x & 0xffff0000u);
     v[2] = __uint_as_float(x.y << 16), v[3] = __uint_as_float(x.y & 0xffff0000u);
 }
-__device__ __forceinline__ void ls_load4(const ls_f16* p, float v[4]) {
-    const uint2 x = *reinterpret_cast<const uint2*>(p);
+__device__ __forceinline__ void ls_widen8(uint2 x, const ls_f16*, float v[4]) {
     ls_f16 h[4];
     h[0].bits = (unsigned short)(x.x & 0xffffu), h[1].bits = (unsigned short)(x.x >> 16);
     h[2].bits = (unsigned short)(x.y & 0xffffu), h[3].bits = (unsigned short)(x.y >> 16);
 #pragma unroll
     for (int e = 0; e < 4; ++e) v[e] = ls_to_f32(h[e]);
 }
+__device__ __forceinline__ void ls_load4(const ls_bf16* p, float v[4]) { ls_widen8(ls_ld8(p), p, v); }
+__device__ __forceinline__ void ls_load4(const ls_f16* p, float v[4]) { ls_widen8(ls_ld8(p), p, v); }
 // Two consecutive elements (one 8- or 4-byte load), pointer aligned to 2 elements.
 __device__ __forceinline__ void ls_load2(const float* p, float v[2]) {
     const float2 x = *reinterpret_cast<const float2*>(p);
@@ -273,9 +277,27 @@ __device__ __forceinline__ void ls_matmul_tile(const T* __restrict__ A, const T*
 
 // ---- skinny kernel (M ≤ MR) ----
 // Each thread owns W = 8 bytes / sizeof(T) consecutive columns for all MR rows; B is read
-// once, 8 bytes per thread per k row, U rows in flight. A's rows for LS_MM_SK_KS k at a
-// time sit in shared memory k-major, so a thread reads all MR values of one k as MR/4
-// broadcast 16-byte loads.
+// once, 8 bytes per thread per k row, in groups of U rows: the next group's loads are issued
+// (kept raw) before this group's fmas, so they are in flight while it computes. A's rows for
+// LS_MM_SK_KS k at a time sit in shared memory k-major, so a thread reads all MR values of
+// one k as MR/4 broadcast 16-byte loads. The chunk totals live in shared memory (one column
+// per thread), which leaves the registers to the accumulators and the loads in flight.
+
+// One k step of the skinny kernel: acc[i][j] = kstep(A[i][k], B[k][j], acc[i][j]).
+template <int MR, int W>
+__device__ __forceinline__ void ls_skinny_k(const float* as, const float b[W], float (&acc)[MR][W]) {
+    float a[MR];
+#pragma unroll
+    for (int i = 0; i < MR; i += 4) {
+        const float4 v = *reinterpret_cast<const float4*>(as + i);
+        a[i] = v.x, a[i + 1] = v.y, a[i + 2] = v.z, a[i + 3] = v.w;
+    }
+#pragma unroll
+    for (int i = 0; i < MR; ++i)
+#pragma unroll
+        for (int j = 0; j < W; ++j) acc[i][j] = LS_KSTEP(a[i], b[j], acc[i][j]);
+}
+
 template <typename T, typename O, int MR>
 __device__ __forceinline__ void ls_matmul_skinny(const T* __restrict__ A, const T* __restrict__ B, const float* __restrict__ bias, O* __restrict__ C,
                                                  float* __restrict__ P, int M, int N, int K, int split) {
@@ -297,17 +319,13 @@ __device__ __forceinline__ void ls_matmul_skinny(const T* __restrict__ A, const 
     B += (long long)batch * K * N;
 
     __shared__ __align__(16) float As[KS][MR];
+    __shared__ float Ts[MR * W][LS_MM_SK_THREADS];  // chunk totals: thread t's in column t
     const int j0 = (blockIdx.x * LS_MM_SK_THREADS + threadIdx.x) * W;
     const bool active = j0 < N;
     const bool vec = N % W == 0 && ls_aligned(B, W);
+    float* ts = &Ts[0][threadIdx.x];
 
-    float total[MR][W];
     float acc[MR][W];
-#pragma unroll
-    for (int i = 0; i < MR; ++i)
-#pragma unroll
-        for (int j = 0; j < W; ++j) total[i][j] = 0.0f;
-
     for (int c = c_begin; c < c_end; ++c) {
         const int k0 = c * kc, klen = min(kc, K - k0);
 #pragma unroll
@@ -326,29 +344,37 @@ __device__ __forceinline__ void ls_matmul_skinny(const T* __restrict__ A, const 
             const T* bp = B + (long long)(k0 + s0) * N + j0;
             // k in order: full groups of U rows, then the rest one by one.
             int kk = 0;
-            for (; kk + U <= slen; kk += U) {
-                float b[U][W];
-                if (vec) {
+            if (vec) {
+                const int groups = slen / U;
+                uint2 next[U];
+                if (groups > 0) {
 #pragma unroll
-                    for (int u = 0; u < U; ++u) ls_loadw<W>(bp + (long long)(kk + u) * N, b[u]);
-                } else {
+                    for (int u = 0; u < U; ++u) next[u] = ls_ld8(bp + (long long)u * N);
+                }
+                for (int g = 0; g < groups; ++g, kk += U) {
+                    uint2 cur[U];
+#pragma unroll
+                    for (int u = 0; u < U; ++u) cur[u] = next[u];
+                    if (g + 1 < groups) {
+#pragma unroll
+                        for (int u = 0; u < U; ++u) next[u] = ls_ld8(bp + (long long)(kk + U + u) * N);
+                    }
+#pragma unroll
+                    for (int u = 0; u < U; ++u) {
+                        float b[W];
+                        ls_widen8(cur[u], B, b);
+                        ls_skinny_k<MR, W>(&As[kk + u][0], b, acc);
+                    }
+                }
+            } else {
+                for (; kk + U <= slen; kk += U) {
+                    float b[U][W];
 #pragma unroll
                     for (int u = 0; u < U; ++u)
 #pragma unroll
                         for (int j = 0; j < W; ++j) b[u][j] = j0 + j < N ? ls_to_f32(bp[(long long)(kk + u) * N + j]) : 0.0f;
-                }
 #pragma unroll
-                for (int u = 0; u < U; ++u) {
-                    float a[MR];
-#pragma unroll
-                    for (int i = 0; i < MR; i += 4) {
-                        const float4 v = *reinterpret_cast<const float4*>(&As[kk + u][i]);
-                        a[i] = v.x, a[i + 1] = v.y, a[i + 2] = v.z, a[i + 3] = v.w;
-                    }
-#pragma unroll
-                    for (int i = 0; i < MR; ++i)
-#pragma unroll
-                        for (int j = 0; j < W; ++j) acc[i][j] = LS_KSTEP(a[i], b[u][j], acc[i][j]);
+                    for (int u = 0; u < U; ++u) ls_skinny_k<MR, W>(&As[kk + u][0], b[u], acc);
                 }
             }
             for (; kk < slen; ++kk) {
@@ -359,22 +385,16 @@ __device__ __forceinline__ void ls_matmul_skinny(const T* __restrict__ A, const 
 #pragma unroll
                     for (int j = 0; j < W; ++j) b[j] = j0 + j < N ? ls_to_f32(bp[(long long)kk * N + j]) : 0.0f;
                 }
-                float a[MR];
-#pragma unroll
-                for (int i = 0; i < MR; i += 4) {
-                    const float4 v = *reinterpret_cast<const float4*>(&As[kk][i]);
-                    a[i] = v.x, a[i + 1] = v.y, a[i + 2] = v.z, a[i + 3] = v.w;
-                }
-#pragma unroll
-                for (int i = 0; i < MR; ++i)
-#pragma unroll
-                    for (int j = 0; j < W; ++j) acc[i][j] = LS_KSTEP(a[i], b[j], acc[i][j]);
+                ls_skinny_k<MR, W>(&As[kk][0], b, acc);
             }
         }
 #pragma unroll
         for (int i = 0; i < MR; ++i)
 #pragma unroll
-            for (int j = 0; j < W; ++j) total[i][j] = (c == c_begin) ? acc[i][j] : __fadd_rn(total[i][j], acc[i][j]);
+            for (int j = 0; j < W; ++j) {
+                float* t = ts + (i * W + j) * LS_MM_SK_THREADS;
+                *t = (c == c_begin) ? acc[i][j] : __fadd_rn(*t, acc[i][j]);
+            }
     }
     if (!active) return;
 #pragma unroll
@@ -384,7 +404,8 @@ __device__ __forceinline__ void ls_matmul_skinny(const T* __restrict__ A, const 
         for (int j = 0; j < W; ++j) {
             const int gc = j0 + j;
             if (gc >= N) continue;
-            ls_mm_store<O>(C, P, bias, ((long long)batch * M + i) * N + gc, ((long long)blockIdx.z * M + i) * N + gc, gc, total[i][j], split);
+            ls_mm_store<O>(C, P, bias, ((long long)batch * M + i) * N + gc, ((long long)blockIdx.z * M + i) * N + gc, gc,
+                           ts[(i * W + j) * LS_MM_SK_THREADS], split);
         }
     }
 }

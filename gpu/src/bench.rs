@@ -918,6 +918,7 @@ impl<'g> Runner<'g> {
         let p = AttnParams::for_head_dim(ATTN_D);
         let op = if flops.is_some() { "attention_prefill" } else { "attention_decode" };
         let staged = gpu.attn_stage::<bf16, bf16>(op, contract, plan, &p)?;
+        row.kernel = staged.kernel_name().into();
         let q = n * ATTN_HQ * ATTN_D;
         let layout = [input(q, DType::Bf16), input(kv, DType::Bf16), input(kv, DType::Bf16), output(q, DType::Bf16)];
         let mut ours = |b: &mut [CudaSlice<u8>], ws: &mut Workspace| -> Result<()> {

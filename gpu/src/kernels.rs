@@ -54,6 +54,9 @@ pub const ATTN_SLOTS: usize = 16;
 /// Most slots per thread of `attn_tile_few` (decode-sized tiles, built for 3 CTAs per SM;
 /// ops/attention.rs picks it where a tile needs no more; no effect on the tree).
 pub const ATTN_FEW_SLOTS: usize = 4;
+/// Most query heads (one warp each) per `attn_warp` CTA, the kernel for tiles of one query
+/// row (decode; ops/attention.rs picks it; no effect on the tree).
+pub const ATTN_WARP_HEADS: usize = 8;
 
 /// Sources in compile order, prelude first. Adding an op means one line here and one
 /// entry in [`Kernels`].
@@ -93,7 +96,8 @@ pub fn header(c: &Contract) -> String {
          #define LS_ROW_CLUSTER {rc}\n\
          #define LS_ATTN_THREADS {at}\n\
          #define LS_ATTN_SLOTS {asl}\n\
-         #define LS_ATTN_FEW_SLOTS {afs}\n",
+         #define LS_ATTN_FEW_SLOTS {afs}\n\
+         #define LS_ATTN_WARP_HEADS {awh}\n",
         id = c.id(),
         kc = c.kc.unwrap_or(0),
         lanes = c.lanes,
@@ -111,6 +115,7 @@ pub fn header(c: &Contract) -> String {
         at = ATTN_THREADS,
         asl = ATTN_SLOTS,
         afs = ATTN_FEW_SLOTS,
+        awh = ATTN_WARP_HEADS,
     );
     // Op codes of the elementwise kernel: the index in `Unary::ALL` (ops/elementwise.rs).
     for (i, u) in Unary::ALL.iter().enumerate() {
@@ -402,6 +407,7 @@ pub(crate) struct Kernels {
     pub attn_split: ByOut,
     pub attn_tile: ByOut,
     pub attn_tile_few: ByOut,
+    pub attn_warp: ByOut,
     pub attn_merge: ByOut,
     pub kv_append: ByOut,
     pub sample: ByOut,
@@ -441,6 +447,7 @@ impl Kernels {
             attn_split: ByOut::load(a, c, "attn_split")?,
             attn_tile: ByOut::load(a, c, "attn_tile")?,
             attn_tile_few: ByOut::load(a, c, "attn_tile_few")?,
+            attn_warp: ByOut::load(a, c, "attn_warp")?,
             attn_merge: ByOut::load(a, c, "attn_merge")?,
             kv_append: ByOut::load(a, c, "kv_append")?,
             sample: ByOut::load(x, c, "sample")?,
@@ -572,7 +579,7 @@ mod tests {
                     }
                 }
             }
-            for stem in ["attn_split", "attn_tile", "attn_tile_few", "attn_merge", "kv_append", "sample"] {
+            for stem in ["attn_split", "attn_tile", "attn_tile_few", "attn_warp", "attn_merge", "kv_append", "sample"] {
                 for t in DType::ALL {
                     let sym = format!("{stem}_{}", t.name());
                     assert!(ptx.contains(&format!(".entry {sym}(")), "{sym} missing from the PTX for {arch}");

@@ -6,7 +6,7 @@
 use super::{grid1, need, Workspace, NULL};
 use crate::device::Gpu;
 use crate::error::{At, Result};
-use crate::kernels::{ATTN_FEW_SLOTS, ATTN_SLOTS, ATTN_THREADS, FLAT_THREADS};
+use crate::kernels::{ATTN_FEW_SLOTS, ATTN_SLOTS, ATTN_THREADS, ATTN_WARP_HEADS, FLAT_THREADS};
 use cudarc::driver::sys::{CUdevice_attribute, CUfunction_attribute_enum};
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 use lockstep_reference::attention::{self, AttnParams, KvCache, KvLayout, Plan, PlanMap, Span};
@@ -34,9 +34,22 @@ pub(crate) struct AttnStaged {
     rows: CudaSlice<i64>,
     base: Option<CudaSlice<i64>>,
     table: Option<CudaSlice<i64>>,
-    /// The `attn_tile` launch ([`tile_plan`]) with its tiles on the device, and the dynamic
-    /// shared memory attribute to set; `None`: the general `attn_split` kernel.
+    /// The `attn_tile`, `attn_tile_few` or `attn_warp` launch ([`tile_plan`]) with its tiles
+    /// on the device, and the dynamic shared memory attribute to set; `None`: the general
+    /// `attn_split` kernel.
     tile: Option<(TilePlan, CudaSlice<i64>, usize)>,
+}
+
+impl AttnStaged {
+    /// The name stem of the kernel that computes the split states (`attn_warp`, …).
+    pub(crate) fn kernel_name(&self) -> &'static str {
+        match self.tile.as_ref().map(|(tp, _, _)| tp.kernel) {
+            Some(TileKernel::Warp) => "attn_warp",
+            Some(TileKernel::Few) => "attn_tile_few",
+            Some(TileKernel::Tile) => "attn_tile",
+            None => "attn_split",
+        }
+    }
 }
 
 /// One past the largest storage row a plan can read, after checking that every row's
@@ -207,7 +220,7 @@ impl Gpu {
             .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)
             .map_err(|e| at.err(e))?;
         let smem_max = ATTN_SMEM_MAX.min(optin.max(0) as usize);
-        let tile = match tile_plan(&plan.rows, hq, hkv, d, c.attn_block, sp, window, smem_max) {
+        let tile = match tile_plan(&plan.rows, hq, hkv, d, c.attn_block, sp, window, T::DTYPE.size_bytes(), smem_max) {
             Some(tp) => {
                 let dtiles = s.clone_htod(&tp.tiles).map_err(|e| at.err(e))?;
                 Some((tp, dtiles, smem_max))
@@ -261,24 +274,25 @@ impl Gpu {
         let dst = ws.get(s, st.scratch * 4).map_err(|e| at.err(e))?;
         let (hqi, hkvi, di, ns) = (hq as i32, hkv as i32, d as i32, nsplit as i32);
         let (page, max_blocks) = (st.page, st.max_blocks);
-        // attn_tile (or attn_tile_few) where the staging found a tile plan, else attn_split;
-        // the tile kernels take the tiles after v and (gh, nhc, qsp) after the split count.
+        // attn_tile, attn_tile_few or attn_warp where the staging found a tile plan, else
+        // attn_split; the tile kernels take the tiles after v and (gh, nhc, qsp) after the
+        // split count.
         let tile = st
             .tile
             .as_ref()
             .map(|(tp, dtiles, smem_max)| (tp, dtiles, *smem_max, [tp.gh as i32, tp.nhc as i32, tp.qsp as i32]));
-        let (f, grid, smem) = match &tile {
+        let (f, grid, threads, smem) = match &tile {
             Some((tp, _, smem_max, _)) => {
-                let f = if tp.few {
-                    kern.attn_tile_few.get(T::DTYPE)
-                } else {
-                    kern.attn_tile.get(T::DTYPE)
+                let f = match tp.kernel {
+                    TileKernel::Tile => kern.attn_tile.get(T::DTYPE),
+                    TileKernel::Few => kern.attn_tile_few.get(T::DTYPE),
+                    TileKernel::Warp => kern.attn_warp.get(T::DTYPE),
                 };
                 f.set_attribute(CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, *smem_max as i32)
                     .map_err(|e| at.err(e))?;
-                (f, (tp.grid_x as u32, tp.splits as u32), tp.smem as u32)
+                (f, (tp.grid_x as u32, tp.splits as u32), tp.threads(), tp.smem as u32)
             }
-            None => (kern.attn_split.get(T::DTYPE), (st.blocks as u32, nsplit as u32), 0),
+            None => (kern.attn_split.get(T::DTYPE), (st.blocks as u32, nsplit as u32), ATTN_THREADS, 0),
         };
         let mut l = s.launch_builder(f);
         l.arg(dq).arg(dk).arg(dv);
@@ -308,12 +322,13 @@ impl Gpu {
         }
         let cfg = LaunchConfig {
             grid_dim: (grid.0, grid.1, 1),
-            block_dim: (ATTN_THREADS as u32, 1, 1),
+            block_dim: (threads as u32, 1, 1),
             shared_mem_bytes: smem,
         };
-        // SAFETY: matches `attn_tile_*`, `attn_tile_few_*` (128 threads, `tp.smem` bytes of
-        // dynamic shared memory, within the attribute just set; tiles are runs of plan rows)
-        // and `attn_split_*` in attention.cu; every storage row the plan reads is below
+        // SAFETY: matches `attn_tile_*`, `attn_tile_few_*` (128 threads), `attn_warp_*` (32
+        // per head of a chunk; tiles of one row, d in {64, 128, 256}), each with `tp.smem`
+        // bytes of dynamic shared memory within the attribute just set, tiles being runs of
+        // plan rows, and `attn_split_*` in attention.cu; every storage row the plan reads is below
         // `kv_rows` (checked at staging) and the buffers hold what they must (checked above).
         unsafe { l.launch(cfg) }.map_err(|e| at.err(e))?;
         let nl = n as i64;
@@ -396,7 +411,19 @@ fn storage<'a, T>(cache: &KvCache<'a, T>) -> (ArrayView4<'a, T>, ArrayView4<'a, 
 /// larger shapes take `attn_split`.
 pub const ATTN_SMEM_MAX: usize = 200 * 1024;
 
-/// Launch plan of `attn_tile` (attention.cu): which CTA serves which (rows, heads, split).
+/// Which kernel of attention.cu serves a [`TilePlan`]: the same split states from each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TileKernel {
+    /// `attn_tile`: up to [`ATTN_SLOTS`] (row, head) slots per CTA, for runs of rows (prefill).
+    Tile,
+    /// `attn_tile_few`: the same with at most [`ATTN_FEW_SLOTS`] slots per thread (3 CTAs per SM).
+    Few,
+    /// `attn_warp`: tiles of one row (decode), one warp per query head, K and V kept in their
+    /// storage type in shared memory and the next block's copies in flight during this one.
+    Warp,
+}
+
+/// Launch plan of the tile kernels (attention.cu): which CTA serves which (rows, heads, split).
 /// Only *who* computes a split state changes with it, never the tree.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TilePlan {
@@ -405,32 +432,54 @@ pub struct TilePlan {
     /// Query heads per CTA (a chunk of one GQA group) and chunks per group.
     pub gh: usize,
     pub nhc: usize,
-    /// Slots (row, head) per CTA, padded to the kernel's multiple.
+    /// Slots (row, head) per CTA, padded to the kernel's multiple (`attn_warp`: `gh`).
     pub qsp: usize,
-    /// At most [`ATTN_FEW_SLOTS`] slots per thread: run `attn_tile_few` (3 CTAs per SM).
-    pub few: bool,
+    pub kernel: TileKernel,
     /// Grid: tiles × Hkv × chunks, and the most splits a tile spans.
     pub grid_x: usize,
     pub splits: usize,
-    /// Dynamic shared memory bytes (`ls_attn_tile_smem` of attention.cu).
+    /// Dynamic shared memory bytes (`ls_attn_tile_smem` or `ls_attn_warp_smem` of attention.cu).
     pub smem: usize,
 }
 
-/// The `attn_tile` plan for these rows, or `None` where the shape needs `attn_split`
-/// (head dims other than 32, 64, 128, 256; too much shared memory; grid limits).
-/// `window` 0 means no window; `smem_max`: the bytes of dynamic shared memory the launch may use.
-#[allow(clippy::too_many_arguments)]
-pub fn tile_plan(rows: &[(usize, usize)], hq: usize, hkv: usize, d: usize, bn: usize, sp: usize, window: usize, smem_max: usize) -> Option<TilePlan> {
-    if !matches!(d, 32 | 64 | 128 | 256) || rows.is_empty() || hkv == 0 || !hq.is_multiple_of(hkv) || bn == 0 || sp == 0 {
-        return None;
+impl TilePlan {
+    /// Threads per CTA of the plan's kernel.
+    pub fn threads(&self) -> usize {
+        match self.kernel {
+            TileKernel::Warp => 32 * self.gh,
+            TileKernel::Tile | TileKernel::Few => ATTN_THREADS,
+        }
     }
-    let t = ATTN_THREADS;
-    let (ng, nd) = (if d < t { t / d } else { 1 }, if d > t { 2 } else { 1 });
-    let max_slots = ATTN_SLOTS / nd;
-    let group = hq / hkv;
-    let gh = group.min(max_slots);
-    let nhc = group.div_ceil(gh);
-    let per_tile = (max_slots / gh).max(1);
+}
+
+/// Dynamic shared memory of `attn_warp` (`ls_attn_warp_smem` of attention.cu): K and V, two
+/// buffers of BN rows of `d · elem + 16` bytes each, Q and e of `gh` heads, the storage rows.
+pub fn warp_smem(d: usize, gh: usize, bn: usize, elem: usize) -> usize {
+    16 * bn + 4 * gh * bn + 4 * gh * d + 4 * bn * (d * elem + 16)
+}
+
+/// The tile-kernel plan the launcher runs for these rows: [`warp_plan`] where it applies
+/// (decode), else [`slot_plan`]; `None` where the shape needs `attn_split`.
+/// `window` 0 means no window; `elem`: bytes per element of Q, K and V; `smem_max`: the
+/// bytes of dynamic shared memory the launch may use.
+#[allow(clippy::too_many_arguments)]
+pub fn tile_plan(
+    rows: &[(usize, usize)],
+    hq: usize,
+    hkv: usize,
+    d: usize,
+    bn: usize,
+    sp: usize,
+    window: usize,
+    elem: usize,
+    smem_max: usize,
+) -> Option<TilePlan> {
+    warp_plan(rows, hq, hkv, d, bn, sp, window, elem, smem_max).or_else(|| slot_plan(rows, hq, hkv, d, bn, sp, window, smem_max))
+}
+
+/// Runs of at most `per_tile` plan rows of one sequence at consecutive positions, as
+/// `(first row, rows)` pairs, with the most rows of a run and the most splits a run spans.
+fn tiling(rows: &[(usize, usize)], per_tile: usize, sp: usize, window: usize) -> (Vec<i64>, usize, usize) {
     let first = |p: usize| if window > 0 { (p + 1).saturating_sub(window) } else { 0 };
     let (mut tiles, mut most_rows, mut splits) = (Vec::new(), 1, 1);
     let mut i = 0;
@@ -444,6 +493,63 @@ pub fn tile_plan(rows: &[(usize, usize)], hq: usize, hkv: usize, d: usize, bn: u
         splits = splits.max(rows[j - 1].1 / sp - first(rows[i].1) / sp + 1);
         i = j;
     }
+    (tiles, most_rows, splits)
+}
+
+/// The `attn_warp` plan: where no two plan rows could share a tile (decode: one row per
+/// sequence), a GQA group has two or more heads, d ∈ {64, 128, 256} and the double-buffered
+/// K and V fit `smem_max`; else `None`.
+#[allow(clippy::too_many_arguments)]
+pub fn warp_plan(
+    rows: &[(usize, usize)],
+    hq: usize,
+    hkv: usize,
+    d: usize,
+    bn: usize,
+    sp: usize,
+    window: usize,
+    elem: usize,
+    smem_max: usize,
+) -> Option<TilePlan> {
+    if !matches!(d, 64 | 128 | 256) || rows.is_empty() || hkv == 0 || !hq.is_multiple_of(hkv) || bn == 0 || sp == 0 || hq / hkv < 2 {
+        return None;
+    }
+    let (tiles, most_rows, splits) = tiling(rows, 2, sp, window);
+    let group = hq / hkv;
+    let gh = group.min(ATTN_WARP_HEADS);
+    let nhc = group.div_ceil(gh);
+    let smem = warp_smem(d, gh, bn, elem);
+    let grid_x = (tiles.len() / 2).checked_mul(hkv * nhc)?;
+    if most_rows > 1 || smem > smem_max || grid_x > i32::MAX as usize || splits > 65535 {
+        return None;
+    }
+    Some(TilePlan {
+        tiles,
+        gh,
+        nhc,
+        qsp: gh,
+        kernel: TileKernel::Warp,
+        grid_x,
+        splits,
+        smem,
+    })
+}
+
+/// The `attn_tile` / `attn_tile_few` plan (CTAs of (row, head) slots), or `None` where the
+/// shape needs `attn_split` (head dims other than 32, 64, 128, 256; too much shared memory;
+/// grid limits).
+#[allow(clippy::too_many_arguments)]
+pub fn slot_plan(rows: &[(usize, usize)], hq: usize, hkv: usize, d: usize, bn: usize, sp: usize, window: usize, smem_max: usize) -> Option<TilePlan> {
+    if !matches!(d, 32 | 64 | 128 | 256) || rows.is_empty() || hkv == 0 || !hq.is_multiple_of(hkv) || bn == 0 || sp == 0 {
+        return None;
+    }
+    let t = ATTN_THREADS;
+    let (ng, nd) = (if d < t { t / d } else { 1 }, if d > t { 2 } else { 1 });
+    let max_slots = ATTN_SLOTS / nd;
+    let group = hq / hkv;
+    let gh = group.min(max_slots);
+    let nhc = group.div_ceil(gh);
+    let (tiles, most_rows, splits) = tiling(rows, (max_slots / gh).max(1), sp, window);
     let qsp = (most_rows * gh).next_multiple_of(4 * ng);
     let smem = (16 * bn + 44 * qsp).next_multiple_of(16) + 4 * (qsp * d + bn * qsp + bn * (d + 4) + bn * d);
     let grid_x = (tiles.len() / 2).checked_mul(hkv * nhc)?;
@@ -455,7 +561,7 @@ pub fn tile_plan(rows: &[(usize, usize)], hq: usize, hkv: usize, d: usize, bn: u
         gh,
         nhc,
         qsp,
-        few: qsp / ng * nd <= ATTN_FEW_SLOTS,
+        kernel: if qsp / ng * nd <= ATTN_FEW_SLOTS { TileKernel::Few } else { TileKernel::Tile },
         grid_x,
         splits,
         smem,
@@ -468,26 +574,42 @@ mod tests {
 
     #[test]
     fn tile_plan_groups_heads_and_consecutive_rows() {
-        // Decode: one row per sequence, one CTA per (sequence, KV head, split) for GQA 4.
+        // Decode: one row per sequence, one CTA per (sequence, KV head, split) for GQA 4, one
+        // warp per query head.
         let rows = [(0, 1000), (1, 31), (2, 0)];
-        let tp = tile_plan(&rows, 32, 8, 128, 64, 256, 0, ATTN_SMEM_MAX).expect("d = 128 takes attn_tile");
+        let tp = tile_plan(&rows, 32, 8, 128, 64, 256, 0, 2, ATTN_SMEM_MAX).expect("d = 128 takes a tile kernel");
         assert_eq!((tp.gh, tp.nhc, tp.qsp, tp.grid_x, tp.splits), (4, 1, 4, 24, 4));
-        assert!(tp.few, "decode with a GQA group of 4 at d = 128 runs attn_tile_few");
+        assert_eq!(tp.kernel, TileKernel::Warp, "decode with a GQA group of 4 runs attn_warp");
+        assert_eq!((tp.threads(), tp.smem), (128, 1024 + 1024 + 2048 + 4 * 64 * 272));
         assert_eq!(tp.tiles, vec![0, 1, 1, 1, 2, 1]);
-        assert_eq!(tp.smem, 1200 + 4 * (4 * 128 + 64 * 4 + 64 * 132 + 64 * 128));
+        // GQA 8 and 16: 8 warps per CTA, two chunks for 16.
+        let tp = tile_plan(&rows, 64, 8, 128, 64, 256, 0, 2, ATTN_SMEM_MAX).expect("tile");
+        assert_eq!((tp.gh, tp.nhc, tp.kernel, tp.threads()), (8, 1, TileKernel::Warp, 256));
+        let tp = tile_plan(&rows, 32, 2, 64, 64, 256, 0, 2, ATTN_SMEM_MAX).expect("tile");
+        assert_eq!((tp.gh, tp.nhc, tp.grid_x), (8, 2, 12));
+        // MHA decode and d = 32 stay on attn_tile_few; f32 at d = 256 (two f32 buffers of K
+        // and V exceed the shared memory) on attn_tile (8 slots per thread).
+        let kernel = |hq, hkv, d, elem| tile_plan(&rows, hq, hkv, d, 64, 256, 0, elem, ATTN_SMEM_MAX).map(|tp| tp.kernel);
+        assert_eq!(kernel(8, 8, 128, 2), Some(TileKernel::Few));
+        assert_eq!(kernel(8, 2, 32, 2), Some(TileKernel::Few));
+        assert_eq!(kernel(8, 2, 256, 2), Some(TileKernel::Warp));
+        let tp = tile_plan(&rows, 8, 2, 256, 64, 256, 0, 4, ATTN_SMEM_MAX).expect("tile");
+        assert_eq!((tp.kernel, tp.qsp), (TileKernel::Tile, 4));
+        assert_eq!(tp.smem, 1200 + 4 * (4 * 256 + 64 * 4 + 64 * 260 + 64 * 256));
         // Prefill: runs of at most 16 / 4 rows at consecutive positions of one sequence.
         let rows: Vec<(usize, usize)> = (0..6).map(|p| (0, p)).chain([(1, 0), (1, 1), (1, 5)]).collect();
-        let tp = tile_plan(&rows, 8, 2, 64, 64, 256, 0, ATTN_SMEM_MAX).expect("d = 64 takes attn_tile");
+        let tp = tile_plan(&rows, 8, 2, 64, 64, 256, 0, 2, ATTN_SMEM_MAX).expect("d = 64 takes attn_tile");
         assert_eq!(tp.tiles, vec![0, 4, 4, 2, 6, 2, 8, 1]);
         assert_eq!((tp.gh, tp.qsp), (4, 16));
-        assert!(!tp.few, "16 slots over 2 groups of threads: 8 per thread");
-        // Groups wider than 16 heads take two chunks; d = 256 holds 8 slots.
-        let tp = tile_plan(&[(0, 5)], 20, 1, 128, 64, 256, 0, ATTN_SMEM_MAX).expect("tile");
-        assert_eq!((tp.gh, tp.nhc, tp.qsp), (16, 2, 16));
-        let tp = tile_plan(&[(0, 5)], 16, 1, 256, 64, 256, 0, ATTN_SMEM_MAX).expect("tile");
-        assert_eq!((tp.gh, tp.nhc, tp.qsp), (8, 2, 8));
+        assert_eq!(tp.kernel, TileKernel::Tile, "16 slots over 2 groups of threads: 8 per thread");
+        // Groups wider than the kernel's heads per CTA take several chunks: 8 warps for
+        // attn_warp, 8 slots of d = 256 for attn_tile (f32 at d = 256 is not attn_warp).
+        let tp = tile_plan(&[(0, 5)], 20, 1, 128, 64, 256, 0, 2, ATTN_SMEM_MAX).expect("tile");
+        assert_eq!((tp.kernel, tp.gh, tp.nhc, tp.grid_x), (TileKernel::Warp, 8, 3, 3));
+        let tp = tile_plan(&[(0, 5)], 16, 1, 256, 64, 256, 0, 4, ATTN_SMEM_MAX).expect("tile");
+        assert_eq!((tp.kernel, tp.gh, tp.nhc, tp.qsp), (TileKernel::Tile, 8, 2, 8));
         // Other head dims and oversized shared memory stay on attn_split.
-        assert!(tile_plan(&[(0, 5)], 4, 1, 96, 64, 256, 0, ATTN_SMEM_MAX).is_none());
-        assert!(tile_plan(&[(0, 5)], 4, 1, 256, 256, 256, 0, ATTN_SMEM_MAX).is_none());
+        assert!(tile_plan(&[(0, 5)], 4, 1, 96, 64, 256, 0, 2, ATTN_SMEM_MAX).is_none());
+        assert!(tile_plan(&[(0, 5)], 4, 1, 256, 256, 256, 0, 4, ATTN_SMEM_MAX).is_none());
     }
 }
