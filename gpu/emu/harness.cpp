@@ -73,8 +73,8 @@ static std::vector<O> naive_matmul(const std::vector<T>& A, const std::vector<T>
 
 // Every kernel of the family (gpu/src/ops/matmul.rs `plan` picks one), whole and split:
 // the grids below are the launcher's for that kernel.
-enum MmKernel { MM_TILE, MM_HALF, MM_MR4, MM_MR16 };
-static const char* const MM_NAMES[] = {"tile128", "tile64 ", "mr4    ", "mr16   "};
+enum MmKernel { MM_TILE, MM_HALF, MM_MR4, MM_MR8, MM_MR16 };
+static const char* const MM_NAMES[] = {"tile128", "tile64 ", "mr4    ", "mr8    ", "mr16   "};
 template <typename T, typename O>
 static void run_matmul(MmKernel kern, int split, const T* A, const T* B, const float* bias, O* C, float* P, int batch, int M, int N, int K) {
     const int kc = LS_KC > 0 ? LS_KC : K, chunks = (K + kc - 1) / kc;
@@ -90,10 +90,12 @@ static void run_matmul(MmKernel kern, int split, const T* A, const T* B, const f
            {(unsigned)((N + LS_MM_BN - 1) / LS_MM_BN), (unsigned)((M + LS_MM_BM_HALF - 1) / LS_MM_BM_HALF), z}, LS_MM_THREADS);
         break;
     case MM_MR4:
+    case MM_MR8:
     case MM_MR16: {
         const unsigned cols = LS_MM_SK_THREADS * (8 / sizeof(T));
         const ls_dim3 grid{(unsigned)((N + cols - 1) / cols), 1, z};
         if (kern == MM_MR4) go([&] { ls_matmul_skinny<T, O, 4>(A, B, bias, C, P, M, N, K, split); }, grid, LS_MM_SK_THREADS);
+        else if (kern == MM_MR8) go([&] { ls_matmul_skinny<T, O, 8>(A, B, bias, C, P, M, N, K, split); }, grid, LS_MM_SK_THREADS);
         else go([&] { ls_matmul_skinny<T, O, 16>(A, B, bias, C, P, M, N, K, split); }, grid, LS_MM_SK_THREADS);
         break;
     }
@@ -112,8 +114,8 @@ template <typename T, typename O> static void check_matmul(int batch, int M, int
     auto want = naive_matmul<T, O>(A, B, bp, batch, M, N, K);
     const int kc = LS_KC > 0 ? LS_KC : K, chunks = (K + kc - 1) / kc;
     char name[200];
-    for (MmKernel kern : {MM_TILE, MM_HALF, MM_MR4, MM_MR16}) {
-        if ((kern == MM_MR4 && M > 4) || (kern == MM_MR16 && M > 16)) continue;
+    for (MmKernel kern : {MM_TILE, MM_HALF, MM_MR4, MM_MR8, MM_MR16}) {
+        if ((kern == MM_MR4 && M > 4) || (kern == MM_MR8 && M > 8) || (kern == MM_MR16 && M > 16)) continue;
         for (int split = 0; split < 2; ++split) {
             if (split && chunks < 2) continue;
             std::vector<float> P(split ? (size_t)batch * chunks * M * N : 1);
@@ -362,7 +364,7 @@ template <typename T> static void run_attn_case(std::istream& in, const std::str
             return;
         }
         std::fill(st.begin(), st.end(), __uint_as_float(0x7fc00001u));
-        ls_launch_ex({(unsigned)wgrid_x, (unsigned)wgrid_y, 1}, 32 * (unsigned)wgh, (unsigned)wsmem, 1, [&] {
+        ls_launch_ex({(unsigned)wgrid_x, (unsigned)wgrid_y, 1}, 32 * LS_ATTN_WARPS_PER_HEAD * (unsigned)wgh, (unsigned)wsmem, 1, [&] {
             ls_attn_warp_any<T>(q.data(), k.data(), v.data(), wtiles.data(), rows.data(), base, table, page, max_blocks, (int)hq, (int)hkv, (int)d,
                                 scale, window, st.data(), nsplit, (int)wgh, (int)wnhc);
         });
@@ -489,12 +491,13 @@ int main(int argc, char** argv) {
     // Every path: M at and around the skinny limits (4, 16) and past a 64-row tile, K at the
     // chunk edges and past a stage, N off the tile and vector widths, bias on/off, batch 2.
     for (int K : {1, 15, kc - 1, kc, kc + 1, 2 * kc + 88}) check_matmul<float, float>(1, 3, 70, K, true, false);
-    for (int M : {1, 3, 16, 17, 130}) check_matmul<float, float>(2, M, 129, kc + 1, M % 2 == 1, false);
+    for (int M : {1, 3, 7, 8, 16, 17, 130}) check_matmul<float, float>(2, M, 129, kc + 1, M % 2 == 1, false);
     check_matmul<float, float>(1, 16, 132, 2 * kc + 88, false, true);
     check_matmul<float, float>(1, 70, 65, 2 * kc + 1, false, true);
     check_matmul<float, ls_bf16>(1, 130, 33, kc + 7, true, false);
     check_matmul<ls_bf16, ls_bf16>(2, 9, 10, kc + 1, false, false);
     check_matmul<ls_bf16, ls_bf16>(2, 16, 516, kc, true, true);
+    check_matmul<ls_bf16, ls_bf16>(1, 8, 516, 2 * kc + 88, true, false);
     check_matmul<ls_bf16, float>(1, 1, 129, 3 * kc, false, true);
     check_matmul<ls_bf16, float>(2, 130, 260, 2 * kc + 88, true, false);
     check_matmul<ls_f16, ls_f16>(2, 17, 5, 40, true, false);

@@ -467,32 +467,41 @@ __device__ __forceinline__ void ls_attn_tile(const T* __restrict__ q, const T* _
 }
 
 // Kernel 1c, attn_warp_{T}: the same split states once more, for tiles of one query row
-// (decode; ops/attention.rs picks it when every tile has one row and a GQA group holds at
+// (decode; ops/attention.rs picks it when no two rows share a tile and a GQA group holds at
 // least two query heads), computed by one CTA per (row, KV head, chunk of up to
-// LS_ATTN_WARP_HEADS query heads of its group, split) with ONE WARP PER QUERY HEAD. All heads
-// of a tile share the row, hence the key range lo..hi, so a warp runs its head's whole tree
-// alone and the CTA meets only to share K and V:
+// LS_ATTN_WARP_HEADS query heads of its group, split) with WPH = LS_ATTN_WARPS_PER_HEAD warps
+// per query head. All heads of a tile share the row, hence the key range lo..hi, so the warps
+// of a head run its tree among themselves and the CTA shares only K and V:
 //   - K and V blocks stay in their storage type in shared memory (16 bytes of padding per
 //     row), two buffers: the copies of block b + 1 (cp.async) are in flight while block b
 //     is computed; the storage rows of block b + 2 are looked up meanwhile;
-//   - scores: lane i owns keys i, i + 32, ... of the block, each an fma chain over d in order
-//     from +0 (q from shared memory, one broadcast per 4 dims), then * scale;
-//   - mb = max2 over the lanes' scores (max2 is exact: a butterfly gives the block maximum),
-//     then m, alpha, l = l * alpha, acc = acc * alpha (or the first block's init), every lane
-//     with the same bits;
-//   - e = exp(score - m) per key into the warp's row of shared memory, then keys in order:
-//     l = l + e (every lane), acc_d = fma(e, v_d, acc_d) for the D / 32 dims the lane owns.
-// Threads: 32 * gh (gh <= LS_ATTN_WARP_HEADS heads per CTA). Shapes: D in {64, 128, 256},
+//   - scores: lane i of part p owns keys 32p + i, 32p + i + 32 WPH, ... of the block, each an
+//     fma chain over d in order from +0 (q from shared memory, broadcast), then * scale;
+//   - mb = max2 over all the head's scores (max2 is exact: a butterfly per warp, then the
+//     parts' maxima through shared memory), then m, alpha, l = l * alpha, acc = acc * alpha
+//     (or the first block's init), every warp of the head with the same bits;
+//   - e = exp(score - m) per key into the head's row of shared memory, then keys in order:
+//     l = l + e (every lane), acc_d = fma(e, v_d, acc_d) for the D / (32 WPH) dims the lane
+//     owns (part p owns the p-th share of the dims).
+// Threads: 32 * WPH * gh (gh <= LS_ATTN_WARP_HEADS heads per CTA). Shapes: D in {64, 128, 256},
 // d * sizeof(T) a multiple of 16. Dynamic shared memory: ls_attn_warp_smem(d, gh, sizeof(T))
 // bytes (ops/attention.rs computes the same).
 #ifndef LS_ATTN_WARP_HEADS
 #error "LS_ATTN_WARP_HEADS is not defined: compile through gpu/src/kernels.rs (generated header)"
 #endif
+#ifndef LS_ATTN_WARPS_PER_HEAD
+#error "LS_ATTN_WARPS_PER_HEAD is not defined: compile through gpu/src/kernels.rs (generated header)"
+#endif
+#ifndef LS_ATTN_WARP_CTAS
+#error "LS_ATTN_WARP_CTAS is not defined: compile through gpu/src/kernels.rs (generated header)"
+#endif
 // Shared-memory layout of attn_warp (bytes, each part 16-byte aligned): K [2][BN] and V [2][BN]
-// rows of d * elem + 16 bytes, Q [gh][d] float, storage rows [2][BN] long long, e [gh][BN] float.
+// rows of d * elem + 16 bytes, Q [gh][d] float, storage rows [2][BN] long long, e [gh][BN] float,
+// the warps' block maxima [gh][WPH] float.
 __device__ __host__ __forceinline__ long long ls_attn_warp_kv_row(int d, int elem) { return (long long)d * elem + 16; }
 __device__ __host__ __forceinline__ long long ls_attn_warp_smem(int d, int gh, int elem) {
-    return 16LL * LS_ATTN_BLOCK + 4LL * gh * LS_ATTN_BLOCK + 4LL * gh * d + 4LL * LS_ATTN_BLOCK * ls_attn_warp_kv_row(d, elem);
+    return 16LL * LS_ATTN_BLOCK + 4LL * gh * LS_ATTN_BLOCK + 4LL * gh * LS_ATTN_WARPS_PER_HEAD + 4LL * gh * d +
+           4LL * LS_ATTN_BLOCK * ls_attn_warp_kv_row(d, elem);
 }
 
 // N consecutive elements of T from shared memory, widened, with the widest loads that fit.
@@ -550,23 +559,25 @@ __device__ __forceinline__ void ls_attn_warp(const T* __restrict__ q, const T* _
                                              const long long* __restrict__ base, const long long* __restrict__ table, long long page,
                                              long long max_blocks, int hq, int hkv, float scale, long long window, float* __restrict__ st,
                                              int nsplit, int gh, int nhc) {
-    constexpr int BN = LS_ATTN_BLOCK, S = LS_ATTN_SPLIT;
-    constexpr int EPV = 16 / (int)sizeof(T), KPL = (BN + 31) / 32, DPL = D / 32;
-    static_assert(D % 32 == 0 && (D * (int)sizeof(T)) % 16 == 0, "attn_warp: D a multiple of 32 and of 16 bytes");
+    constexpr int BN = LS_ATTN_BLOCK, S = LS_ATTN_SPLIT, WPH = LS_ATTN_WARPS_PER_HEAD;
+    constexpr int EPV = 16 / (int)sizeof(T), KPL = (BN + 32 * WPH - 1) / (32 * WPH), DPL = D / (32 * WPH);
+    constexpr int RS = D * (int)sizeof(T) + 16, VS = RS / (int)sizeof(T);  // row stride: bytes, elements
+    static_assert(DPL >= 1 && D % (32 * WPH) == 0 && (D * (int)sizeof(T)) % 16 == 0, "attn_warp: D a multiple of 32 * WPH and of 16 bytes");
 #ifdef LS_HOST_EMULATION
     unsigned char* sm = ls_dyn_smem();
 #else
     extern __shared__ float4 ls_attn_dyn[];
     unsigned char* sm = reinterpret_cast<unsigned char*>(ls_attn_dyn);
 #endif
-    const long long rs = ls_attn_warp_kv_row(D, (int)sizeof(T));
-    unsigned char* kbuf = sm;  // [2][BN] rows of rs bytes: block b in buffer (b - b0) & 1
-    unsigned char* vbuf = kbuf + 2 * BN * rs;
-    float* qs = reinterpret_cast<float*>(vbuf + 2 * BN * rs);  // [gh][D]
+    unsigned char* kbuf = sm;  // [2][BN] rows of RS bytes: block b in buffer (b - b0) & 1
+    unsigned char* vbuf = kbuf + 2 * BN * RS;
+    float* qs = reinterpret_cast<float*>(vbuf + 2 * BN * RS);     // [gh][D]
     long long* krow = reinterpret_cast<long long*>(qs + gh * D);  // [2][BN]: block b's rows at (b - b0) & 1
     float* es = reinterpret_cast<float*>(krow + 2 * BN);           // [gh][BN]
+    float* smax = es + gh * BN;                                    // [gh][WPH]: each warp's block maximum
 
     const int t = threadIdx.x, lane = t & 31, w = t >> 5;
+    const int hw = w / WPH, part = w % WPH;  // this warp's head in the chunk, and its part of that head
     const long long tile = blockIdx.x / ((long long)hkv * nhc);
     const int kh = (int)((blockIdx.x / nhc) % hkv);
     const int hc = (int)(blockIdx.x % nhc);
@@ -592,11 +603,12 @@ __device__ __forceinline__ void ls_attn_warp(const T* __restrict__ q, const T* _
         const int bl = (int)(lo - b0 * BN), bh = (int)((hi < b0 * BN + BN - 1 ? hi : b0 * BN + BN - 1) - b0 * BN);
         ls_attn_warp_load<T, D>(k, v, krow, bl, bh, hkv, kh, kbuf, vbuf, vec);
     }
+    const bool busy = hw < ghc;
     float m = 0.0f, l = 0.0f, acc[DPL];
 #pragma unroll
     for (int j = 0; j < DPL; ++j) acc[j] = 0.0f;
-    const float* qh = qs + w * D;
-    float* eh = es + w * BN;
+    const float* qh = qs + (busy ? hw : 0) * D;
+    float* eh = es + (busy ? hw : 0) * BN;
     for (long long b = b0; b <= b1; ++b) {
         const int buf = (int)((b - b0) & 1);
         const int bl = (int)((lo > b * BN ? lo : b * BN) - b * BN);
@@ -604,7 +616,7 @@ __device__ __forceinline__ void ls_attn_warp(const T* __restrict__ q, const T* _
         __syncthreads();  // block b - 1 is done: its buffer and the storage rows of block b are free
         if (b < b1) {
             const int nh = (int)((hi < (b + 1) * BN + BN - 1 ? hi : (b + 1) * BN + BN - 1) - (b + 1) * BN);
-            ls_attn_warp_load<T, D>(k, v, krow + (buf ^ 1) * BN, 0, nh, hkv, kh, kbuf + (buf ^ 1) * BN * rs, vbuf + (buf ^ 1) * BN * rs, vec);
+            ls_attn_warp_load<T, D>(k, v, krow + (buf ^ 1) * BN, 0, nh, hkv, kh, kbuf + (buf ^ 1) * BN * RS, vbuf + (buf ^ 1) * BN * RS, vec);
             for (int i = t; i < BN; i += blockDim.x) {
                 const long long key = (b + 2) * BN + i;
                 if (key <= hi) krow[buf * BN + i] = ls_kv_row(base, table, page, max_blocks, seq, key);
@@ -614,82 +626,103 @@ __device__ __forceinline__ void ls_attn_warp(const T* __restrict__ q, const T* _
             ls_cp_async_wait<0>();
         }
         __syncthreads();  // block b is in shared memory
-        if (w >= ghc) continue;
-        const unsigned char* kb = kbuf + buf * BN * rs;
-        const T* vb = reinterpret_cast<const T*>(vbuf + buf * BN * rs);
-        // Scores of the lane's keys: fma chain over d in order from +0, then * scale.
+        const unsigned char* kb = kbuf + buf * BN * RS;
+        const T* vb = reinterpret_cast<const T*>(vbuf + buf * BN * RS);
+        // Scores of the lane's keys (part · 32 + lane, then + 32 · WPH, ...): an fma chain over
+        // d in order from +0, then * scale; this warp's maximum of them.
         float x[KPL];
+        float mb = __int_as_float(0xff800000);
+        if (busy) {
 #pragma unroll
-        for (int c = 0; c < KPL; ++c) x[c] = 0.0f;
-        for (int dd = 0; dd < D; dd += EPV) {
-            float qv[EPV];
+            for (int c = 0; c < KPL; ++c) x[c] = 0.0f;
+            for (int dd = 0; dd < D; dd += EPV) {
+                float qv[EPV];
 #pragma unroll
-            for (int e = 0; e < EPV; e += 4) {
-                const float4 q4 = *reinterpret_cast<const float4*>(qh + dd + e);
-                qv[e] = q4.x;
-                qv[e + 1] = q4.y;
-                qv[e + 2] = q4.z;
-                qv[e + 3] = q4.w;
+                for (int e = 0; e < EPV; e += 4) {
+                    const float4 q4 = *reinterpret_cast<const float4*>(qh + dd + e);
+                    qv[e] = q4.x;
+                    qv[e + 1] = q4.y;
+                    qv[e + 2] = q4.z;
+                    qv[e + 3] = q4.w;
+                }
+#pragma unroll
+                for (int c = 0; c < KPL; ++c) {
+                    const int key = (part + WPH * c) * 32 + lane;
+                    if (key >= bl && key <= bh) {
+                        const ls_v16 kv = ls_ld16(kb + key * RS + dd * (int)sizeof(T));
+#pragma unroll
+                        for (int e = 0; e < EPV; ++e) x[c] = __fmaf_rn(qv[e], ls_v16_elem<T>(kv, e), x[c]);
+                    }
+                }
             }
 #pragma unroll
             for (int c = 0; c < KPL; ++c) {
-                const int key = lane + 32 * c;
+                const int key = (part + WPH * c) * 32 + lane;
                 if (key >= bl && key <= bh) {
-                    const ls_v16 kv = ls_ld16(kb + key * rs + dd * (int)sizeof(T));
-#pragma unroll
-                    for (int e = 0; e < EPV; ++e) x[c] = __fmaf_rn(qv[e], ls_v16_elem<T>(kv, e), x[c]);
+                    x[c] = __fmul_rn(x[c], scale);
+                    mb = ls_max2(mb, x[c]);
                 }
             }
-        }
-        float mb = __int_as_float(0xff800000);
 #pragma unroll
-        for (int c = 0; c < KPL; ++c) {
-            const int key = lane + 32 * c;
-            if (key >= bl && key <= bh) {
-                x[c] = __fmul_rn(x[c], scale);
-                mb = ls_max2(mb, x[c]);
+            for (int o = 16; o > 0; o >>= 1) mb = ls_max2(mb, __shfl_xor_sync(0xffffffffu, mb, o));
+            if (lane == 0) smax[hw * WPH + part] = mb;
+        }
+        if (WPH > 1) __syncthreads();  // every part's maximum is in smax
+        if (busy) {
+            // The block maximum (max2 is exact: the parts' order does not matter), then the
+            // running state, with the same bits in every warp of the head.
+            mb = smax[hw * WPH];
+#pragma unroll
+            for (int p2 = 1; p2 < WPH; ++p2) mb = ls_max2(mb, smax[hw * WPH + p2]);
+            if (b == b0) {
+                m = mb;
+                l = 0.0f;
+            } else {
+                const float mn = ls_max2(m, mb);
+                const float alpha = ls_exp(__fsub_rn(m, mn));
+                l = __fmul_rn(l, alpha);
+#pragma unroll
+                for (int j = 0; j < DPL; ++j) acc[j] = __fmul_rn(acc[j], alpha);
+                m = mn;
+            }
+#pragma unroll
+            for (int c = 0; c < KPL; ++c) {
+                const int key = (part + WPH * c) * 32 + lane;
+                if (key >= bl && key <= bh) eh[key] = ls_exp(__fsub_rn(x[c], m));
             }
         }
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) mb = ls_max2(mb, __shfl_xor_sync(0xffffffffu, mb, o));
-        if (b == b0) {
-            m = mb;
-            l = 0.0f;
-        } else {
-            const float mn = ls_max2(m, mb);
-            const float alpha = ls_exp(__fsub_rn(m, mn));
-            l = __fmul_rn(l, alpha);
-#pragma unroll
-            for (int j = 0; j < DPL; ++j) acc[j] = __fmul_rn(acc[j], alpha);
-            m = mn;
-        }
-#pragma unroll
-        for (int c = 0; c < KPL; ++c) {
-            const int key = lane + 32 * c;
-            if (key >= bl && key <= bh) eh[key] = ls_exp(__fsub_rn(x[c], m));
-        }
-        __syncwarp();
-        // Keys in increasing order: l = l + e, acc_d = fma(e, v_d, acc_d).
-        const T* vl = vb + lane * DPL;
-#pragma unroll 4
-        for (int i = bl; i <= bh; ++i) {
-            const float e = eh[i];
+        __syncthreads();  // every e of the block is in es
+        if (!busy) continue;
+        // Keys in increasing order: l = l + e, acc_d = fma(e, v_d, acc_d) for the lane's dims.
+        const T* vl = vb + (part * 32 + lane) * DPL;
+        auto step = [&](int i, float e) {
             float vv[DPL];
-            ls_widen_n<T, DPL>(vl + i * (rs / (long long)sizeof(T)), vv);
+            ls_widen_n<T, DPL>(vl + i * VS, vv);
             l = __fadd_rn(l, e);
 #pragma unroll
             for (int j = 0; j < DPL; ++j) acc[j] = __fmaf_rn(e, vv[j], acc[j]);
+        };
+        int i = bl;
+        if (BN % 4 == 0) {  // e four keys at a time where they are 16-byte aligned
+            for (; i <= bh && (i & 3) != 0; ++i) step(i, eh[i]);
+            for (; i + 3 <= bh; i += 4) {
+                const float4 e4 = *reinterpret_cast<const float4*>(eh + i);
+                step(i, e4.x);
+                step(i + 1, e4.y);
+                step(i + 2, e4.z);
+                step(i + 3, e4.w);
+            }
         }
-        __syncwarp();  // eh is rewritten by the next block
+        for (; i <= bh; ++i) step(i, eh[i]);
     }
-    if (w < ghc) {
-        float* out = st + ((rh0 + w) * nsplit + blockIdx.y) * (long long)(2 + D);
-        if (lane == 0) {
+    if (busy) {
+        float* out = st + ((rh0 + hw) * nsplit + blockIdx.y) * (long long)(2 + D);
+        if (part == 0 && lane == 0) {
             out[0] = m;
             out[1] = l;
         }
 #pragma unroll
-        for (int j = 0; j < DPL; ++j) out[2 + lane * DPL + j] = acc[j];
+        for (int j = 0; j < DPL; ++j) out[2 + (part * 32 + lane) * DPL + j] = acc[j];
     }
 }
 
@@ -766,7 +799,7 @@ __device__ __forceinline__ void ls_kv_append(const T* __restrict__ kn, const T* 
         ls_attn_tile<T, LS_ATTN_FEW_SLOTS>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, d, scale, window, st, nsplit, gh, nhc, \
                                            qsp);                                                                                             \
     }                                                                                                                                        \
-    extern "C" __global__ void __launch_bounds__(32 * LS_ATTN_WARP_HEADS)                                                                   \
+    extern "C" __global__ void __launch_bounds__(32 * LS_ATTN_WARPS_PER_HEAD * LS_ATTN_WARP_HEADS, LS_ATTN_WARP_CTAS)                                                                   \
         attn_warp_##SUFFIX(const T* q, const T* k, const T* v, const long long* tiles, const long long* rows, const long long* base,           \
                            const long long* table, long long page, long long max_blocks, int hq, int hkv, int d, float scale, long long window, \
                            float* st, int nsplit, int gh, int nhc, int qsp) {                                                                \

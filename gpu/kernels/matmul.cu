@@ -277,8 +277,8 @@ __device__ __forceinline__ void ls_matmul_tile(const T* __restrict__ A, const T*
 
 // ---- skinny kernel (M ≤ MR) ----
 // Each thread owns W = 8 bytes / sizeof(T) consecutive columns for all MR rows; B is read
-// once, 8 bytes per thread per k row, in groups of U rows: the next group's loads are issued
-// (kept raw) before this group's fmas, so they are in flight while it computes. A's rows for
+// once, 8 bytes per thread per k row, in groups of U rows; for MR > 4 the next group's loads
+// are issued (kept raw) before this group's fmas, so they are in flight while it computes. A's rows for
 // LS_MM_SK_KS k at a time sit in shared memory k-major, so a thread reads all MR values of
 // one k as MR/4 broadcast 16-byte loads. The chunk totals live in shared memory (one column
 // per thread), which leaves the registers to the accumulators and the loads in flight.
@@ -344,7 +344,7 @@ __device__ __forceinline__ void ls_matmul_skinny(const T* __restrict__ A, const 
             const T* bp = B + (long long)(k0 + s0) * N + j0;
             // k in order: full groups of U rows, then the rest one by one.
             int kk = 0;
-            if (vec) {
+            if (MR > 4 && vec) {  // (measured: mr4 reads faster without the pipeline, docs/perf.md)
                 const int groups = slen / U;
                 uint2 next[U];
                 if (groups > 0) {
@@ -366,16 +366,20 @@ __device__ __forceinline__ void ls_matmul_skinny(const T* __restrict__ A, const 
                         ls_skinny_k<MR, W>(&As[kk + u][0], b, acc);
                     }
                 }
-            } else {
-                for (; kk + U <= slen; kk += U) {
-                    float b[U][W];
+            }
+            for (; kk + U <= slen; kk += U) {
+                float b[U][W];
+                if (vec) {
+#pragma unroll
+                    for (int u = 0; u < U; ++u) ls_loadw<W>(bp + (long long)(kk + u) * N, b[u]);
+                } else {
 #pragma unroll
                     for (int u = 0; u < U; ++u)
 #pragma unroll
                         for (int j = 0; j < W; ++j) b[u][j] = j0 + j < N ? ls_to_f32(bp[(long long)(kk + u) * N + j]) : 0.0f;
-#pragma unroll
-                    for (int u = 0; u < U; ++u) ls_skinny_k<MR, W>(&As[kk + u][0], b[u], acc);
                 }
+#pragma unroll
+                for (int u = 0; u < U; ++u) ls_skinny_k<MR, W>(&As[kk + u][0], b[u], acc);
             }
             for (; kk < slen; ++kk) {
                 float b[W];
@@ -440,6 +444,10 @@ __device__ __forceinline__ void ls_matmul_combine(const float* __restrict__ P, c
     extern "C" __global__ void __launch_bounds__(LS_MM_SK_THREADS, 1)                                                                          \
         matmul_fma_mr4_##SUFFIX(const T* A, const T* B, const float* bias, O* C, float* P, int M, int N, int K, int split) {               \
         ls_matmul_skinny<T, O, 4>(A, B, bias, C, P, M, N, K, split);                                                                       \
+    }                                                                                                                                        \
+    extern "C" __global__ void __launch_bounds__(LS_MM_SK_THREADS, 1)                                                                          \
+        matmul_fma_mr8_##SUFFIX(const T* A, const T* B, const float* bias, O* C, float* P, int M, int N, int K, int split) {               \
+        ls_matmul_skinny<T, O, 8>(A, B, bias, C, P, M, N, K, split);                                                                       \
     }                                                                                                                                        \
     extern "C" __global__ void __launch_bounds__(LS_MM_SK_THREADS, 1)                                                                          \
         matmul_fma_mr16_##SUFFIX(const T* A, const T* B, const float* bias, O* C, float* P, int M, int N, int K, int split) {              \

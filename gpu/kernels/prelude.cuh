@@ -66,6 +66,20 @@ template <> __device__ __forceinline__ ls_f16 ls_from_f32<ls_f16>(float x) {
     return r;
 }
 
+// Two values rounded to T and packed (a in the low half): for bf16 on sm_80+ one
+// cvt.rn.bf16x2.f32 (round to nearest even, subnormals kept; a NaN becomes a canonical NaN,
+// whose payload no contract specifies), else two ls_from_f32.
+template <typename T> __device__ __forceinline__ unsigned ls_pack2(float a, float b) {
+    return (unsigned)ls_from_f32<T>(a).bits | ((unsigned)ls_from_f32<T>(b).bits << 16);
+}
+#if !defined(LS_HOST_EMULATION) && __CUDA_ARCH__ >= 800
+template <> __device__ __forceinline__ unsigned ls_pack2<ls_bf16>(float a, float b) {
+    unsigned r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(b), "f"(a));
+    return r;
+}
+#endif
+
 // Instantiates `MACRO(name_suffix, T, O)` for every (input, output) storage pair. Symbol
 // names are `{op}_{in}_{out}` with the dtype names of lockstep_reference::DType.
 #define LS_FOR_ALL_PAIRS(MACRO)          \

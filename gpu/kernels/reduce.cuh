@@ -149,10 +149,8 @@ __device__ __forceinline__ void ls_st4(float* p, int n, bool vec, const float v[
 }
 template <typename T> __device__ __forceinline__ void ls_st4(T* p, int n, bool vec, const float v[4]) {
     if (vec && n == 4) {
-        const unsigned a = ls_from_f32<T>(v[0]).bits, b = ls_from_f32<T>(v[1]).bits;
-        const unsigned c = ls_from_f32<T>(v[2]).bits, d = ls_from_f32<T>(v[3]).bits;
         uint2 q;
-        q.x = a | (b << 16), q.y = c | (d << 16);
+        q.x = ls_pack2<T>(v[0], v[1]), q.y = ls_pack2<T>(v[2], v[3]);
         *reinterpret_cast<uint2*>(p) = q;
     } else {
         LS_FOR4(i, n) p[i] = ls_from_f32<T>(v[i]);
@@ -342,8 +340,8 @@ __device__ __forceinline__ void ls_quad_widen(const LsQuad<float>& a, float v[4]
 // Rounds to T (exact where v came from T).
 template <typename T> __device__ __forceinline__ LsQuad<T> ls_quad_narrow(const float v[4]) {
     LsQuad<T> a;
-    a.r.x = (unsigned)ls_from_f32<T>(v[0]).bits | ((unsigned)ls_from_f32<T>(v[1]).bits << 16);
-    a.r.y = (unsigned)ls_from_f32<T>(v[2]).bits | ((unsigned)ls_from_f32<T>(v[3]).bits << 16);
+    a.r.x = ls_pack2<T>(v[0], v[1]);
+    a.r.y = ls_pack2<T>(v[2], v[3]);
     return a;
 }
 template <> __device__ __forceinline__ LsQuad<float> ls_quad_narrow<float>(const float v[4]) {

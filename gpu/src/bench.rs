@@ -925,11 +925,19 @@ impl<'g> Runner<'g> {
             let (ins, outs) = b.split_at_mut(3);
             gpu.attn_device::<bf16, bf16>(&staged, &ins[0], &ins[1], &ins[2], &mut outs[0], ws)
         };
-        row.baseline = if flops.is_some() { "-".into() } else { "copy ceiling".into() };
+        // Decode baseline: a device copy of K into V's buffer, which moves (reads + writes)
+        // as many bytes as the kernel reads of K and V: at small sizes it shows the fixed
+        // cost of any launch that moves this much.
+        let mut base = |b: &mut [CudaSlice<u8>], _: &mut Workspace| -> Result<()> {
+            let (k, v) = b[1..3].split_at_mut(1);
+            gpu.stream().memcpy_dtod(&k[0], &mut v[0]).map_err(dev("copy baseline"))
+        };
+        let base: Option<&mut Call<'_>> = if flops.is_some() { None } else { Some(&mut base) };
+        row.baseline = if flops.is_some() { "-".into() } else { "copy, K into V".into() };
         row.flops = flops;
         // KV bytes read, plus q read and y written.
         row.bytes = Some(kv_bytes_read + (2 * q * 2) as f64);
-        self.measure(row, &layout, (3, DType::Bf16, q), &mut ours, None)
+        self.measure(row, &layout, (3, DType::Bf16, q), &mut ours, base)
     }
 }
 

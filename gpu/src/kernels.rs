@@ -56,7 +56,12 @@ pub const ATTN_SLOTS: usize = 16;
 pub const ATTN_FEW_SLOTS: usize = 4;
 /// Most query heads (one warp each) per `attn_warp` CTA, the kernel for tiles of one query
 /// row (decode; ops/attention.rs picks it; no effect on the tree).
-pub const ATTN_WARP_HEADS: usize = 8;
+pub const ATTN_WARP_HEADS: usize = 4;
+/// CTAs per SM `attn_warp` is built for (its register limit: 3 × 256 threads × 80 registers).
+pub const ATTN_WARP_CTAS: usize = 3;
+/// Warps per query head of `attn_warp`: they split the block's keys (scores) and the head's
+/// dims (accumulators), for more warps per SM at the same shared memory (no effect on the tree).
+pub const ATTN_WARPS_PER_HEAD: usize = 2;
 
 /// Sources in compile order, prelude first. Adding an op means one line here and one
 /// entry in [`Kernels`].
@@ -97,7 +102,9 @@ pub fn header(c: &Contract) -> String {
          #define LS_ATTN_THREADS {at}\n\
          #define LS_ATTN_SLOTS {asl}\n\
          #define LS_ATTN_FEW_SLOTS {afs}\n\
-         #define LS_ATTN_WARP_HEADS {awh}\n",
+         #define LS_ATTN_WARP_HEADS {awh}\n\
+         #define LS_ATTN_WARPS_PER_HEAD {awp}\n\
+         #define LS_ATTN_WARP_CTAS {awc}\n",
         id = c.id(),
         kc = c.kc.unwrap_or(0),
         lanes = c.lanes,
@@ -116,6 +123,8 @@ pub fn header(c: &Contract) -> String {
         asl = ATTN_SLOTS,
         afs = ATTN_FEW_SLOTS,
         awh = ATTN_WARP_HEADS,
+        awp = ATTN_WARPS_PER_HEAD,
+        awc = ATTN_WARP_CTAS,
     );
     // Op codes of the elementwise kernel: the index in `Unary::ALL` (ops/elementwise.rs).
     for (i, u) in Unary::ALL.iter().enumerate() {
@@ -393,6 +402,7 @@ pub(crate) struct Kernels {
     pub matmul_fma: ByPair,
     pub matmul_fma_half: ByPair,
     pub matmul_fma_mr4: ByPair,
+    pub matmul_fma_mr8: ByPair,
     pub matmul_fma_mr16: ByPair,
     pub matmul_fma_combine: ByOut,
     pub rmsnorm: ByPair,
@@ -433,6 +443,7 @@ impl Kernels {
             matmul_fma: ByPair::load(m, c, "matmul_fma")?.allow_dynamic_smem(c, "matmul_fma", mm_totals_bytes(MM_BM))?,
             matmul_fma_half: ByPair::load(m, c, "matmul_fma_half")?.allow_dynamic_smem(c, "matmul_fma_half", mm_totals_bytes(MM_BM_HALF))?,
             matmul_fma_mr4: ByPair::load(m, c, "matmul_fma_mr4")?,
+            matmul_fma_mr8: ByPair::load(m, c, "matmul_fma_mr8")?,
             matmul_fma_mr16: ByPair::load(m, c, "matmul_fma_mr16")?,
             matmul_fma_combine: ByOut::load(m, c, "matmul_fma_combine")?,
             rmsnorm: rows("rmsnorm")?,
@@ -561,6 +572,7 @@ mod tests {
                 "matmul_fma",
                 "matmul_fma_half",
                 "matmul_fma_mr4",
+                "matmul_fma_mr8",
                 "matmul_fma_mr16",
                 "rmsnorm",
                 "rmsnorm_wide",

@@ -6,7 +6,7 @@
 use super::{grid1, need, Workspace, NULL};
 use crate::device::Gpu;
 use crate::error::{At, Result};
-use crate::kernels::{ATTN_FEW_SLOTS, ATTN_SLOTS, ATTN_THREADS, ATTN_WARP_HEADS, FLAT_THREADS};
+use crate::kernels::{ATTN_FEW_SLOTS, ATTN_SLOTS, ATTN_THREADS, ATTN_WARPS_PER_HEAD, ATTN_WARP_HEADS, FLAT_THREADS};
 use cudarc::driver::sys::{CUdevice_attribute, CUfunction_attribute_enum};
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 use lockstep_reference::attention::{self, AttnParams, KvCache, KvLayout, Plan, PlanMap, Span};
@@ -418,8 +418,9 @@ pub enum TileKernel {
     Tile,
     /// `attn_tile_few`: the same with at most [`ATTN_FEW_SLOTS`] slots per thread (3 CTAs per SM).
     Few,
-    /// `attn_warp`: tiles of one row (decode), one warp per query head, K and V kept in their
-    /// storage type in shared memory and the next block's copies in flight during this one.
+    /// `attn_warp`: tiles of one row (decode), [`ATTN_WARPS_PER_HEAD`] warps per query head,
+    /// K and V kept in their storage type in shared memory and the next block's copies in
+    /// flight during this one.
     Warp,
 }
 
@@ -446,16 +447,17 @@ impl TilePlan {
     /// Threads per CTA of the plan's kernel.
     pub fn threads(&self) -> usize {
         match self.kernel {
-            TileKernel::Warp => 32 * self.gh,
+            TileKernel::Warp => 32 * ATTN_WARPS_PER_HEAD * self.gh,
             TileKernel::Tile | TileKernel::Few => ATTN_THREADS,
         }
     }
 }
 
 /// Dynamic shared memory of `attn_warp` (`ls_attn_warp_smem` of attention.cu): K and V, two
-/// buffers of BN rows of `d · elem + 16` bytes each, Q and e of `gh` heads, the storage rows.
+/// buffers of BN rows of `d · elem + 16` bytes each, Q and e of `gh` heads, the storage rows,
+/// each warp's block maximum.
 pub fn warp_smem(d: usize, gh: usize, bn: usize, elem: usize) -> usize {
-    16 * bn + 4 * gh * bn + 4 * gh * d + 4 * bn * (d * elem + 16)
+    16 * bn + 4 * gh * bn + 4 * gh * ATTN_WARPS_PER_HEAD + 4 * gh * d + 4 * bn * (d * elem + 16)
 }
 
 /// The tile-kernel plan the launcher runs for these rows: [`warp_plan`] where it applies
@@ -580,13 +582,13 @@ mod tests {
         let tp = tile_plan(&rows, 32, 8, 128, 64, 256, 0, 2, ATTN_SMEM_MAX).expect("d = 128 takes a tile kernel");
         assert_eq!((tp.gh, tp.nhc, tp.qsp, tp.grid_x, tp.splits), (4, 1, 4, 24, 4));
         assert_eq!(tp.kernel, TileKernel::Warp, "decode with a GQA group of 4 runs attn_warp");
-        assert_eq!((tp.threads(), tp.smem), (128, 1024 + 1024 + 2048 + 4 * 64 * 272));
+        assert_eq!((tp.threads(), tp.smem), (256, 1024 + 1024 + 32 + 2048 + 4 * 64 * 272));
         assert_eq!(tp.tiles, vec![0, 1, 1, 1, 2, 1]);
-        // GQA 8 and 16: 8 warps per CTA, two chunks for 16.
+        // GQA 8 and 16: 4 heads per CTA, two and four chunks.
         let tp = tile_plan(&rows, 64, 8, 128, 64, 256, 0, 2, ATTN_SMEM_MAX).expect("tile");
-        assert_eq!((tp.gh, tp.nhc, tp.kernel, tp.threads()), (8, 1, TileKernel::Warp, 256));
+        assert_eq!((tp.gh, tp.nhc, tp.kernel, tp.threads()), (4, 2, TileKernel::Warp, 256));
         let tp = tile_plan(&rows, 32, 2, 64, 64, 256, 0, 2, ATTN_SMEM_MAX).expect("tile");
-        assert_eq!((tp.gh, tp.nhc, tp.grid_x), (8, 2, 12));
+        assert_eq!((tp.gh, tp.nhc, tp.grid_x), (4, 4, 24));
         // MHA decode and d = 32 stay on attn_tile_few; f32 at d = 256 (two f32 buffers of K
         // and V exceed the shared memory) on attn_tile (8 slots per thread).
         let kernel = |hq, hkv, d, elem| tile_plan(&rows, hq, hkv, d, 64, 256, 0, elem, ATTN_SMEM_MAX).map(|tp| tp.kernel);
@@ -602,10 +604,10 @@ mod tests {
         assert_eq!(tp.tiles, vec![0, 4, 4, 2, 6, 2, 8, 1]);
         assert_eq!((tp.gh, tp.qsp), (4, 16));
         assert_eq!(tp.kernel, TileKernel::Tile, "16 slots over 2 groups of threads: 8 per thread");
-        // Groups wider than the kernel's heads per CTA take several chunks: 8 warps for
+        // Groups wider than the kernel's heads per CTA take several chunks: 4 heads for
         // attn_warp, 8 slots of d = 256 for attn_tile (f32 at d = 256 is not attn_warp).
         let tp = tile_plan(&[(0, 5)], 20, 1, 128, 64, 256, 0, 2, ATTN_SMEM_MAX).expect("tile");
-        assert_eq!((tp.kernel, tp.gh, tp.nhc, tp.grid_x), (TileKernel::Warp, 8, 3, 3));
+        assert_eq!((tp.kernel, tp.gh, tp.nhc, tp.grid_x), (TileKernel::Warp, 4, 5, 5));
         let tp = tile_plan(&[(0, 5)], 16, 1, 256, 64, 256, 0, 4, ATTN_SMEM_MAX).expect("tile");
         assert_eq!((tp.kernel, tp.gh, tp.nhc, tp.qsp), (TileKernel::Tile, 8, 2, 8));
         // Other head dims and oversized shared memory stay on attn_split.
