@@ -73,8 +73,8 @@ static std::vector<O> naive_matmul(const std::vector<T>& A, const std::vector<T>
 
 // Every kernel of the family (gpu/src/ops/matmul.rs `plan` picks one), whole and split:
 // the grids below are the launcher's for that kernel.
-enum MmKernel { MM_TILE, MM_HALF, MM_MR4, MM_MR16 };
-static const char* const MM_NAMES[] = {"tile128", "tile64 ", "mr4    ", "mr16   "};
+enum MmKernel { MM_TILE, MM_HALF, MM_MR4, MM_MR8, MM_MR16 };
+static const char* const MM_NAMES[] = {"tile128", "tile64 ", "mr4    ", "mr8    ", "mr16   "};
 template <typename T, typename O>
 static void run_matmul(MmKernel kern, int split, const T* A, const T* B, const float* bias, O* C, float* P, int batch, int M, int N, int K) {
     const int kc = LS_KC > 0 ? LS_KC : K, chunks = (K + kc - 1) / kc;
@@ -90,10 +90,12 @@ static void run_matmul(MmKernel kern, int split, const T* A, const T* B, const f
            {(unsigned)((N + LS_MM_BN - 1) / LS_MM_BN), (unsigned)((M + LS_MM_BM_HALF - 1) / LS_MM_BM_HALF), z}, LS_MM_THREADS);
         break;
     case MM_MR4:
+    case MM_MR8:
     case MM_MR16: {
         const unsigned cols = LS_MM_SK_THREADS * (8 / sizeof(T));
         const ls_dim3 grid{(unsigned)((N + cols - 1) / cols), 1, z};
         if (kern == MM_MR4) go([&] { ls_matmul_skinny<T, O, 4>(A, B, bias, C, P, M, N, K, split); }, grid, LS_MM_SK_THREADS);
+        else if (kern == MM_MR8) go([&] { ls_matmul_skinny<T, O, 8>(A, B, bias, C, P, M, N, K, split); }, grid, LS_MM_SK_THREADS);
         else go([&] { ls_matmul_skinny<T, O, 16>(A, B, bias, C, P, M, N, K, split); }, grid, LS_MM_SK_THREADS);
         break;
     }
@@ -112,8 +114,8 @@ template <typename T, typename O> static void check_matmul(int batch, int M, int
     auto want = naive_matmul<T, O>(A, B, bp, batch, M, N, K);
     const int kc = LS_KC > 0 ? LS_KC : K, chunks = (K + kc - 1) / kc;
     char name[200];
-    for (MmKernel kern : {MM_TILE, MM_HALF, MM_MR4, MM_MR16}) {
-        if ((kern == MM_MR4 && M > 4) || (kern == MM_MR16 && M > 16)) continue;
+    for (MmKernel kern : {MM_TILE, MM_HALF, MM_MR4, MM_MR8, MM_MR16}) {
+        if ((kern == MM_MR4 && M > 4) || (kern == MM_MR8 && M > 8) || (kern == MM_MR16 && M > 16)) continue;
         for (int split = 0; split < 2; ++split) {
             if (split && chunks < 2) continue;
             std::vector<float> P(split ? (size_t)batch * chunks * M * N : 1);

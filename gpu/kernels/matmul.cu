@@ -446,6 +446,10 @@ __device__ __forceinline__ void ls_matmul_combine(const float* __restrict__ P, c
         ls_matmul_skinny<T, O, 4>(A, B, bias, C, P, M, N, K, split);                                                                       \
     }                                                                                                                                        \
     extern "C" __global__ void __launch_bounds__(LS_MM_SK_THREADS, 1)                                                                          \
+        matmul_fma_mr8_##SUFFIX(const T* A, const T* B, const float* bias, O* C, float* P, int M, int N, int K, int split) {               \
+        ls_matmul_skinny<T, O, 8>(A, B, bias, C, P, M, N, K, split);                                                                       \
+    }                                                                                                                                        \
+    extern "C" __global__ void __launch_bounds__(LS_MM_SK_THREADS, 1)                                                                          \
         matmul_fma_mr16_##SUFFIX(const T* A, const T* B, const float* bias, O* C, float* P, int M, int N, int K, int split) {              \
         ls_matmul_skinny<T, O, 16>(A, B, bias, C, P, M, N, K, split);                                                                      \
     }

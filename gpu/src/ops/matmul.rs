@@ -238,6 +238,8 @@ pub(crate) enum MmKernel {
     Half,
     /// `matmul_fma_mr4_*`: M ≤ 4, threads own columns.
     Mr4,
+    /// `matmul_fma_mr8_*`: M ≤ 8, threads own columns.
+    Mr8,
     /// `matmul_fma_mr16_*`: M ≤ 16, threads own columns.
     Mr16,
 }
@@ -248,6 +250,7 @@ impl MmKernel {
             MmKernel::Tile => k.matmul_fma.get(tin, tout),
             MmKernel::Half => k.matmul_fma_half.get(tin, tout),
             MmKernel::Mr4 => k.matmul_fma_mr4.get(tin, tout),
+            MmKernel::Mr8 => k.matmul_fma_mr8.get(tin, tout),
             MmKernel::Mr16 => k.matmul_fma_mr16.get(tin, tout),
         }
     }
@@ -267,7 +270,7 @@ impl MmPlan {
         let (threads, smem) = match self.kernel {
             MmKernel::Tile => (MM_THREADS, mm_totals_bytes(MM_BM)),
             MmKernel::Half => (MM_THREADS, mm_totals_bytes(MM_BM_HALF)),
-            MmKernel::Mr4 | MmKernel::Mr16 => (MM_SK_THREADS, 0),
+            MmKernel::Mr4 | MmKernel::Mr8 | MmKernel::Mr16 => (MM_SK_THREADS, 0),
         };
         LaunchConfig {
             grid_dim: self.grid,
@@ -284,7 +287,7 @@ const MEM_BYTES_PER_S: f64 = 3e12;
 
 /// The launch for `batch × (M × K · K × N)` with K in `chunks` chunks on `sms` SMs;
 /// `None` when a grid dimension would overflow. The tree is the same whatever it picks:
-/// - M ≤ 16 (decode): the skinny kernels (`mr4` for M ≤ 4, else `mr16`), each thread
+/// - M ≤ 16 (decode): the skinny kernels (`mr4`, `mr8`, `mr16` for M ≤ 4, 8, 16), each thread
 ///   owning 8 bytes of B columns, B read once; split by chunks when the unsplit grid has
 ///   fewer than 2 CTAs per SM.
 /// - otherwise a tile kernel, 128- or 64-row tiles, split by chunks or not: the option
@@ -304,8 +307,11 @@ pub(crate) fn plan(m: usize, n: usize, k: usize, chunks: usize, batch: usize, in
         let cols = MM_SK_THREADS * (8 / in_bytes.max(1));
         let gx = n.div_ceil(cols);
         let split = can_split && gx * batch < 2 * sms;
-        // (An 8-row variant for M = 5…8 measured 3–18 % slower than mr16 on the H200: docs/perf.md.)
-        let kernel = if m <= 4 { MmKernel::Mr4 } else { MmKernel::Mr16 };
+        let kernel = match m {
+            0..=4 => MmKernel::Mr4,
+            5..=8 => MmKernel::Mr8,
+            _ => MmKernel::Mr16,
+        };
         return Some(MmPlan {
             kernel,
             split,
@@ -352,8 +358,9 @@ mod tests {
         let p = plan(16, 151_936, 4096, 16, 1, 2, 132).unwrap();
         assert_eq!((p.kernel, p.split), (MmKernel::Mr16, false));
         assert!(p.grid.0 as usize * MM_SK_THREADS * 4 >= 151_936);
-        let p = plan(5, 4096, 4096, 16, 1, 2, 132).unwrap();
-        assert_eq!((p.kernel, p.split, p.grid), (MmKernel::Mr16, true, (8, 1, 16)));
+        let p = plan(8, 4096, 4096, 16, 1, 2, 132).unwrap();
+        assert_eq!((p.kernel, p.split, p.grid), (MmKernel::Mr8, true, (8, 1, 16)));
+        assert_eq!(plan(9, 4096, 4096, 16, 1, 2, 132).unwrap().kernel, MmKernel::Mr16);
         let p = plan(4096, 4096, 4096, 16, 1, 4, 132).unwrap();
         assert_eq!((p.kernel, p.split, p.grid), (MmKernel::Tile, false, (32, 32, 1)));
         // Too few 128-row tiles to fill the SMs: more, smaller CTAs.
