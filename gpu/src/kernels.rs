@@ -54,8 +54,8 @@ pub const ATTN_SLOTS: usize = 16;
 /// Most slots per thread of `attn_tile_few` (decode-sized tiles, built for 3 CTAs per SM;
 /// ops/attention.rs picks it where a tile needs no more; no effect on the tree).
 pub const ATTN_FEW_SLOTS: usize = 4;
-/// Most query heads (one warp each) per `attn_warp` CTA, the kernel for tiles of one query
-/// row (decode; ops/attention.rs picks it; no effect on the tree).
+/// Most query heads ([`ATTN_WARPS_PER_HEAD`] warps each) per `attn_warp` CTA, the kernel for
+/// tiles of one query row (decode; ops/attention.rs picks it; no effect on the tree).
 pub const ATTN_WARP_HEADS: usize = 4;
 /// CTAs per SM `attn_warp` is built for (its register limit: 3 × 256 threads × 80 registers).
 pub const ATTN_WARP_CTAS: usize = 3;

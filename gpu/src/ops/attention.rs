@@ -325,8 +325,9 @@ impl Gpu {
             block_dim: (threads as u32, 1, 1),
             shared_mem_bytes: smem,
         };
-        // SAFETY: matches `attn_tile_*`, `attn_tile_few_*` (128 threads), `attn_warp_*` (32
-        // per head of a chunk; tiles of one row, d in {64, 128, 256}), each with `tp.smem`
+        // SAFETY: matches `attn_tile_*`, `attn_tile_few_*` (128 threads), `attn_warp_*`
+        // (`tp.threads()`: 32 · ATTN_WARPS_PER_HEAD per head of a chunk; tiles of one row, d in
+        // {64, 128, 256}), each with `tp.smem`
         // bytes of dynamic shared memory within the attribute just set, tiles being runs of
         // plan rows, and `attn_split_*` in attention.cu; every storage row the plan reads is below
         // `kv_rows` (checked at staging) and the buffers hold what they must (checked above).
