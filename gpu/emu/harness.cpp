@@ -355,23 +355,23 @@ template <typename T> static void run_attn_case(std::istream& in, const std::str
     ls_launch({blocks, 1, 1}, 256, [&] { ls_attn_merge<ls_bf16>(st.data(), rows.data(), y16.data(), n, (int)hq, (int)d, window, nsplit); });
     expect_equal("attention " + name + " (f32 out, vs Rust reference)", want32, y32);
     expect_equal("attention " + name + " (bf16 out, vs Rust reference)", want16, y16);
-    // attn_group where the launcher would pick it (ops/attention.rs `group_plan`).
+    // attn_warp where the launcher would pick it (ops/attention.rs `warp_plan`).
     if (wgh > 0) {
-        if (wsmem != ls_attn_group_smem((int)d, (int)sizeof(T))) {
-            std::printf("FAIL attention %s: launcher group smem %lld, kernel layout %lld\n", name.c_str(), wsmem,
-                        ls_attn_group_smem((int)d, (int)sizeof(T)));
+        if (wsmem != ls_attn_warp_smem((int)d, (int)wgh, (int)sizeof(T))) {
+            std::printf("FAIL attention %s: launcher warp smem %lld, kernel layout %lld\n", name.c_str(), wsmem,
+                        ls_attn_warp_smem((int)d, (int)wgh, (int)sizeof(T)));
             ++g_failures;
             return;
         }
         std::fill(st.begin(), st.end(), __uint_as_float(0x7fc00001u));
-        ls_launch_ex({(unsigned)wgrid_x, (unsigned)wgrid_y, 1}, LS_ATTN_GROUP_THREADS, (unsigned)wsmem, 1, [&] {
-            ls_attn_group_any<T>(q.data(), k.data(), v.data(), wtiles.data(), rows.data(), base, table, page, max_blocks, (int)hq, (int)hkv, (int)d,
+        ls_launch_ex({(unsigned)wgrid_x, (unsigned)wgrid_y, 1}, 32 * LS_ATTN_WARPS_PER_HEAD * (unsigned)wgh, (unsigned)wsmem, 1, [&] {
+            ls_attn_warp_any<T>(q.data(), k.data(), v.data(), wtiles.data(), rows.data(), base, table, page, max_blocks, (int)hq, (int)hkv, (int)d,
                                 scale, window, st.data(), nsplit, (int)wgh, (int)wnhc);
         });
         ls_launch({blocks, 1, 1}, 256, [&] { ls_attn_merge<float>(st.data(), rows.data(), y32.data(), n, (int)hq, (int)d, window, nsplit); });
         ls_launch({blocks, 1, 1}, 256, [&] { ls_attn_merge<ls_bf16>(st.data(), rows.data(), y16.data(), n, (int)hq, (int)d, window, nsplit); });
         char wwhat[200];
-        std::snprintf(wwhat, sizeof wwhat, "attention %s attn_group gh%lld nhc%lld grid %lldx%lld", name.c_str(), wgh, wnhc, wgrid_x, wgrid_y);
+        std::snprintf(wwhat, sizeof wwhat, "attention %s attn_warp gh%lld nhc%lld grid %lldx%lld", name.c_str(), wgh, wnhc, wgrid_x, wgrid_y);
         expect_equal(std::string(wwhat) + " (f32 out)", want32, y32);
         expect_equal(std::string(wwhat) + " (bf16 out)", want16, y16);
     }

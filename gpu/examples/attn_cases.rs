@@ -6,7 +6,7 @@
 #![allow(clippy::too_many_arguments)]
 
 use half::bf16;
-use lockstep_gpu::ops::attention::{append_pairs, group_plan, slot_plan, ATTN_SMEM_MAX};
+use lockstep_gpu::ops::attention::{append_pairs, slot_plan, warp_plan, ATTN_SMEM_MAX};
 use lockstep_gpu::ops::sample::sample_args;
 use lockstep_reference::attention::{self, AttnParams, KvCache, KvLayout, Plan, PlanMap, Span};
 use lockstep_reference::{Contract, Element};
@@ -93,7 +93,7 @@ fn attn_case<T: Element>(
     vec_bits(out, o32.iter().copied());
     vec_bits(out, o16.iter().copied());
     // The attn_tile / attn_tile_few plan (0 fields: this shape takes attn_split only), and
-    // the attn_group plan where the launcher picks it (0 fields: it does not).
+    // the attn_warp plan where the launcher picks it (0 fields: it does not).
     let window = p.window.unwrap_or(0);
     match slot_plan(&plan.rows, plan.hq, plan.hkv, plan.d, c.attn_block, c.attn_split, window, ATTN_SMEM_MAX) {
         Some(tp) => {
@@ -103,7 +103,7 @@ fn attn_case<T: Element>(
         None => out.push_str(" 0 0 0 0 0 0\n 0\n"),
     }
     let elem = T::DTYPE.size_bytes();
-    match group_plan(&plan.rows, plan.hq, plan.hkv, plan.d, c.attn_block, c.attn_split, window, elem, ATTN_SMEM_MAX) {
+    match warp_plan(&plan.rows, plan.hq, plan.hkv, plan.d, c.attn_block, c.attn_split, window, elem, ATTN_SMEM_MAX) {
         Some(tp) => {
             let _ = writeln!(out, " {} {} {} {} {}", tp.gh, tp.nhc, tp.grid_x, tp.splits, tp.smem);
             ints(out, &tp.tiles);
@@ -426,20 +426,6 @@ fn main() {
         Some(su),
     );
     cached::<bf16>(&mut out, &mut r, &c, "tile-decode-contig-gqa20-d128", None, &[s + 1], 20, 1, 128, None, None);
-    // GQA 6: attn_group's chunks of 4 and 2 heads (the second runs two padding heads).
-    cached::<f32>(
-        &mut out,
-        &mut r,
-        &c,
-        "tile-decode-paged-f32-gqa6-d256-window",
-        Some(16),
-        &[2 * s + 3, s - 1],
-        12,
-        2,
-        256,
-        None,
-        Some(su + 7),
-    );
     let tspans = [
         Span {
             seq: 1,

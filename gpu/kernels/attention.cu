@@ -466,58 +466,42 @@ __device__ __forceinline__ void ls_attn_tile(const T* __restrict__ q, const T* _
     }
 }
 
-// Kernel 1c, attn_group_{T}: the same split states once more, for tiles of one query row
+// Kernel 1c, attn_warp_{T}: the same split states once more, for tiles of one query row
 // (decode; ops/attention.rs picks it when no two rows share a tile and a GQA group holds at
-// least two query heads), computed by one CTA of NT = LS_ATTN_GROUP_THREADS threads per (row,
-// KV head, chunk of up to GH = LS_ATTN_GROUP_HEADS query heads of its group, split). Every
-// head of a chunk reads the same keys and values, so each thread works on all GH heads at
-// once and each K and V element is loaded and widened once for GH fma chains:
-//   - scores: thread t owns the keys of slots t, t + NT, ... of the split (a pass of up to
-//     LS_ATTN_GROUP_KEYS keys per thread at a time) and runs, for each key and each head, the
-//     fma chain over d in order from +0 (K read straight from global memory, 16 bytes at a
-//     time; q from shared memory, broadcast), then * scale, into shared memory;
-//   - the block bookkeeping, warp w for heads w, w + NT/32, ...: per block of BN keys in
-//     order, mb = max2 over the block's scores (exact in any order: a butterfly), then m,
-//     alpha (the first block: m = mb), and e = exp(score - m) over the score;
-//   - accumulation: thread t owns dims DPT·t … DPT·t + DPT − 1 of every head (DPT = D / NT)
-//     and runs the keys in order: at the start of each block after the first, l = l · alpha
-//     and acc = acc · alpha; then per key l = l + e (thread t keeps head t mod GH's l) and
-//     acc_d = fma(e, v_d, acc_d). V is staged in chunks of VC keys (cp.async, two buffers; the
-//     first two are in flight during the scores).
-// Heads past the chunk's last (a group not a multiple of GH) run on q = 0 and are never stored.
-// Shapes: D in {64, 128, 256}, d * sizeof(T) a multiple of 16. Dynamic shared memory:
-// ls_attn_group_smem(d, sizeof(T)) bytes (ops/attention.rs computes the same).
-#ifndef LS_ATTN_GROUP_HEADS
-#error "LS_ATTN_GROUP_HEADS is not defined: compile through gpu/src/kernels.rs (generated header)"
+// least two query heads), computed by one CTA per (row, KV head, chunk of up to
+// LS_ATTN_WARP_HEADS query heads of its group, split) with WPH = LS_ATTN_WARPS_PER_HEAD warps
+// per query head. All heads of a tile share the row, hence the key range lo..hi, so the warps
+// of a head run its tree among themselves and the CTA shares only K and V:
+//   - K and V blocks stay in their storage type in shared memory (16 bytes of padding per
+//     row), two buffers: the copies of block b + 1 (cp.async) are in flight while block b
+//     is computed; the storage rows of block b + 2 are looked up meanwhile;
+//   - scores: lane i of part p owns keys 32p + i, 32p + i + 32 WPH, ... of the block, each an
+//     fma chain over d in order from +0 (q from shared memory, broadcast), then * scale;
+//   - mb = max2 over all the head's scores (max2 is exact: a butterfly per warp, then the
+//     parts' maxima through shared memory), then m, alpha, l = l * alpha, acc = acc * alpha
+//     (or the first block's init), every warp of the head with the same bits;
+//   - e = exp(score - m) per key into the head's row of shared memory, then keys in order:
+//     l = l + e (every lane), acc_d = fma(e, v_d, acc_d) for the D / (32 WPH) dims the lane
+//     owns (part p owns the p-th share of the dims).
+// Threads: 32 * WPH * gh (gh <= LS_ATTN_WARP_HEADS heads per CTA). Shapes: D in {64, 128, 256},
+// d * sizeof(T) a multiple of 16. Dynamic shared memory: ls_attn_warp_smem(d, gh, sizeof(T))
+// bytes (ops/attention.rs computes the same).
+#ifndef LS_ATTN_WARP_HEADS
+#error "LS_ATTN_WARP_HEADS is not defined: compile through gpu/src/kernels.rs (generated header)"
 #endif
-#ifndef LS_ATTN_GROUP_THREADS
-#error "LS_ATTN_GROUP_THREADS is not defined: compile through gpu/src/kernels.rs (generated header)"
+#ifndef LS_ATTN_WARPS_PER_HEAD
+#error "LS_ATTN_WARPS_PER_HEAD is not defined: compile through gpu/src/kernels.rs (generated header)"
 #endif
-#ifndef LS_ATTN_GROUP_KEYS
-#error "LS_ATTN_GROUP_KEYS is not defined: compile through gpu/src/kernels.rs (generated header)"
+#ifndef LS_ATTN_WARP_CTAS
+#error "LS_ATTN_WARP_CTAS is not defined: compile through gpu/src/kernels.rs (generated header)"
 #endif
-#ifndef LS_ATTN_GROUP_CTAS
-#error "LS_ATTN_GROUP_CTAS is not defined: compile through gpu/src/kernels.rs (generated header)"
-#endif
-// Keys per V staging chunk: a divisor of BN, so that a block starts only at a chunk's start.
-__device__ __host__ constexpr int ls_attn_group_vc() { return LS_ATTN_BLOCK <= 32 || LS_ATTN_BLOCK % 32 != 0 ? LS_ATTN_BLOCK : 32; }
-// Shared-memory layout of attn_group (bytes, in this order; the first three 16-byte aligned):
-// V [2][VC][d] T, Q [GH][d] float, scores / e [S][GH] float, storage rows [S] long long,
-// alpha [S / BN + 1][GH] float.
-__device__ __host__ __forceinline__ long long ls_attn_group_smem(int d, int elem) {
-    return 2LL * ls_attn_group_vc() * d * elem + 4LL * LS_ATTN_GROUP_HEADS * d + 4LL * LS_ATTN_SPLIT * LS_ATTN_GROUP_HEADS + 8LL * LS_ATTN_SPLIT +
-           4LL * (LS_ATTN_SPLIT / LS_ATTN_BLOCK + 1) * LS_ATTN_GROUP_HEADS;
-}
-
-// 16 bytes from global memory through the read-only path.
-__device__ __forceinline__ ls_v16 ls_ldg16(const void* p) {
-#ifdef LS_HOST_EMULATION
-    return ls_ld16(p);
-#else
-    const uint4 u = __ldg(reinterpret_cast<const uint4*>(p));
-    ls_v16 r = {{u.x, u.y, u.z, u.w}};
-    return r;
-#endif
+// Shared-memory layout of attn_warp (bytes, each part 16-byte aligned): K [2][BN] and V [2][BN]
+// rows of d * elem + 16 bytes, Q [gh][d] float, storage rows [2][BN] long long, e [gh][BN] float,
+// the warps' block maxima [gh][WPH] float.
+__device__ __host__ __forceinline__ long long ls_attn_warp_kv_row(int d, int elem) { return (long long)d * elem + 16; }
+__device__ __host__ __forceinline__ long long ls_attn_warp_smem(int d, int gh, int elem) {
+    return 16LL * LS_ATTN_BLOCK + 4LL * gh * LS_ATTN_BLOCK + 4LL * gh * LS_ATTN_WARPS_PER_HEAD + 4LL * gh * d +
+           4LL * LS_ATTN_BLOCK * ls_attn_warp_kv_row(d, elem);
 }
 
 // N consecutive elements of T from shared memory, widened, with the widest loads that fit.
@@ -545,40 +529,55 @@ template <typename T, int N> __device__ __forceinline__ void ls_widen_n(const T*
     }
 }
 
-// N consecutive floats of shared memory (16-byte aligned where N is a multiple of 4).
-template <int N> __device__ __forceinline__ void ls_lds_n(const float* p, float (&out)[N]) {
-    if constexpr (N % 4 == 0) {
-#pragma unroll
-        for (int u = 0; u < N; u += 4) {
-            const float4 x = *reinterpret_cast<const float4*>(p + u);
-            out[u] = x.x;
-            out[u + 1] = x.y;
-            out[u + 2] = x.z;
-            out[u + 3] = x.w;
+// Issues the copies of the K and V rows bl..bh of a block (storage rows kr) into one buffer.
+template <typename T, int D>
+__device__ __forceinline__ void ls_attn_warp_load(const T* __restrict__ k, const T* __restrict__ v, const long long* kr, int bl, int bh,
+                                                  int hkv, int kh, unsigned char* kd, unsigned char* vd, bool vec) {
+    constexpr int EPV = 16 / (int)sizeof(T), VPR = D / EPV;
+    const long long rs = ls_attn_warp_kv_row(D, (int)sizeof(T));
+    if (vec) {
+        for (int i = threadIdx.x; i < (bh - bl + 1) * VPR; i += blockDim.x) {
+            const int key = bl + i / VPR, part = i % VPR;
+            const long long off = (kr[key] * hkv + kh) * (long long)D + part * EPV;
+            ls_cp_async<16>(kd + key * rs + part * 16, k + off);
+            ls_cp_async<16>(vd + key * rs + part * 16, v + off);
         }
     } else {
-#pragma unroll
-        for (int u = 0; u < N; ++u) out[u] = p[u];
+        for (int i = threadIdx.x; i < (bh - bl + 1) * D; i += blockDim.x) {
+            const int key = bl + i / D, dd = i % D;
+            const long long off = (kr[key] * hkv + kh) * (long long)D + dd;
+            reinterpret_cast<T*>(kd + key * rs)[dd] = k[off];
+            reinterpret_cast<T*>(vd + key * rs)[dd] = v[off];
+        }
     }
+    ls_cp_async_commit();
 }
 
 template <typename T, int D>
-__device__ __forceinline__ void ls_attn_group(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
-                                              const long long* __restrict__ tiles, const long long* __restrict__ rows,
-                                              const long long* __restrict__ base, const long long* __restrict__ table, long long page,
-                                              long long max_blocks, int hq, int hkv, float scale, long long window, float* __restrict__ st,
-                                              int nsplit, int gh, int nhc) {
-    constexpr int BN = LS_ATTN_BLOCK, S = LS_ATTN_SPLIT, GH = LS_ATTN_GROUP_HEADS, NT = LS_ATTN_GROUP_THREADS, KG = LS_ATTN_GROUP_KEYS;
-    constexpr int NW = NT / 32, VC = ls_attn_group_vc(), EPV = 16 / (int)sizeof(T), DPT = D / NT;
-    static_assert(NT % 32 == 0 && DPT >= 1 && D % NT == 0 && D % EPV == 0 && BN % VC == 0, "attn_group: D a multiple of NT and of 16 bytes");
+__device__ __forceinline__ void ls_attn_warp(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
+                                             const long long* __restrict__ tiles, const long long* __restrict__ rows,
+                                             const long long* __restrict__ base, const long long* __restrict__ table, long long page,
+                                             long long max_blocks, int hq, int hkv, float scale, long long window, float* __restrict__ st,
+                                             int nsplit, int gh, int nhc) {
+    constexpr int BN = LS_ATTN_BLOCK, S = LS_ATTN_SPLIT, WPH = LS_ATTN_WARPS_PER_HEAD;
+    constexpr int EPV = 16 / (int)sizeof(T), KPL = (BN + 32 * WPH - 1) / (32 * WPH), DPL = D / (32 * WPH);
+    constexpr int RS = D * (int)sizeof(T) + 16, VS = RS / (int)sizeof(T);  // row stride: bytes, elements
+    static_assert(DPL >= 1 && D % (32 * WPH) == 0 && (D * (int)sizeof(T)) % 16 == 0, "attn_warp: D a multiple of 32 * WPH and of 16 bytes");
+#ifdef LS_HOST_EMULATION
     unsigned char* sm = ls_dyn_smem();
-    T* vring = reinterpret_cast<T*>(sm);                                              // [2][VC][D]: chunk c in buffer c & 1
-    float* qs = reinterpret_cast<float*>(sm + 2 * VC * D * (int)sizeof(T));          // [GH][D]
-    float* sc = qs + GH * D;                                                          // [S][GH]: scores, then e
-    long long* vrow = reinterpret_cast<long long*>(sc + S * GH);                      // [S]: (storage row · hkv + kh)
-    float* al = reinterpret_cast<float*>(vrow + S);                                   // [S / BN + 1][GH]: alpha of block b0 + i
+#else
+    extern __shared__ float4 ls_attn_dyn[];
+    unsigned char* sm = reinterpret_cast<unsigned char*>(ls_attn_dyn);
+#endif
+    unsigned char* kbuf = sm;  // [2][BN] rows of RS bytes: block b in buffer (b - b0) & 1
+    unsigned char* vbuf = kbuf + 2 * BN * RS;
+    float* qs = reinterpret_cast<float*>(vbuf + 2 * BN * RS);     // [gh][D]
+    long long* krow = reinterpret_cast<long long*>(qs + gh * D);  // [2][BN]: block b's rows at (b - b0) & 1
+    float* es = reinterpret_cast<float*>(krow + 2 * BN);           // [gh][BN]
+    float* smax = es + gh * BN;                                    // [gh][WPH]: each warp's block maximum
 
     const int t = threadIdx.x, lane = t & 31, w = t >> 5;
+    const int hw = w / WPH, part = w % WPH;  // this warp's head in the chunk, and its part of that head
     const long long tile = blockIdx.x / ((long long)hkv * nhc);
     const int kh = (int)((blockIdx.x / nhc) % hkv);
     const int hc = (int)(blockIdx.x % nhc);
@@ -589,170 +588,155 @@ __device__ __forceinline__ void ls_attn_group(const T* __restrict__ q, const T* 
     const long long first = ls_attn_first(pos, window);
     const long long s = first / S + blockIdx.y;
     if (s > pos / S) return;  // uniform over the CTA
-    const long long s0 = s * S;
-    const long long lo = first > s0 ? first : s0;
-    const long long hi = pos < s0 + S - 1 ? pos : s0 + S - 1;
-    const int jlo = (int)(lo - s0), jhi = (int)(hi - s0);  // the split's keys, as slots
+    const long long lo = first > s * S ? first : s * S;
+    const long long hi = pos < s * S + S - 1 ? pos : s * S + S - 1;
     const long long b0 = lo / BN, b1 = hi / BN;
     const long long rh0 = row * hq + kh * group + hc * gh;  // (row, head) of the chunk's first head
-    for (int i = t; i < GH * D; i += NT) qs[i] = i < ghc * D ? ls_to_f32(q[rh0 * D + i]) : 0.0f;
-    for (int i = t; i < (S / BN + 1) * GH; i += NT) al[i] = 1.0f;
-    for (int j = jlo + t; j <= jhi; j += NT) vrow[j] = ls_kv_row(base, table, page, max_blocks, seq, s0 + j) * hkv + kh;
+    for (int i = t; i < ghc * D; i += blockDim.x) qs[i] = ls_to_f32(q[rh0 * D + i]);
+    for (int i = t; i < 2 * BN; i += blockDim.x) {
+        const long long key = b0 * BN + i;
+        if (key >= lo && key <= hi) krow[i] = ls_kv_row(base, table, page, max_blocks, seq, key);
+    }
     const bool vec = ((reinterpret_cast<unsigned long long>(k) | reinterpret_cast<unsigned long long>(v)) & 15ULL) == 0;
     __syncthreads();
-    // V chunk c (slots c·VC … c·VC + VC − 1 within jlo..jhi) into buffer c & 1; a chunk past the
-    // last commits an empty group, so that every wait below counts the same groups.
-    const int c0 = jlo / VC, c1 = jhi / VC;
-    auto stage = [&](int c) {
-        if (c <= c1) {
-            const int ja = jlo > c * VC ? jlo : c * VC, jb = jhi < c * VC + VC - 1 ? jhi : c * VC + VC - 1;
-            T* vb = vring + (c & 1) * VC * D;
-            if (vec) {
-                for (int i = t; i < (jb - ja + 1) * (D / EPV); i += NT) {
-                    const int j = ja + i / (D / EPV), part = i % (D / EPV);
-                    ls_cp_async<16>(vb + (j - c * VC) * D + part * EPV, v + vrow[j] * D + part * EPV);
-                }
-            } else {
-                for (int i = t; i < (jb - ja + 1) * D; i += NT) {
-                    const int j = ja + i / D, dd = i % D;
-                    vb[(j - c * VC) * D + dd] = v[vrow[j] * D + dd];
-                }
-            }
-        }
-        ls_cp_async_commit();
-    };
-    stage(c0);
-    stage(c0 + 1);
-    // Scores: KG keys per thread per pass, each an fma chain over d in order for all GH heads.
-    for (int jp = 0; jp <= jhi; jp += KG * NT) {
-        float x[KG][GH];
-        const T* kp[KG];
-#pragma unroll
-        for (int c = 0; c < KG; ++c) {
-            const int j = jp + c * NT + t;
-            kp[c] = k + vrow[j >= jlo && j <= jhi ? j : jlo] * D;  // a key out of range reads a valid row, never stored
-#pragma unroll
-            for (int h = 0; h < GH; ++h) x[c][h] = 0.0f;
-        }
-#pragma unroll 2
-        for (int dd = 0; dd < D; dd += EPV) {
-            float kv[KG][EPV];
-#pragma unroll
-            for (int c = 0; c < KG; ++c) {
-                if (vec) {
-                    const ls_v16 r = ls_ldg16(kp[c] + dd);
-#pragma unroll
-                    for (int e = 0; e < EPV; ++e) kv[c][e] = ls_v16_elem<T>(r, e);
-                } else {
-#pragma unroll
-                    for (int e = 0; e < EPV; ++e) kv[c][e] = ls_to_f32(kp[c][dd + e]);
-                }
-            }
-#pragma unroll
-            for (int h = 0; h < GH; ++h) {
-                float qv[EPV];
-                ls_lds_n<EPV>(qs + h * D + dd, qv);
-#pragma unroll
-                for (int c = 0; c < KG; ++c)
-#pragma unroll
-                    for (int e = 0; e < EPV; ++e) x[c][h] = __fmaf_rn(qv[e], kv[c][e], x[c][h]);
-            }
-        }
-#pragma unroll
-        for (int c = 0; c < KG; ++c) {
-            const int j = jp + c * NT + t;
-            if (j >= jlo && j <= jhi) {
-#pragma unroll
-                for (int h = 0; h < GH; ++h) sc[j * GH + h] = __fmul_rn(x[c][h], scale);
-            }
-        }
+    {
+        const int bl = (int)(lo - b0 * BN), bh = (int)((hi < b0 * BN + BN - 1 ? hi : b0 * BN + BN - 1) - b0 * BN);
+        ls_attn_warp_load<T, D>(k, v, krow, bl, bh, hkv, kh, kbuf, vbuf, vec);
     }
-    __syncthreads();  // every score is in sc
-    // Block bookkeeping, one warp per head: block maxima, m, alpha, e over the scores.
-    for (int h = w; h < ghc; h += NW) {
-        float m = 0.0f;
-        for (long long b = b0; b <= b1; ++b) {
-            const int bj = (int)(b * BN - s0);  // slot of the block's first key (below jlo for the first block of a window)
-            float mb = __int_as_float(0xff800000);
-            for (int i = lane; i < BN; i += 32) {
-                const int j = bj + i;
-                if (j >= jlo && j <= jhi) mb = ls_max2(mb, sc[j * GH + h]);
+    const bool busy = hw < ghc;
+    float m = 0.0f, l = 0.0f, acc[DPL];
+#pragma unroll
+    for (int j = 0; j < DPL; ++j) acc[j] = 0.0f;
+    const float* qh = qs + (busy ? hw : 0) * D;
+    float* eh = es + (busy ? hw : 0) * BN;
+    for (long long b = b0; b <= b1; ++b) {
+        const int buf = (int)((b - b0) & 1);
+        const int bl = (int)((lo > b * BN ? lo : b * BN) - b * BN);
+        const int bh = (int)((hi < b * BN + BN - 1 ? hi : b * BN + BN - 1) - b * BN);
+        __syncthreads();  // block b - 1 is done: its buffer and the storage rows of block b are free
+        if (b < b1) {
+            const int nh = (int)((hi < (b + 1) * BN + BN - 1 ? hi : (b + 1) * BN + BN - 1) - (b + 1) * BN);
+            ls_attn_warp_load<T, D>(k, v, krow + (buf ^ 1) * BN, 0, nh, hkv, kh, kbuf + (buf ^ 1) * BN * RS, vbuf + (buf ^ 1) * BN * RS, vec);
+            for (int i = t; i < BN; i += blockDim.x) {
+                const long long key = (b + 2) * BN + i;
+                if (key <= hi) krow[buf * BN + i] = ls_kv_row(base, table, page, max_blocks, seq, key);
+            }
+            ls_cp_async_wait<1>();
+        } else {
+            ls_cp_async_wait<0>();
+        }
+        __syncthreads();  // block b is in shared memory
+        const unsigned char* kb = kbuf + buf * BN * RS;
+        const T* vb = reinterpret_cast<const T*>(vbuf + buf * BN * RS);
+        // Scores of the lane's keys (part · 32 + lane, then + 32 · WPH, ...): an fma chain over
+        // d in order from +0, then * scale; this warp's maximum of them.
+        float x[KPL];
+        float mb = __int_as_float(0xff800000);
+        if (busy) {
+#pragma unroll
+            for (int c = 0; c < KPL; ++c) x[c] = 0.0f;
+            for (int dd = 0; dd < D; dd += EPV) {
+                float qv[EPV];
+#pragma unroll
+                for (int e = 0; e < EPV; e += 4) {
+                    const float4 q4 = *reinterpret_cast<const float4*>(qh + dd + e);
+                    qv[e] = q4.x;
+                    qv[e + 1] = q4.y;
+                    qv[e + 2] = q4.z;
+                    qv[e + 3] = q4.w;
+                }
+#pragma unroll
+                for (int c = 0; c < KPL; ++c) {
+                    const int key = (part + WPH * c) * 32 + lane;
+                    if (key >= bl && key <= bh) {
+                        const ls_v16 kv = ls_ld16(kb + key * RS + dd * (int)sizeof(T));
+#pragma unroll
+                        for (int e = 0; e < EPV; ++e) x[c] = __fmaf_rn(qv[e], ls_v16_elem<T>(kv, e), x[c]);
+                    }
+                }
+            }
+#pragma unroll
+            for (int c = 0; c < KPL; ++c) {
+                const int key = (part + WPH * c) * 32 + lane;
+                if (key >= bl && key <= bh) {
+                    x[c] = __fmul_rn(x[c], scale);
+                    mb = ls_max2(mb, x[c]);
+                }
             }
 #pragma unroll
             for (int o = 16; o > 0; o >>= 1) mb = ls_max2(mb, __shfl_xor_sync(0xffffffffu, mb, o));
+            if (lane == 0) smax[hw * WPH + part] = mb;
+        }
+        if (WPH > 1) __syncthreads();  // every part's maximum is in smax
+        if (busy) {
+            // The block maximum (max2 is exact: the parts' order does not matter), then the
+            // running state, with the same bits in every warp of the head.
+            mb = smax[hw * WPH];
+#pragma unroll
+            for (int p2 = 1; p2 < WPH; ++p2) mb = ls_max2(mb, smax[hw * WPH + p2]);
             if (b == b0) {
                 m = mb;
+                l = 0.0f;
             } else {
                 const float mn = ls_max2(m, mb);
-                if (lane == 0) al[(b - b0) * GH + h] = ls_exp(__fsub_rn(m, mn));
+                const float alpha = ls_exp(__fsub_rn(m, mn));
+                l = __fmul_rn(l, alpha);
+#pragma unroll
+                for (int j = 0; j < DPL; ++j) acc[j] = __fmul_rn(acc[j], alpha);
                 m = mn;
             }
-            for (int i = lane; i < BN; i += 32) {
-                const int j = bj + i;
-                if (j >= jlo && j <= jhi) sc[j * GH + h] = ls_exp(__fsub_rn(sc[j * GH + h], m));
+#pragma unroll
+            for (int c = 0; c < KPL; ++c) {
+                const int key = (part + WPH * c) * 32 + lane;
+                if (key >= bl && key <= bh) eh[key] = ls_exp(__fsub_rn(x[c], m));
             }
         }
-        if (lane == 0) st[((rh0 + h) * nsplit + blockIdx.y) * (long long)(2 + D)] = m;
+        __syncthreads();  // every e of the block is in es
+        if (!busy) continue;
+        // Keys in increasing order: l = l + e, acc_d = fma(e, v_d, acc_d) for the lane's dims.
+        const T* vl = vb + (part * 32 + lane) * DPL;
+        auto step = [&](int i, float e) {
+            float vv[DPL];
+            ls_widen_n<T, DPL>(vl + i * VS, vv);
+            l = __fadd_rn(l, e);
+#pragma unroll
+            for (int j = 0; j < DPL; ++j) acc[j] = __fmaf_rn(e, vv[j], acc[j]);
+        };
+        int i = bl;
+        if (BN % 4 == 0) {  // e four keys at a time where they are 16-byte aligned
+            for (; i <= bh && (i & 3) != 0; ++i) step(i, eh[i]);
+            for (; i + 3 <= bh; i += 4) {
+                const float4 e4 = *reinterpret_cast<const float4*>(eh + i);
+                step(i, e4.x);
+                step(i + 1, e4.y);
+                step(i + 2, e4.z);
+                step(i + 3, e4.w);
+            }
+        }
+        for (; i <= bh; ++i) step(i, eh[i]);
     }
-    // Accumulation over the keys in order, chunk by chunk.
-    const int hl = t % GH;  // the head whose l this thread keeps
-    float l = 0.0f, acc[DPT][GH];
-#pragma unroll
-    for (int n = 0; n < DPT; ++n)
-#pragma unroll
-        for (int h = 0; h < GH; ++h) acc[n][h] = 0.0f;
-    for (int c = c0; c <= c1; ++c) {
-        ls_cp_async_wait<1>();  // chunk c has landed (this thread's copies; chunk c + 1 may be in flight)
-        __syncthreads();        // everyone's copies of chunk c, and (first chunk) every e and alpha
-        const int ja = jlo > c * VC ? jlo : c * VC, jb = jhi < c * VC + VC - 1 ? jhi : c * VC + VC - 1;
-        if (ja % BN == 0 && ja > jlo) {  // a block after the first starts here
-            const float* a = al + ((s0 + ja) / BN - b0) * GH;
-            float av[GH];
-            ls_lds_n<GH>(a, av);
-            l = __fmul_rn(l, a[hl]);
-#pragma unroll
-            for (int n = 0; n < DPT; ++n)
-#pragma unroll
-                for (int h = 0; h < GH; ++h) acc[n][h] = __fmul_rn(acc[n][h], av[h]);
+    if (busy) {
+        float* out = st + ((rh0 + hw) * nsplit + blockIdx.y) * (long long)(2 + D);
+        if (part == 0 && lane == 0) {
+            out[0] = m;
+            out[1] = l;
         }
-        const T* vb = vring + (c & 1) * VC * D + DPT * t;  // + (j - c·VC) · D: slot j's dims
-#pragma unroll 4
-        for (int j = ja; j <= jb; ++j) {
-            float vv[DPT], e[GH];
-            ls_widen_n<T, DPT>(vb + (j - c * VC) * D, vv);
-            ls_lds_n<GH>(sc + j * GH, e);
-            l = __fadd_rn(l, sc[j * GH + hl]);
 #pragma unroll
-            for (int n = 0; n < DPT; ++n)
-#pragma unroll
-                for (int h = 0; h < GH; ++h) acc[n][h] = __fmaf_rn(e[h], vv[n], acc[n][h]);
-        }
-        __syncthreads();  // chunk c's buffer is free
-        stage(c + 2);
-    }
-    ls_cp_async_wait<0>();
-#pragma unroll
-    for (int h = 0; h < GH; ++h) {
-        if (h < ghc) {
-            float* out = st + ((rh0 + h) * nsplit + blockIdx.y) * (long long)(2 + D);
-            if (t == h) out[1] = l;
-#pragma unroll
-            for (int n = 0; n < DPT; ++n) out[2 + DPT * t + n] = acc[n][h];
-        }
+        for (int j = 0; j < DPL; ++j) out[2 + (part * 32 + lane) * DPL + j] = acc[j];
     }
 }
 
 // The kernel entry: one symbol per storage type, the head dimension picked at run time.
 template <typename T>
-__device__ __forceinline__ void ls_attn_group_any(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
-                                                  const long long* __restrict__ tiles, const long long* __restrict__ rows,
-                                                  const long long* __restrict__ base, const long long* __restrict__ table, long long page,
-                                                  long long max_blocks, int hq, int hkv, int d, float scale, long long window,
-                                                  float* __restrict__ st, int nsplit, int gh, int nhc) {
+__device__ __forceinline__ void ls_attn_warp_any(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
+                                                 const long long* __restrict__ tiles, const long long* __restrict__ rows,
+                                                 const long long* __restrict__ base, const long long* __restrict__ table, long long page,
+                                                 long long max_blocks, int hq, int hkv, int d, float scale, long long window,
+                                                 float* __restrict__ st, int nsplit, int gh, int nhc) {
     switch (d) {
-        case 64: ls_attn_group<T, 64>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, scale, window, st, nsplit, gh, nhc); break;
-        case 128: ls_attn_group<T, 128>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, scale, window, st, nsplit, gh, nhc); break;
-        case 256: ls_attn_group<T, 256>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, scale, window, st, nsplit, gh, nhc); break;
+        case 64: ls_attn_warp<T, 64>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, scale, window, st, nsplit, gh, nhc); break;
+        case 128: ls_attn_warp<T, 128>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, scale, window, st, nsplit, gh, nhc); break;
+        case 256: ls_attn_warp<T, 256>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, scale, window, st, nsplit, gh, nhc); break;
         default: __trap();
     }
 }
@@ -815,11 +799,11 @@ __device__ __forceinline__ void ls_kv_append(const T* __restrict__ kn, const T* 
         ls_attn_tile<T, LS_ATTN_FEW_SLOTS>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, d, scale, window, st, nsplit, gh, nhc, \
                                            qsp);                                                                                             \
     }                                                                                                                                        \
-    extern "C" __global__ void __launch_bounds__(LS_ATTN_GROUP_THREADS, LS_ATTN_GROUP_CTAS)                                                 \
-        attn_group_##SUFFIX(const T* q, const T* k, const T* v, const long long* tiles, const long long* rows, const long long* base,          \
-                            const long long* table, long long page, long long max_blocks, int hq, int hkv, int d, float scale, long long window, \
-                            float* st, int nsplit, int gh, int nhc, int qsp) {                                                               \
-        ls_attn_group_any<T>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, d, scale, window, st, nsplit, gh, nhc);           \
+    extern "C" __global__ void __launch_bounds__(32 * LS_ATTN_WARPS_PER_HEAD * LS_ATTN_WARP_HEADS, LS_ATTN_WARP_CTAS)                                                                   \
+        attn_warp_##SUFFIX(const T* q, const T* k, const T* v, const long long* tiles, const long long* rows, const long long* base,           \
+                           const long long* table, long long page, long long max_blocks, int hq, int hkv, int d, float scale, long long window, \
+                           float* st, int nsplit, int gh, int nhc, int qsp) {                                                                \
+        ls_attn_warp_any<T>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, d, scale, window, st, nsplit, gh, nhc);            \
     }                                                                                                                                        \
     extern "C" __global__ void attn_merge_##SUFFIX(const float* st, const long long* rows, T* y, long long n, int hq, int d, long long window,  \
                                                    int nsplit) {                                                                             \

@@ -277,7 +277,7 @@ __device__ __forceinline__ void ls_matmul_tile(const T* __restrict__ A, const T*
 
 // ---- skinny kernel (M ≤ MR) ----
 // Each thread owns W = 8 bytes / sizeof(T) consecutive columns for all MR rows; B is read
-// once, 8 bytes per thread per k row, in groups of U rows; for MR > 4 (f32: MR = 8 only) the next group's loads
+// once, 8 bytes per thread per k row, in groups of U rows; for MR > 4 the next group's loads
 // are issued (kept raw) before this group's fmas, so they are in flight while it computes. A's rows for
 // LS_MM_SK_KS k at a time sit in shared memory k-major, so a thread reads all MR values of
 // one k as MR/4 broadcast 16-byte loads. The chunk totals live in shared memory (one column
@@ -344,9 +344,7 @@ __device__ __forceinline__ void ls_matmul_skinny(const T* __restrict__ A, const 
             const T* bp = B + (long long)(k0 + s0) * N + j0;
             // k in order: full groups of U rows, then the rest one by one.
             int kk = 0;
-            // (measured, docs/perf.md: mr4 reads faster without the pipeline, and f32 mr16 too:
-            // its 16 rows in flight cost registers that the 256 accumulators need)
-            if (MR > 4 && (sizeof(T) < 4 || MR <= 8) && vec) {
+            if (MR > 4 && vec) {  // (measured: mr4 reads faster without the pipeline, docs/perf.md)
                 const int groups = slen / U;
                 uint2 next[U];
                 if (groups > 0) {

@@ -54,18 +54,14 @@ pub const ATTN_SLOTS: usize = 16;
 /// Most slots per thread of `attn_tile_few` (decode-sized tiles, built for 3 CTAs per SM;
 /// ops/attention.rs picks it where a tile needs no more; no effect on the tree).
 pub const ATTN_FEW_SLOTS: usize = 4;
-/// Most query heads per `attn_group` CTA, the kernel for tiles of one query row (decode;
-/// ops/attention.rs picks it): each K and V element is widened once for this many fma
-/// chains (no effect on the tree).
-pub const ATTN_GROUP_HEADS: usize = 4;
-/// Threads per `attn_group` CTA: thread t scores keys t, t + 64, … and accumulates dims
-/// d/64 · t … of every head (no effect on the tree).
-pub const ATTN_GROUP_THREADS: usize = 64;
-/// Keys per `attn_group` thread and scoring pass (registers: GROUP_KEYS · GROUP_HEADS chains).
-pub const ATTN_GROUP_KEYS: usize = 2;
-/// CTAs per SM `attn_group` is built for (its register limit, through `__launch_bounds__`:
-/// 8 × 64 threads × 128 registers; 8 CTAs of bf16 at d = 128 also fill the shared memory).
-pub const ATTN_GROUP_CTAS: usize = 8;
+/// Most query heads ([`ATTN_WARPS_PER_HEAD`] warps each) per `attn_warp` CTA, the kernel for
+/// tiles of one query row (decode; ops/attention.rs picks it; no effect on the tree).
+pub const ATTN_WARP_HEADS: usize = 4;
+/// CTAs per SM `attn_warp` is built for (its register limit: 3 × 256 threads × 80 registers).
+pub const ATTN_WARP_CTAS: usize = 3;
+/// Warps per query head of `attn_warp`: they split the block's keys (scores) and the head's
+/// dims (accumulators), for more warps per SM at the same shared memory (no effect on the tree).
+pub const ATTN_WARPS_PER_HEAD: usize = 2;
 
 /// Sources in compile order, prelude first. Adding an op means one line here and one
 /// entry in [`Kernels`].
@@ -106,10 +102,9 @@ pub fn header(c: &Contract) -> String {
          #define LS_ATTN_THREADS {at}\n\
          #define LS_ATTN_SLOTS {asl}\n\
          #define LS_ATTN_FEW_SLOTS {afs}\n\
-         #define LS_ATTN_GROUP_HEADS {agh}\n\
-         #define LS_ATTN_GROUP_THREADS {agt}\n\
-         #define LS_ATTN_GROUP_KEYS {agk}\n\
-         #define LS_ATTN_GROUP_CTAS {agc}\n",
+         #define LS_ATTN_WARP_HEADS {awh}\n\
+         #define LS_ATTN_WARPS_PER_HEAD {awp}\n\
+         #define LS_ATTN_WARP_CTAS {awc}\n",
         id = c.id(),
         kc = c.kc.unwrap_or(0),
         lanes = c.lanes,
@@ -127,10 +122,9 @@ pub fn header(c: &Contract) -> String {
         at = ATTN_THREADS,
         asl = ATTN_SLOTS,
         afs = ATTN_FEW_SLOTS,
-        agh = ATTN_GROUP_HEADS,
-        agt = ATTN_GROUP_THREADS,
-        agk = ATTN_GROUP_KEYS,
-        agc = ATTN_GROUP_CTAS,
+        awh = ATTN_WARP_HEADS,
+        awp = ATTN_WARPS_PER_HEAD,
+        awc = ATTN_WARP_CTAS,
     );
     // Op codes of the elementwise kernel: the index in `Unary::ALL` (ops/elementwise.rs).
     for (i, u) in Unary::ALL.iter().enumerate() {
@@ -423,7 +417,7 @@ pub(crate) struct Kernels {
     pub attn_split: ByOut,
     pub attn_tile: ByOut,
     pub attn_tile_few: ByOut,
-    pub attn_group: ByOut,
+    pub attn_warp: ByOut,
     pub attn_merge: ByOut,
     pub kv_append: ByOut,
     pub sample: ByOut,
@@ -464,7 +458,7 @@ impl Kernels {
             attn_split: ByOut::load(a, c, "attn_split")?,
             attn_tile: ByOut::load(a, c, "attn_tile")?,
             attn_tile_few: ByOut::load(a, c, "attn_tile_few")?,
-            attn_group: ByOut::load(a, c, "attn_group")?,
+            attn_warp: ByOut::load(a, c, "attn_warp")?,
             attn_merge: ByOut::load(a, c, "attn_merge")?,
             kv_append: ByOut::load(a, c, "kv_append")?,
             sample: ByOut::load(x, c, "sample")?,
@@ -597,7 +591,7 @@ mod tests {
                     }
                 }
             }
-            for stem in ["attn_split", "attn_tile", "attn_tile_few", "attn_group", "attn_merge", "kv_append", "sample"] {
+            for stem in ["attn_split", "attn_tile", "attn_tile_few", "attn_warp", "attn_merge", "kv_append", "sample"] {
                 for t in DType::ALL {
                     let sym = format!("{stem}_{}", t.name());
                     assert!(ptx.contains(&format!(".entry {sym}(")), "{sym} missing from the PTX for {arch}");

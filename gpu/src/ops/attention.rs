@@ -6,7 +6,7 @@
 use super::{grid1, need, Workspace, NULL};
 use crate::device::Gpu;
 use crate::error::{At, Result};
-use crate::kernels::{ATTN_FEW_SLOTS, ATTN_GROUP_HEADS, ATTN_GROUP_THREADS, ATTN_SLOTS, ATTN_THREADS, FLAT_THREADS};
+use crate::kernels::{ATTN_FEW_SLOTS, ATTN_SLOTS, ATTN_THREADS, ATTN_WARPS_PER_HEAD, ATTN_WARP_HEADS, FLAT_THREADS};
 use cudarc::driver::sys::{CUdevice_attribute, CUfunction_attribute_enum};
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 use lockstep_reference::attention::{self, AttnParams, KvCache, KvLayout, Plan, PlanMap, Span};
@@ -34,17 +34,17 @@ pub(crate) struct AttnStaged {
     rows: CudaSlice<i64>,
     base: Option<CudaSlice<i64>>,
     table: Option<CudaSlice<i64>>,
-    /// The `attn_tile`, `attn_tile_few` or `attn_group` launch ([`tile_plan`]) with its tiles
+    /// The `attn_tile`, `attn_tile_few` or `attn_warp` launch ([`tile_plan`]) with its tiles
     /// on the device, and the dynamic shared memory attribute to set; `None`: the general
     /// `attn_split` kernel.
     tile: Option<(TilePlan, CudaSlice<i64>, usize)>,
 }
 
 impl AttnStaged {
-    /// The name stem of the kernel that computes the split states (`attn_group`, …).
+    /// The name stem of the kernel that computes the split states (`attn_warp`, …).
     pub(crate) fn kernel_name(&self) -> &'static str {
         match self.tile.as_ref().map(|(tp, _, _)| tp.kernel) {
-            Some(TileKernel::Group) => "attn_group",
+            Some(TileKernel::Warp) => "attn_warp",
             Some(TileKernel::Few) => "attn_tile_few",
             Some(TileKernel::Tile) => "attn_tile",
             None => "attn_split",
@@ -274,7 +274,7 @@ impl Gpu {
         let dst = ws.get(s, st.scratch * 4).map_err(|e| at.err(e))?;
         let (hqi, hkvi, di, ns) = (hq as i32, hkv as i32, d as i32, nsplit as i32);
         let (page, max_blocks) = (st.page, st.max_blocks);
-        // attn_tile, attn_tile_few or attn_group where the staging found a tile plan, else
+        // attn_tile, attn_tile_few or attn_warp where the staging found a tile plan, else
         // attn_split; the tile kernels take the tiles after v and (gh, nhc, qsp) after the
         // split count.
         let tile = st
@@ -286,7 +286,7 @@ impl Gpu {
                 let f = match tp.kernel {
                     TileKernel::Tile => kern.attn_tile.get(T::DTYPE),
                     TileKernel::Few => kern.attn_tile_few.get(T::DTYPE),
-                    TileKernel::Group => kern.attn_group.get(T::DTYPE),
+                    TileKernel::Warp => kern.attn_warp.get(T::DTYPE),
                 };
                 f.set_attribute(CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, *smem_max as i32)
                     .map_err(|e| at.err(e))?;
@@ -325,8 +325,9 @@ impl Gpu {
             block_dim: (threads as u32, 1, 1),
             shared_mem_bytes: smem,
         };
-        // SAFETY: matches `attn_tile_*`, `attn_tile_few_*` (128 threads), `attn_group_*`
-        // (ATTN_GROUP_THREADS; tiles of one row, d in {64, 128, 256}), each with `tp.smem`
+        // SAFETY: matches `attn_tile_*`, `attn_tile_few_*` (128 threads), `attn_warp_*`
+        // (`tp.threads()`: 32 · ATTN_WARPS_PER_HEAD per head of a chunk; tiles of one row, d in
+        // {64, 128, 256}), each with `tp.smem`
         // bytes of dynamic shared memory within the attribute just set, tiles being runs of
         // plan rows, and `attn_split_*` in attention.cu; every storage row the plan reads is below
         // `kv_rows` (checked at staging) and the buffers hold what they must (checked above).
@@ -418,10 +419,10 @@ pub enum TileKernel {
     Tile,
     /// `attn_tile_few`: the same with at most [`ATTN_FEW_SLOTS`] slots per thread (3 CTAs per SM).
     Few,
-    /// `attn_group`: tiles of one row (decode), every thread on all (up to
-    /// [`ATTN_GROUP_HEADS`]) query heads of a chunk of the GQA group, so that each K and V
-    /// element is read and widened once for all of them.
-    Group,
+    /// `attn_warp`: tiles of one row (decode), [`ATTN_WARPS_PER_HEAD`] warps per query head,
+    /// K and V kept in their storage type in shared memory and the next block's copies in
+    /// flight during this one.
+    Warp,
 }
 
 /// Launch plan of the tile kernels (attention.cu): which CTA serves which (rows, heads, split).
@@ -433,13 +434,13 @@ pub struct TilePlan {
     /// Query heads per CTA (a chunk of one GQA group) and chunks per group.
     pub gh: usize,
     pub nhc: usize,
-    /// Slots (row, head) per CTA, padded to the kernel's multiple (`attn_group`: `gh`).
+    /// Slots (row, head) per CTA, padded to the kernel's multiple (`attn_warp`: `gh`).
     pub qsp: usize,
     pub kernel: TileKernel,
     /// Grid: tiles × Hkv × chunks, and the most splits a tile spans.
     pub grid_x: usize,
     pub splits: usize,
-    /// Dynamic shared memory bytes (`ls_attn_tile_smem` or `ls_attn_group_smem` of attention.cu).
+    /// Dynamic shared memory bytes (`ls_attn_tile_smem` or `ls_attn_warp_smem` of attention.cu).
     pub smem: usize,
 }
 
@@ -447,31 +448,20 @@ impl TilePlan {
     /// Threads per CTA of the plan's kernel.
     pub fn threads(&self) -> usize {
         match self.kernel {
-            TileKernel::Group => ATTN_GROUP_THREADS,
+            TileKernel::Warp => 32 * ATTN_WARPS_PER_HEAD * self.gh,
             TileKernel::Tile | TileKernel::Few => ATTN_THREADS,
         }
     }
 }
 
-/// Keys per V staging chunk of `attn_group` (`ls_attn_group_vc` of attention.cu): a
-/// divisor of BN, so that a block starts only at a chunk's start.
-pub fn group_chunk(bn: usize) -> usize {
-    if bn <= 32 || !bn.is_multiple_of(32) {
-        bn
-    } else {
-        32
-    }
+/// Dynamic shared memory of `attn_warp` (`ls_attn_warp_smem` of attention.cu): K and V, two
+/// buffers of BN rows of `d · elem + 16` bytes each, Q and e of `gh` heads, the storage rows,
+/// each warp's block maximum.
+pub fn warp_smem(d: usize, gh: usize, bn: usize, elem: usize) -> usize {
+    16 * bn + 4 * gh * bn + 4 * gh * ATTN_WARPS_PER_HEAD + 4 * gh * d + 4 * bn * (d * elem + 16)
 }
 
-/// Dynamic shared memory of `attn_group` (`ls_attn_group_smem` of attention.cu): V, two
-/// chunks of [`group_chunk`] rows of `d · elem` bytes; Q of [`ATTN_GROUP_HEADS`] heads; the
-/// scores of a split for each head; its storage rows; each block's alpha for each head.
-pub fn group_smem(d: usize, bn: usize, sp: usize, elem: usize) -> usize {
-    let gh = ATTN_GROUP_HEADS;
-    2 * group_chunk(bn) * d * elem + 4 * gh * d + 4 * sp * gh + 8 * sp + 4 * (sp / bn + 1) * gh
-}
-
-/// The tile-kernel plan the launcher runs for these rows: [`group_plan`] where it applies
+/// The tile-kernel plan the launcher runs for these rows: [`warp_plan`] where it applies
 /// (decode), else [`slot_plan`]; `None` where the shape needs `attn_split`.
 /// `window` 0 means no window; `elem`: bytes per element of Q, K and V; `smem_max`: the
 /// bytes of dynamic shared memory the launch may use.
@@ -487,7 +477,7 @@ pub fn tile_plan(
     elem: usize,
     smem_max: usize,
 ) -> Option<TilePlan> {
-    group_plan(rows, hq, hkv, d, bn, sp, window, elem, smem_max).or_else(|| slot_plan(rows, hq, hkv, d, bn, sp, window, smem_max))
+    warp_plan(rows, hq, hkv, d, bn, sp, window, elem, smem_max).or_else(|| slot_plan(rows, hq, hkv, d, bn, sp, window, smem_max))
 }
 
 /// Runs of at most `per_tile` plan rows of one sequence at consecutive positions, as
@@ -509,11 +499,11 @@ fn tiling(rows: &[(usize, usize)], per_tile: usize, sp: usize, window: usize) ->
     (tiles, most_rows, splits)
 }
 
-/// The `attn_group` plan: where no two plan rows could share a tile (decode: one row per
-/// sequence), a GQA group has two or more heads, d ∈ {64, 128, 256} and the shared memory
-/// ([`group_smem`]) fits `smem_max`; else `None`.
+/// The `attn_warp` plan: where no two plan rows could share a tile (decode: one row per
+/// sequence), a GQA group has two or more heads, d ∈ {64, 128, 256} and the double-buffered
+/// K and V fit `smem_max`; else `None`.
 #[allow(clippy::too_many_arguments)]
-pub fn group_plan(
+pub fn warp_plan(
     rows: &[(usize, usize)],
     hq: usize,
     hkv: usize,
@@ -529,9 +519,9 @@ pub fn group_plan(
     }
     let (tiles, most_rows, splits) = tiling(rows, 2, sp, window);
     let group = hq / hkv;
-    let gh = group.min(ATTN_GROUP_HEADS);
+    let gh = group.min(ATTN_WARP_HEADS);
     let nhc = group.div_ceil(gh);
-    let smem = group_smem(d, bn, sp, elem);
+    let smem = warp_smem(d, gh, bn, elem);
     let grid_x = (tiles.len() / 2).checked_mul(hkv * nhc)?;
     if most_rows > 1 || smem > smem_max || grid_x > i32::MAX as usize || splits > 65535 {
         return None;
@@ -541,7 +531,7 @@ pub fn group_plan(
         gh,
         nhc,
         qsp: gh,
-        kernel: TileKernel::Group,
+        kernel: TileKernel::Warp,
         grid_x,
         splits,
         smem,
@@ -587,35 +577,26 @@ mod tests {
 
     #[test]
     fn tile_plan_groups_heads_and_consecutive_rows() {
-        // Decode: one row per sequence, one attn_group CTA per (sequence, KV head, split) for
-        // GQA 4.
+        // Decode: one row per sequence, one CTA per (sequence, KV head, split) for GQA 4, one
+        // warp per query head.
         let rows = [(0, 1000), (1, 31), (2, 0)];
         let tp = tile_plan(&rows, 32, 8, 128, 64, 256, 0, 2, ATTN_SMEM_MAX).expect("d = 128 takes a tile kernel");
         assert_eq!((tp.gh, tp.nhc, tp.qsp, tp.grid_x, tp.splits), (4, 1, 4, 24, 4));
-        assert_eq!(tp.kernel, TileKernel::Group, "decode with a GQA group of 4 runs attn_group");
-        // V: two chunks of 32 keys; Q of 4 heads; 4 scores and a storage row per key of the
-        // split; 4 alphas per block (256 / 64 + 1 blocks).
-        assert_eq!(
-            (tp.threads(), tp.smem),
-            (64, 2 * 32 * 128 * 2 + 4 * 4 * 128 + 4 * 4 * 256 + 8 * 256 + 4 * 4 * 5)
-        );
+        assert_eq!(tp.kernel, TileKernel::Warp, "decode with a GQA group of 4 runs attn_warp");
+        assert_eq!((tp.threads(), tp.smem), (256, 1024 + 1024 + 32 + 2048 + 4 * 64 * 272));
         assert_eq!(tp.tiles, vec![0, 1, 1, 1, 2, 1]);
         // GQA 8 and 16: 4 heads per CTA, two and four chunks.
         let tp = tile_plan(&rows, 64, 8, 128, 64, 256, 0, 2, ATTN_SMEM_MAX).expect("tile");
-        assert_eq!((tp.gh, tp.nhc, tp.kernel, tp.threads()), (4, 2, TileKernel::Group, 64));
+        assert_eq!((tp.gh, tp.nhc, tp.kernel, tp.threads()), (4, 2, TileKernel::Warp, 256));
         let tp = tile_plan(&rows, 32, 2, 64, 64, 256, 0, 2, ATTN_SMEM_MAX).expect("tile");
         assert_eq!((tp.gh, tp.nhc, tp.grid_x), (4, 4, 24));
-        // MHA decode and d = 32 stay on attn_tile_few, f32 MHA at d = 256 on attn_tile (8
-        // slots per thread); f32 GQA at d = 256 is attn_group.
+        // MHA decode and d = 32 stay on attn_tile_few; f32 at d = 256 (two f32 buffers of K
+        // and V exceed the shared memory) on attn_tile (8 slots per thread).
         let kernel = |hq, hkv, d, elem| tile_plan(&rows, hq, hkv, d, 64, 256, 0, elem, ATTN_SMEM_MAX).map(|tp| tp.kernel);
         assert_eq!(kernel(8, 8, 128, 2), Some(TileKernel::Few));
         assert_eq!(kernel(8, 2, 32, 2), Some(TileKernel::Few));
-        assert_eq!(kernel(8, 2, 256, 2), Some(TileKernel::Group));
-        assert_eq!(kernel(8, 2, 256, 4), Some(TileKernel::Group));
-        // Small blocks stage V a block at a time: BN = 8, S = 24.
-        assert_eq!((group_chunk(8), group_chunk(48), group_chunk(128)), (8, 48, 32));
-        assert_eq!(group_smem(64, 8, 24, 4), 2 * 8 * 64 * 4 + 16 * 64 + 16 * 24 + 8 * 24 + 16 * 4);
-        let tp = tile_plan(&rows, 8, 8, 256, 64, 256, 0, 4, ATTN_SMEM_MAX).expect("tile");
+        assert_eq!(kernel(8, 2, 256, 2), Some(TileKernel::Warp));
+        let tp = tile_plan(&rows, 8, 2, 256, 64, 256, 0, 4, ATTN_SMEM_MAX).expect("tile");
         assert_eq!((tp.kernel, tp.qsp), (TileKernel::Tile, 4));
         assert_eq!(tp.smem, 1200 + 4 * (4 * 256 + 64 * 4 + 64 * 260 + 64 * 256));
         // Prefill: runs of at most 16 / 4 rows at consecutive positions of one sequence.
@@ -625,17 +606,13 @@ mod tests {
         assert_eq!((tp.gh, tp.qsp), (4, 16));
         assert_eq!(tp.kernel, TileKernel::Tile, "16 slots over 2 groups of threads: 8 per thread");
         // Groups wider than the kernel's heads per CTA take several chunks: 4 heads for
-        // attn_group, 8 slots of d = 256 for attn_tile (two rows of one sequence: a tile).
+        // attn_warp, 8 slots of d = 256 for attn_tile (f32 at d = 256 is not attn_warp).
         let tp = tile_plan(&[(0, 5)], 20, 1, 128, 64, 256, 0, 2, ATTN_SMEM_MAX).expect("tile");
-        assert_eq!((tp.kernel, tp.gh, tp.nhc, tp.grid_x), (TileKernel::Group, 4, 5, 5));
-        let tp = tile_plan(&[(0, 5), (0, 6)], 16, 1, 256, 64, 256, 0, 4, ATTN_SMEM_MAX).expect("tile");
+        assert_eq!((tp.kernel, tp.gh, tp.nhc, tp.grid_x), (TileKernel::Warp, 4, 5, 5));
+        let tp = tile_plan(&[(0, 5)], 16, 1, 256, 64, 256, 0, 4, ATTN_SMEM_MAX).expect("tile");
         assert_eq!((tp.kernel, tp.gh, tp.nhc, tp.qsp), (TileKernel::Tile, 8, 2, 8));
         // Other head dims and oversized shared memory stay on attn_split.
         assert!(tile_plan(&[(0, 5)], 4, 1, 96, 64, 256, 0, 2, ATTN_SMEM_MAX).is_none());
-        assert!(tile_plan(&[(0, 5), (0, 6)], 4, 1, 256, 256, 256, 0, 4, ATTN_SMEM_MAX).is_none());
-        assert!(
-            group_plan(&[(0, 5)], 4, 1, 256, 64, 4096, 0, 4, 64 * 1024).is_none(),
-            "group_smem over smem_max"
-        );
+        assert!(tile_plan(&[(0, 5)], 4, 1, 256, 256, 256, 0, 4, ATTN_SMEM_MAX).is_none());
     }
 }
