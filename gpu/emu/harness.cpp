@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <type_traits>
 
 static uint64_t g_state = 0x1234;
 static float uniform() {
@@ -76,7 +77,7 @@ static std::vector<O> naive_matmul(const std::vector<T>& A, const std::vector<T>
 enum MmKernel { MM_TILE, MM_HALF, MM_MR4, MM_MR8, MM_MR16 };
 static const char* const MM_NAMES[] = {"tile128", "tile64 ", "mr4    ", "mr8    ", "mr16   "};
 template <typename T, typename O>
-static void run_matmul(MmKernel kern, int split, const T* A, const T* B, const float* bias, O* C, float* P, int batch, int M, int N, int K) {
+static void run_matmul(MmKernel kern, int variant, int split, const T* A, const T* B, const float* bias, O* C, float* P, int batch, int M, int N, int K) {
     const int kc = LS_KC > 0 ? LS_KC : K, chunks = (K + kc - 1) / kc;
     const unsigned z = (unsigned)(split ? batch * chunks : batch);
     auto go = [&](auto&& kernel_call, ls_dim3 grid, unsigned threads) { ls_launch(grid, threads, kernel_call); };
@@ -92,11 +93,23 @@ static void run_matmul(MmKernel kern, int split, const T* A, const T* B, const f
     case MM_MR4:
     case MM_MR8:
     case MM_MR16: {
-        const unsigned cols = LS_MM_SK_THREADS * (8 / sizeof(T));
-        const ls_dim3 grid{(unsigned)((N + cols - 1) / cols), 1, z};
-        if (kern == MM_MR4) go([&] { ls_matmul_skinny<T, O, 4>(A, B, bias, C, P, M, N, K, split); }, grid, LS_MM_SK_THREADS);
-        else if (kern == MM_MR8) go([&] { ls_matmul_skinny<T, O, 8>(A, B, bias, C, P, M, N, K, split); }, grid, LS_MM_SK_THREADS);
-        else go([&] { ls_matmul_skinny<T, O, 16>(A, B, bias, C, P, M, N, K, split); }, grid, LS_MM_SK_THREADS);
+        // Every (U, WB) the launcher may use, in row groups of MR (grid y) when M > MR.
+        const unsigned mr = kern == MM_MR4 ? 4 : kern == MM_MR8 ? 8 : 16;
+        auto skinny = [&](auto u, auto wb) {
+            constexpr int U = decltype(u)::value, WB = decltype(wb)::value;
+            if (WB < (int)sizeof(T)) return;
+            const unsigned cols = LS_MM_SK_THREADS * (WB / sizeof(T));
+            const ls_dim3 grid{(unsigned)((N + cols - 1) / cols), (unsigned)((M + mr - 1) / mr), z};
+            if (kern == MM_MR4) go([&] { ls_matmul_skinny<T, O, 4, U, WB>(A, B, bias, C, P, M, N, K, split); }, grid, LS_MM_SK_THREADS);
+            else if (kern == MM_MR8) go([&] { ls_matmul_skinny<T, O, 8, U, WB>(A, B, bias, C, P, M, N, K, split); }, grid, LS_MM_SK_THREADS);
+            else go([&] { ls_matmul_skinny<T, O, 16, U, WB>(A, B, bias, C, P, M, N, K, split); }, grid, LS_MM_SK_THREADS);
+        };
+        using I8 = std::integral_constant<int, 8>;
+        using I4 = std::integral_constant<int, 4>;
+        using I16 = std::integral_constant<int, 16>;
+        if (variant == 0) skinny(I16{}, I8{});
+        else if (variant == 1) skinny(I8{}, I8{});
+        else skinny(I8{}, I4{});
         break;
     }
     }
@@ -115,20 +128,22 @@ template <typename T, typename O> static void check_matmul(int batch, int M, int
     const int kc = LS_KC > 0 ? LS_KC : K, chunks = (K + kc - 1) / kc;
     char name[200];
     for (MmKernel kern : {MM_TILE, MM_HALF, MM_MR4, MM_MR8, MM_MR16}) {
-        if ((kern == MM_MR4 && M > 4) || (kern == MM_MR8 && M > 8) || (kern == MM_MR16 && M > 16)) continue;
-        for (int split = 0; split < 2; ++split) {
-            if (split && chunks < 2) continue;
-            std::vector<float> P(split ? (size_t)batch * chunks * M * N : 1);
-            std::vector<O> C((size_t)batch * M * N);
-            run_matmul<T, O>(kern, split, A.data(), B.data(), bp, C.data(), P.data(), batch, M, N, K);
-            std::snprintf(name, sizeof name, "matmul %s %s b%d m%d n%d k%d bias%d sp%d (%zu->%zu B)", MM_NAMES[kern], split ? "split" : "whole", batch, M, N,
-                          K, with_bias, specials, sizeof(T), sizeof(O));
-            expect_equal(name, want, C);
-        }
+        const bool skinny = kern == MM_MR4 || kern == MM_MR8 || kern == MM_MR16;
+        if (skinny && M > 16) continue;  // row groups of MR cover any M ≤ 16
+        // Skinny variants (U, WB): (16, 8), (8, 8), (8, 4).
+        for (int variant = 0; variant < (skinny ? 3 : 1); ++variant)
+            for (int split = 0; split < 2; ++split) {
+                if (split && chunks < 2) continue;
+                std::vector<float> P(split ? (size_t)batch * chunks * M * N : 1);
+                std::vector<O> C((size_t)batch * M * N);
+                run_matmul<T, O>(kern, variant, split, A.data(), B.data(), bp, C.data(), P.data(), batch, M, N, K);
+                std::snprintf(name, sizeof name, "matmul %s v%d %s b%d m%d n%d k%d bias%d sp%d (%zu->%zu B)", MM_NAMES[kern], variant, split ? "split" : "whole", batch,
+                              M, N, K, with_bias, specials, sizeof(T), sizeof(O));
+                expect_equal(name, want, C);
+            }
     }
 }
 
-// ---- the lane tree: docs/spec/reduce.md ----
 template <typename Op> static float naive_lanes(const std::vector<float>& x) {
     std::vector<float> lane(LS_LANES, Op::identity());
     for (size_t i = 0; i < x.size(); ++i) lane[i % LS_LANES] = Op::fold(lane[i % LS_LANES], x[i]);
@@ -195,7 +210,10 @@ template <typename T, typename O> static void check_rows(int rows, int H, bool s
         const T* rp = with_res ? rs.data() + sh : nullptr;
         T* hp = with_res ? hs.data() + sh : nullptr;
         if (p.warps)
-            run_warps(rows, H, (with_res ? 4 : 2) * sizeof(T), [&] { ls_rmsnorm_warp<T, O>(xs.data() + sh, rp, ws.data() + sh, ys.data() + sh, hp, rows, H, eps); });
+            run_warps(rows, H, (with_res ? 4 : 2) * sizeof(T), [&] {  // the kernel's dispatch (rmsnorm.cu)
+                if (H % LS_LANES == 0) ls_rmsnorm_warp<T, O, true>(xs.data() + sh, rp, ws.data() + sh, ys.data() + sh, hp, rows, H, eps);
+                else ls_rmsnorm_warp<T, O, false>(xs.data() + sh, rp, ws.data() + sh, ys.data() + sh, hp, rows, H, eps);
+            });
         else run_rows<T>(rows, H, p, [&] { ls_rmsnorm<T, O>(xs.data() + sh, rp, ws.data() + sh, ys.data() + sh, hp, H, eps); });
         std::snprintf(name, sizeof name, "%s r%d h%d sp%d (%zu->%zu B)", with_res ? "rmsnorm_residual" : "rmsnorm", rows, H, specials, sizeof(T), sizeof(O));
         expect_equal(std::string(name) + " y" + plan_name(p), want_y, unshift(ys, want_y.size(), sh));

@@ -275,13 +275,40 @@ __device__ __forceinline__ void ls_matmul_tile(const T* __restrict__ A, const T*
         }
 }
 
-// ---- skinny kernel (M ≤ MR) ----
-// Each thread owns W = 8 bytes / sizeof(T) consecutive columns for all MR rows; B is read
-// once, 8 bytes per thread per k row, in groups of U rows; for MR > 4 the next group's loads
-// are issued (kept raw) before this group's fmas, so they are in flight while it computes. A's rows for
+// ---- skinny kernel (M ≤ 16) ----
+// Each thread owns W = WB / sizeof(T) consecutive columns (WB = 8 or 4 bytes of a B row) for
+// the MR rows of its row group (grid y: rows MR·y …); B is read once per row group, WB bytes
+// per thread per k row, in groups of U rows; for MR > 4 the next group's loads are issued
+// (kept raw) before this group's fmas, so they are in flight while it computes. A's rows for
 // LS_MM_SK_KS k at a time sit in shared memory k-major, so a thread reads all MR values of
 // one k as MR/4 broadcast 16-byte loads. The chunk totals live in shared memory (one column
 // per thread), which leaves the registers to the accumulators and the loads in flight.
+// Which (MR, U, WB, row groups) a shape gets is a launch choice (ops/matmul.rs); every one
+// runs each output's chain and chunk sums in the same order.
+
+// WB bytes of B as loaded (kept raw in flight: half the registers of widened bf16/f16), and
+// widened to W floats.
+template <int WB> struct LsRaw;
+template <> struct LsRaw<8> {
+    typedef uint2 type;
+    static __device__ __forceinline__ uint2 ld(const void* p) { return ls_ld8(p); }
+};
+template <> struct LsRaw<4> {
+    typedef unsigned type;
+    static __device__ __forceinline__ unsigned ld(const void* p) { return *reinterpret_cast<const unsigned*>(p); }
+};
+__device__ __forceinline__ void ls_widen_raw(uint2 x, const float* t, float v[2]) { ls_widen8(x, t, v); }
+__device__ __forceinline__ void ls_widen_raw(uint2 x, const ls_bf16* t, float v[4]) { ls_widen8(x, t, v); }
+__device__ __forceinline__ void ls_widen_raw(uint2 x, const ls_f16* t, float v[4]) { ls_widen8(x, t, v); }
+__device__ __forceinline__ void ls_widen_raw(unsigned x, const float*, float v[1]) { v[0] = __uint_as_float(x); }
+__device__ __forceinline__ void ls_widen_raw(unsigned x, const ls_bf16*, float v[2]) {
+    v[0] = __uint_as_float(x << 16), v[1] = __uint_as_float(x & 0xffff0000u);
+}
+__device__ __forceinline__ void ls_widen_raw(unsigned x, const ls_f16*, float v[2]) {
+    ls_f16 h[2];
+    h[0].bits = (unsigned short)(x & 0xffffu), h[1].bits = (unsigned short)(x >> 16);
+    v[0] = ls_to_f32(h[0]), v[1] = ls_to_f32(h[1]);
+}
 
 // One k step of the skinny kernel: acc[i][j] = kstep(A[i][k], B[k][j], acc[i][j]).
 template <int MR, int W>
@@ -298,11 +325,13 @@ __device__ __forceinline__ void ls_skinny_k(const float* as, const float b[W], f
         for (int j = 0; j < W; ++j) acc[i][j] = LS_KSTEP(a[i], b[j], acc[i][j]);
 }
 
-template <typename T, typename O, int MR>
+template <typename T, typename O, int MR, int U, int WB>
 __device__ __forceinline__ void ls_matmul_skinny(const T* __restrict__ A, const T* __restrict__ B, const float* __restrict__ bias, O* __restrict__ C,
                                                  float* __restrict__ P, int M, int N, int K, int split) {
-    constexpr int W = 8 / (int)sizeof(T), KS = LS_MM_SK_KS, U = 16;
+    constexpr int W = WB / (int)sizeof(T), KS = LS_MM_SK_KS;
     static_assert(MR % 4 == 0, "rows come as float4 broadcasts");
+    static_assert(W >= 1 && W * (int)sizeof(T) == WB, "WB: whole elements of T");
+    typedef typename LsRaw<WB>::type Raw;
     const int kc = LS_KC > 0 ? LS_KC : K;
     const int nchunks = (K + kc - 1) / kc;
     int batch, c_begin, c_end;
@@ -315,7 +344,8 @@ __device__ __forceinline__ void ls_matmul_skinny(const T* __restrict__ A, const 
         c_begin = 0;
         c_end = nchunks;
     }
-    A += (long long)batch * M * K;
+    const int r0 = blockIdx.y * MR, rows = min(MR, M - r0);  // this CTA's row group
+    A += ((long long)batch * M + r0) * K;
     B += (long long)batch * K * N;
 
     __shared__ __align__(16) float As[KS][MR];
@@ -337,7 +367,7 @@ __device__ __forceinline__ void ls_matmul_skinny(const T* __restrict__ A, const 
             __syncthreads();  // the previous stage's reads of As are done
             for (int e = threadIdx.x; e < KS * MR; e += LS_MM_SK_THREADS) {
                 const int kk = e / MR, m = e % MR;
-                As[kk][m] = (m < M && kk < slen) ? ls_to_f32(A[(long long)m * K + k0 + s0 + kk]) : 0.0f;
+                As[kk][m] = (m < rows && kk < slen) ? ls_to_f32(A[(long long)m * K + k0 + s0 + kk]) : 0.0f;
             }
             __syncthreads();
             if (!active) continue;
@@ -346,23 +376,23 @@ __device__ __forceinline__ void ls_matmul_skinny(const T* __restrict__ A, const 
             int kk = 0;
             if (MR > 4 && vec) {  // (measured: mr4 reads faster without the pipeline, docs/perf.md)
                 const int groups = slen / U;
-                uint2 next[U];
+                Raw next[U];
                 if (groups > 0) {
 #pragma unroll
-                    for (int u = 0; u < U; ++u) next[u] = ls_ld8(bp + (long long)u * N);
+                    for (int u = 0; u < U; ++u) next[u] = LsRaw<WB>::ld(bp + (long long)u * N);
                 }
                 for (int g = 0; g < groups; ++g, kk += U) {
-                    uint2 cur[U];
+                    Raw cur[U];
 #pragma unroll
                     for (int u = 0; u < U; ++u) cur[u] = next[u];
                     if (g + 1 < groups) {
 #pragma unroll
-                        for (int u = 0; u < U; ++u) next[u] = ls_ld8(bp + (long long)(kk + U + u) * N);
+                        for (int u = 0; u < U; ++u) next[u] = LsRaw<WB>::ld(bp + (long long)(kk + U + u) * N);
                     }
 #pragma unroll
                     for (int u = 0; u < U; ++u) {
                         float b[W];
-                        ls_widen8(cur[u], B, b);
+                        ls_widen_raw(cur[u], B, b);
                         ls_skinny_k<MR, W>(&As[kk + u][0], b, acc);
                     }
                 }
@@ -370,8 +400,11 @@ __device__ __forceinline__ void ls_matmul_skinny(const T* __restrict__ A, const 
             for (; kk + U <= slen; kk += U) {
                 float b[U][W];
                 if (vec) {
+                    Raw r[U];
 #pragma unroll
-                    for (int u = 0; u < U; ++u) ls_loadw<W>(bp + (long long)(kk + u) * N, b[u]);
+                    for (int u = 0; u < U; ++u) r[u] = LsRaw<WB>::ld(bp + (long long)(kk + u) * N);
+#pragma unroll
+                    for (int u = 0; u < U; ++u) ls_widen_raw(r[u], B, b[u]);
                 } else {
 #pragma unroll
                     for (int u = 0; u < U; ++u)
@@ -384,7 +417,7 @@ __device__ __forceinline__ void ls_matmul_skinny(const T* __restrict__ A, const 
             for (; kk < slen; ++kk) {
                 float b[W];
                 if (vec) {
-                    ls_loadw<W>(bp + (long long)kk * N, b);
+                    ls_widen_raw(LsRaw<WB>::ld(bp + (long long)kk * N), B, b);
                 } else {
 #pragma unroll
                     for (int j = 0; j < W; ++j) b[j] = j0 + j < N ? ls_to_f32(bp[(long long)kk * N + j]) : 0.0f;
@@ -403,12 +436,13 @@ __device__ __forceinline__ void ls_matmul_skinny(const T* __restrict__ A, const 
     if (!active) return;
 #pragma unroll
     for (int i = 0; i < MR; ++i) {
-        if (i >= M) break;
+        if (i >= rows) break;
 #pragma unroll
         for (int j = 0; j < W; ++j) {
             const int gc = j0 + j;
             if (gc >= N) continue;
-            ls_mm_store<O>(C, P, bias, ((long long)batch * M + i) * N + gc, ((long long)blockIdx.z * M + i) * N + gc, gc,
+            const long long row = r0 + i;
+            ls_mm_store<O>(C, P, bias, ((long long)batch * M + row) * N + gc, ((long long)blockIdx.z * M + row) * N + gc, gc,
                            ts[(i * W + j) * LS_MM_SK_THREADS], split);
         }
     }
@@ -431,6 +465,19 @@ __device__ __forceinline__ void ls_matmul_combine(const float* __restrict__ P, c
     C[idx] = ls_from_f32<O>(t);
 }
 
+// The skinny kernels of MR rows: `matmul_fma_mrMR_*` (16 k rows of B per group, registers
+// unbounded) and `matmul_fma_mrMR_lean_*` (8 rows per group, registers for 3 CTAs per SM).
+// Which one is faster depends on how many CTAs the grid has per SM (docs/perf.md).
+#define LS_MATMUL_SKINNY_KERNELS(SUFFIX, T, O, MR)                                                                                          \
+    extern "C" __global__ void __launch_bounds__(LS_MM_SK_THREADS, 1)                                                                       \
+        matmul_fma_mr##MR##_##SUFFIX(const T* A, const T* B, const float* bias, O* C, float* P, int M, int N, int K, int split) {        \
+        ls_matmul_skinny<T, O, MR, 16, 8>(A, B, bias, C, P, M, N, K, split);                                                                \
+    }                                                                                                                                        \
+    extern "C" __global__ void __launch_bounds__(LS_MM_SK_THREADS, 3)                                                                       \
+        matmul_fma_mr##MR##_lean_##SUFFIX(const T* A, const T* B, const float* bias, O* C, float* P, int M, int N, int K, int split) {   \
+        ls_matmul_skinny<T, O, MR, 8, 8>(A, B, bias, C, P, M, N, K, split);                                                                 \
+    }
+
 // Every kernel of the family takes the same arguments; the launcher's plan picks one.
 #define LS_MATMUL_KERNELS(SUFFIX, T, O)                                                                                                     \
     extern "C" __global__ void __launch_bounds__(LS_MM_THREADS, 2)                                                                          \
@@ -441,18 +488,9 @@ __device__ __forceinline__ void ls_matmul_combine(const float* __restrict__ P, c
         matmul_fma_half_##SUFFIX(const T* A, const T* B, const float* bias, O* C, float* P, int M, int N, int K, int split) {              \
         ls_matmul_tile<T, O, LS_MM_BM_HALF / 64>(A, B, bias, C, P, M, N, K, split);                                                        \
     }                                                                                                                                        \
-    extern "C" __global__ void __launch_bounds__(LS_MM_SK_THREADS, 1)                                                                          \
-        matmul_fma_mr4_##SUFFIX(const T* A, const T* B, const float* bias, O* C, float* P, int M, int N, int K, int split) {               \
-        ls_matmul_skinny<T, O, 4>(A, B, bias, C, P, M, N, K, split);                                                                       \
-    }                                                                                                                                        \
-    extern "C" __global__ void __launch_bounds__(LS_MM_SK_THREADS, 1)                                                                          \
-        matmul_fma_mr8_##SUFFIX(const T* A, const T* B, const float* bias, O* C, float* P, int M, int N, int K, int split) {               \
-        ls_matmul_skinny<T, O, 8>(A, B, bias, C, P, M, N, K, split);                                                                       \
-    }                                                                                                                                        \
-    extern "C" __global__ void __launch_bounds__(LS_MM_SK_THREADS, 1)                                                                          \
-        matmul_fma_mr16_##SUFFIX(const T* A, const T* B, const float* bias, O* C, float* P, int M, int N, int K, int split) {              \
-        ls_matmul_skinny<T, O, 16>(A, B, bias, C, P, M, N, K, split);                                                                      \
-    }
+    LS_MATMUL_SKINNY_KERNELS(SUFFIX, T, O, 4)                                                                                               \
+    LS_MATMUL_SKINNY_KERNELS(SUFFIX, T, O, 8)                                                                                               \
+    LS_MATMUL_SKINNY_KERNELS(SUFFIX, T, O, 16)
 LS_FOR_ALL_PAIRS(LS_MATMUL_KERNELS)
 
 #define LS_MATMUL_COMBINE_KERNEL(SUFFIX, O)                                                                                          \

@@ -179,12 +179,32 @@ impl Gpu {
     ) -> Result<()> {
         let at = mm_at::<T, O>(op, c, sh);
         let MmShape { batch, m, k, n } = sh;
-        fma_only(op, c)?;
-        let kern = self.kernels(c)?;
-        let kc = c.kc.unwrap_or(k).max(1);
-        let chunks = k.div_ceil(kc);
+        let chunks = k.div_ceil(c.kc.unwrap_or(k).max(1));
         let plan = plan(m, n, k, chunks, batch, std::mem::size_of::<T>(), self.info().sm_count.max(1) as usize)
             .ok_or_else(|| at.too_large(format!("M ≤ {}, N, K ≤ 2^31 - 1 and batch ≤ {GRID_YZ_MAX}", GRID_YZ_MAX * MM_BM_HALF)))?;
+        self.matmul_fma_launch::<T, O>(op, c, da, db, dbias, dc, sh, ws, plan)
+    }
+
+    /// [`Self::matmul_fma_device`] with the launch given (any plan covering the shape gives
+    /// the same bits: the tests run every kernel this way).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn matmul_fma_launch<T: Element, O: Element>(
+        &self,
+        op: &'static str,
+        c: &Contract,
+        da: &CudaSlice<u8>,
+        db: &CudaSlice<u8>,
+        dbias: Option<&CudaSlice<f32>>,
+        dc: &mut CudaSlice<u8>,
+        sh: MmShape,
+        ws: &mut Workspace,
+        plan: MmPlan,
+    ) -> Result<()> {
+        let at = mm_at::<T, O>(op, c, sh);
+        let MmShape { batch, m, k, n } = sh;
+        fma_only(op, c)?;
+        let kern = self.kernels(c)?;
+        let chunks = k.div_ceil(c.kc.unwrap_or(k).max(1));
         let split = plan.split;
         let s = self.stream();
         need(&at, "A", da, batch * m * k * T::DTYPE.size_bytes())?;
@@ -236,23 +256,24 @@ pub(crate) enum MmKernel {
     Tile,
     /// `matmul_fma_half_*`: [`MM_BM_HALF`] × [`MM_BN`] output tiles.
     Half,
-    /// `matmul_fma_mr4_*`: M ≤ 4, threads own columns.
-    Mr4,
-    /// `matmul_fma_mr8_*`: M ≤ 8, threads own columns.
-    Mr8,
-    /// `matmul_fma_mr16_*`: M ≤ 16, threads own columns.
-    Mr16,
+    /// `matmul_fma_mr{mr}_*` (`_lean_*` when `lean`): rows in groups of `mr` ∈ {4, 8, 16}
+    /// (the grid's y), threads own columns.
+    Skinny { mr: usize, lean: bool },
 }
 
 impl MmKernel {
     fn function(self, k: &Kernels, tin: lockstep_reference::DType, tout: lockstep_reference::DType) -> &CudaFunction {
-        match self {
-            MmKernel::Tile => k.matmul_fma.get(tin, tout),
-            MmKernel::Half => k.matmul_fma_half.get(tin, tout),
-            MmKernel::Mr4 => k.matmul_fma_mr4.get(tin, tout),
-            MmKernel::Mr8 => k.matmul_fma_mr8.get(tin, tout),
-            MmKernel::Mr16 => k.matmul_fma_mr16.get(tin, tout),
-        }
+        let by = match self {
+            MmKernel::Tile => &k.matmul_fma,
+            MmKernel::Half => &k.matmul_fma_half,
+            MmKernel::Skinny { mr: 4, lean: false } => &k.matmul_fma_mr4,
+            MmKernel::Skinny { mr: 8, lean: false } => &k.matmul_fma_mr8,
+            MmKernel::Skinny { mr: 4, lean: true } => &k.matmul_fma_mr4_lean,
+            MmKernel::Skinny { mr: 8, lean: true } => &k.matmul_fma_mr8_lean,
+            MmKernel::Skinny { lean: false, .. } => &k.matmul_fma_mr16,
+            MmKernel::Skinny { lean: true, .. } => &k.matmul_fma_mr16_lean,
+        };
+        by.get(tin, tout)
     }
 }
 
@@ -270,7 +291,7 @@ impl MmPlan {
         let (threads, smem) = match self.kernel {
             MmKernel::Tile => (MM_THREADS, mm_totals_bytes(MM_BM)),
             MmKernel::Half => (MM_THREADS, mm_totals_bytes(MM_BM_HALF)),
-            MmKernel::Mr4 | MmKernel::Mr8 | MmKernel::Mr16 => (MM_SK_THREADS, 0),
+            MmKernel::Skinny { .. } => (MM_SK_THREADS, 0),
         };
         LaunchConfig {
             grid_dim: self.grid,
@@ -287,9 +308,8 @@ const MEM_BYTES_PER_S: f64 = 3e12;
 
 /// The launch for `batch × (M × K · K × N)` with K in `chunks` chunks on `sms` SMs;
 /// `None` when a grid dimension would overflow. The tree is the same whatever it picks:
-/// - M ≤ 16 (decode): the skinny kernels (`mr4`, `mr8`, `mr16` for M ≤ 4, 8, 16), each thread
-///   owning 8 bytes of B columns, B read once; split by chunks when the unsplit grid has
-///   fewer than 2 CTAs per SM.
+/// - M ≤ 16 (decode): the skinny kernels (`mr4`, `mr8`, `mr16` for M ≤ 4, 8, 16, plain or
+///   lean), each thread owning 8 bytes of B columns, B read once: see [`skinny_plan`].
 /// - otherwise a tile kernel, 128- or 64-row tiles, split by chunks or not: the option
 ///   with the least estimated time, where CTAs spread evenly over SMs
 ///   (`⌈CTAs / SMs⌉ × work per CTA`, 64-row tiles counted at 80 % of the 128-row rate)
@@ -304,14 +324,8 @@ pub(crate) fn plan(m: usize, n: usize, k: usize, chunks: usize, batch: usize, in
     let can_split = chunks > 1 && batch * chunks <= GRID_YZ_MAX && batch * chunks * m * n * 4 <= SPLIT_BYTES_MAX;
     let z = |split: bool| (if split { batch * chunks } else { batch }) as u32;
     if m <= 16 {
-        let cols = MM_SK_THREADS * (8 / in_bytes.max(1));
-        let gx = n.div_ceil(cols);
-        let split = can_split && gx * batch < 2 * sms;
-        let kernel = match m {
-            0..=4 => MmKernel::Mr4,
-            5..=8 => MmKernel::Mr8,
-            _ => MmKernel::Mr16,
-        };
+        let (kernel, split) = skinny_plan(m, n, chunks, batch, in_bytes, sms, can_split);
+        let gx = n.div_ceil(MM_SK_THREADS * (8 / in_bytes.max(1)));
         return Some(MmPlan {
             kernel,
             split,
@@ -347,20 +361,63 @@ pub(crate) fn plan(m: usize, n: usize, k: usize, chunks: usize, batch: usize, in
     best.map(|(_, p)| p)
 }
 
+/// The skinny kernel for M ≤ 16 and whether to split by chunks. Chosen from the lab
+/// measurements of docs/perf.md (`scripts/mm-lab`, every kernel × split on the issue's
+/// shapes, H100), which follow the grid's size:
+/// - N alone gives every SM a CTA (`wide`, e.g. a vocabulary projection): the plain
+///   kernels' registers leave part of the grid for a second wave, so the lean kernels (8 k
+///   rows in flight, registers for 3 CTAs per SM) are used, and for M > 4 the chunks are
+///   split as well (the grid then balances over the SMs); M ≤ 4 with 16-bit B keeps the
+///   plain kernel, whose grid fits one wave.
+/// - otherwise the chunks are split (where there are several), and the lean kernels are used
+///   once that gives more than 2 CTAs per SM, except `mr4` and bf16/f16 `mr16`, which were
+///   faster plain there.
+fn skinny_plan(m: usize, n: usize, chunks: usize, batch: usize, in_bytes: usize, sms: usize, can_split: bool) -> (MmKernel, bool) {
+    let mr = match m {
+        0..=4 => 4,
+        5..=8 => 8,
+        _ => 16,
+    };
+    let gx = n.div_ceil(MM_SK_THREADS * (8 / in_bytes.max(1)));
+    let ctas = gx * batch;
+    if ctas >= sms {
+        let (lean, split) = match (mr, in_bytes) {
+            (4, 4) => (true, false),
+            (4, _) => (false, false),
+            _ => (true, can_split),
+        };
+        return (MmKernel::Skinny { mr, lean }, split);
+    }
+    let split = can_split;
+    let ctas = if split { ctas * chunks } else { ctas };
+    let lean = ctas > 2 * sms && !(mr == 4 || (mr == 16 && in_bytes < 4));
+    (MmKernel::Skinny { mr, lean }, split)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn plan_covers_the_output_and_picks_the_decode_and_tile_kernels() {
+        let sk = |mr, lean| MmKernel::Skinny { mr, lean };
         let p = plan(1, 4096, 4096, 16, 1, 4, 132).unwrap();
-        assert_eq!((p.kernel, p.split, p.grid), (MmKernel::Mr4, true, (16, 1, 16)));
+        assert_eq!((p.kernel, p.split, p.grid), (sk(4, false), true, (16, 1, 16)));
+        // A vocabulary projection: the lean kernel over split chunks (M > 4), lean and whole
+        // for f32 M ≤ 4, plain and whole for bf16 M ≤ 4.
         let p = plan(16, 151_936, 4096, 16, 1, 2, 132).unwrap();
-        assert_eq!((p.kernel, p.split), (MmKernel::Mr16, false));
+        assert_eq!((p.kernel, p.split, p.grid.2), (sk(16, true), true, 16));
         assert!(p.grid.0 as usize * MM_SK_THREADS * 4 >= 151_936);
+        assert_eq!(plan(2, 151_936, 4096, 16, 1, 4, 132).unwrap().kernel, sk(4, true));
+        assert!(!plan(2, 151_936, 4096, 16, 1, 4, 132).unwrap().split);
+        assert_eq!(plan(3, 151_936, 4096, 16, 1, 2, 132).unwrap().kernel, sk(4, false));
         let p = plan(8, 4096, 4096, 16, 1, 2, 132).unwrap();
-        assert_eq!((p.kernel, p.split, p.grid), (MmKernel::Mr8, true, (8, 1, 16)));
-        assert_eq!(plan(9, 4096, 4096, 16, 1, 2, 132).unwrap().kernel, MmKernel::Mr16);
+        assert_eq!((p.kernel, p.split, p.grid), (sk(8, false), true, (8, 1, 16)));
+        // More than 2 CTAs per SM once split: lean for mr8 and f32 mr16, plain for bf16 mr16.
+        assert_eq!(plan(8, 14_336, 4096, 16, 1, 2, 132).unwrap().kernel, sk(8, true));
+        assert_eq!(plan(16, 14_336, 4096, 16, 1, 4, 132).unwrap().kernel, sk(16, true));
+        assert_eq!(plan(16, 14_336, 4096, 16, 1, 2, 132).unwrap().kernel, sk(16, false));
+        assert_eq!(plan(9, 4096, 4096, 16, 1, 2, 132).unwrap().kernel, sk(16, false));
         let p = plan(4096, 4096, 4096, 16, 1, 4, 132).unwrap();
         assert_eq!((p.kernel, p.split, p.grid), (MmKernel::Tile, false, (32, 32, 1)));
         // Too few 128-row tiles to fill the SMs: more, smaller CTAs.
@@ -375,5 +432,58 @@ mod tests {
             let bm = if p.kernel == MmKernel::Tile { MM_BM } else { MM_BM_HALF };
             assert!(p.grid.0 as usize * MM_BN >= n && p.grid.1 as usize * bm >= m, "{p:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod gpu_tests {
+    use super::*;
+    use half::bf16;
+    use lockstep_reference::FMA_V1;
+    use ndarray::Array2;
+
+    /// Every skinny kernel, whole and split, on shapes that leave partial chunks, partial
+    /// column blocks and partial row groups: the reference's bits (the launch plan picks
+    /// among these by speed only). Needs a GPU; without one it is skipped visibly.
+    fn every_skinny_kernel<T: Element, O: Element>(gpu: &Gpu) {
+        let val = |i: usize| T::from_f32(((i.wrapping_mul(2_654_435_761) >> 7) % 2001) as f32 / 1000.0 - 1.0);
+        for (m, n, k) in [(1, 1030, 600), (3, 517, 513), (7, 1030, 600), (13, 260, 777), (16, 1024, 256)] {
+            let a = Array2::from_shape_fn((m, k), |(i, j)| val(i * k + j));
+            let b = Array2::from_shape_fn((k, n), |(i, j)| val(7 + i * n + j));
+            let want: Array2<O> = lockstep_reference::matmul::mm(&FMA_V1, a.view(), b.view()).unwrap();
+            let chunks = k.div_ceil(FMA_V1.kc.unwrap_or(k));
+            let gx = n.div_ceil(MM_SK_THREADS * (8 / std::mem::size_of::<T>()));
+            let da = gpu.upload(a.as_slice().unwrap()).unwrap();
+            let db = gpu.upload(b.as_slice().unwrap()).unwrap();
+            for mr in [4, 8, 16].into_iter().filter(|&mr| mr >= m) {
+                for lean in [false, true] {
+                    for split in [false, true] {
+                        let plan = MmPlan {
+                            kernel: MmKernel::Skinny { mr, lean },
+                            split,
+                            grid: (gx as u32, 1, if split { chunks as u32 } else { 1 }),
+                        };
+                        let mut dc = gpu.alloc::<O>(m * n).unwrap();
+                        let sh = MmShape { batch: 1, m, k, n };
+                        gpu.matmul_fma_launch::<T, O>("mm", &FMA_V1, &da, &db, None, &mut dc, sh, &mut Workspace::new(), plan)
+                            .unwrap_or_else(|e| panic!("{e}"));
+                        let got = gpu.download::<O>(&dc).unwrap();
+                        for (i, (g, w)) in got.iter().zip(want.iter()).enumerate() {
+                            assert_eq!(g.bits(), w.bits(), "{plan:?} M {m} N {n} K {k} ({} → {}): element {i}", T::DTYPE, O::DTYPE);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_skinny_kernel_whole_and_split_gives_the_reference_bits() {
+        let Some(gpu) = crate::testing::open_or_skip("every skinny matmul kernel").unwrap_or_else(|e| panic!("{e}")) else {
+            return;
+        };
+        every_skinny_kernel::<f32, f32>(&gpu);
+        every_skinny_kernel::<bf16, bf16>(&gpu);
+        every_skinny_kernel::<bf16, f32>(&gpu);
     }
 }
