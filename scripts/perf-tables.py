@@ -109,6 +109,17 @@ def render(d):
             for r in rs:
                 kern.setdefault(r["kernel"], []).append(m_of(r))
             w("Kernels chosen: " + "; ".join(f"`{k}` (M {min(v)}–{max(v)})" for k, v in sorted(kern.items(), key=lambda kv: min(kv[1]))) + ".")
+        elif any(r.get("kernel") for r in rs):
+            # fma: the launch plan of ops/matmul.rs, which depends on N as well as M (M ≤ 16).
+            w("")
+            parts = []
+            for nk in sorted({nk_of(r) for r in rs}, key=lambda x: (x[1], x[0])):
+                kern = {}
+                for r in rs:
+                    if nk_of(r) == nk and m_of(r) <= 16 and r.get("kernel"):
+                        kern.setdefault(r["kernel"], []).append(m_of(r))
+                parts.append(f"{nk[0]} × {nk[1]}: " + ", ".join(f"`{k}` (M {'/'.join(map(str, sorted(v)))})" for k, v in sorted(kern.items(), key=lambda kv: min(kv[1]))))
+            w("Kernels chosen at M ≤ 16 (`matmul_fma_…`): " + "; ".join(parts) + ".")
         w("")
     for fam in ["rmsnorm", "softmax", "log_softmax"]:
         rs = [r for r in rows if r["family"] == fam]

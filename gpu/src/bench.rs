@@ -797,6 +797,10 @@ impl<'g> Runner<'g> {
                         return Ok(());
                     }
                     row.kernel = choose(m, n, k, gpu.info().sm_count.max(1) as usize).name().into();
+                } else {
+                    let chunks = k.div_ceil(contract.kc.unwrap_or(k).max(1));
+                    let sms = gpu.info().sm_count.max(1) as usize;
+                    row.kernel = crate::ops::matmul::plan(m, n, k, chunks, 1, t.size_bytes(), sms).map_or_else(String::new, |p| p.name());
                 }
                 let layout = [input(m * k, t), input(k * n, t), output(m * n, t)];
                 let sh = MmShape { batch: 1, m, k, n };

@@ -52,7 +52,7 @@ struct Variant {
 };
 #define SKIN(MR, U, WB, MB) \
     { "mr" #MR "_u" #U "_w" #WB "_b" #MB, MR, WB, (MmFn)(void*)lab_skinny<float, MR, U, WB, MB>, (MmFn)(void*)lab_skinny<ls_bf16, MR, U, WB, MB> }
-#define SKIN_ALL(MR) SKIN(MR, 16, 8, 1), SKIN(MR, 8, 8, 3), SKIN(MR, 8, 8, 4), SKIN(MR, 16, 8, 3), SKIN(MR, 8, 4, 4), SKIN(MR, 16, 4, 3)
+#define SKIN_ALL(MR) SKIN(MR, 16, 8, 1), SKIN(MR, 8, 8, 1), SKIN(MR, 8, 8, 3), SKIN(MR, 8, 8, 4), SKIN(MR, 16, 8, 3), SKIN(MR, 8, 4, 4), SKIN(MR, 16, 4, 3)
 
 static int sms = 132;
 

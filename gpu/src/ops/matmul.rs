@@ -287,6 +287,21 @@ pub(crate) struct MmPlan {
 }
 
 impl MmPlan {
+    /// The kernel's symbol stem after `matmul_fma` and whether it splits, for reports:
+    /// `tile`, `half split`, `mr16_lean split`, …
+    pub(crate) fn name(&self) -> String {
+        let k = match self.kernel {
+            MmKernel::Tile => "tile".to_string(),
+            MmKernel::Half => "half".to_string(),
+            MmKernel::Skinny { mr, lean } => format!("mr{mr}{}", if lean { "_lean" } else { "" }),
+        };
+        if self.split {
+            format!("{k} split")
+        } else {
+            k
+        }
+    }
+
     pub(crate) fn config(&self) -> LaunchConfig {
         let (threads, smem) = match self.kernel {
             MmKernel::Tile => (MM_THREADS, mm_totals_bytes(MM_BM)),
