@@ -93,23 +93,17 @@ static void run_matmul(MmKernel kern, int variant, int split, const T* A, const 
     case MM_MR4:
     case MM_MR8:
     case MM_MR16: {
-        // Every (U, WB) the launcher may use, in row groups of MR (grid y) when M > MR.
-        const unsigned mr = kern == MM_MR4 ? 4 : kern == MM_MR8 ? 8 : 16;
-        auto skinny = [&](auto u, auto wb) {
-            constexpr int U = decltype(u)::value, WB = decltype(wb)::value;
-            if (WB < (int)sizeof(T)) return;
-            const unsigned cols = LS_MM_SK_THREADS * (WB / sizeof(T));
-            const ls_dim3 grid{(unsigned)((N + cols - 1) / cols), (unsigned)((M + mr - 1) / mr), z};
-            if (kern == MM_MR4) go([&] { ls_matmul_skinny<T, O, 4, U, WB>(A, B, bias, C, P, M, N, K, split); }, grid, LS_MM_SK_THREADS);
-            else if (kern == MM_MR8) go([&] { ls_matmul_skinny<T, O, 8, U, WB>(A, B, bias, C, P, M, N, K, split); }, grid, LS_MM_SK_THREADS);
-            else go([&] { ls_matmul_skinny<T, O, 16, U, WB>(A, B, bias, C, P, M, N, K, split); }, grid, LS_MM_SK_THREADS);
+        // Both kernels of each MR: groups of 16 k rows (plain) and of 8 (lean).
+        const unsigned cols = LS_MM_SK_THREADS * (8 / sizeof(T));
+        const ls_dim3 grid{(unsigned)((N + cols - 1) / cols), 1, z};
+        auto skinny = [&](auto u) {
+            constexpr int U = decltype(u)::value;
+            if (kern == MM_MR4) go([&] { ls_matmul_skinny<T, O, 4, U>(A, B, bias, C, P, M, N, K, split); }, grid, LS_MM_SK_THREADS);
+            else if (kern == MM_MR8) go([&] { ls_matmul_skinny<T, O, 8, U>(A, B, bias, C, P, M, N, K, split); }, grid, LS_MM_SK_THREADS);
+            else go([&] { ls_matmul_skinny<T, O, 16, U>(A, B, bias, C, P, M, N, K, split); }, grid, LS_MM_SK_THREADS);
         };
-        using I8 = std::integral_constant<int, 8>;
-        using I4 = std::integral_constant<int, 4>;
-        using I16 = std::integral_constant<int, 16>;
-        if (variant == 0) skinny(I16{}, I8{});
-        else if (variant == 1) skinny(I8{}, I8{});
-        else skinny(I8{}, I4{});
+        if (variant == 0) skinny(std::integral_constant<int, 16>{});
+        else skinny(std::integral_constant<int, 8>{});
         break;
     }
     }
@@ -128,10 +122,10 @@ template <typename T, typename O> static void check_matmul(int batch, int M, int
     const int kc = LS_KC > 0 ? LS_KC : K, chunks = (K + kc - 1) / kc;
     char name[200];
     for (MmKernel kern : {MM_TILE, MM_HALF, MM_MR4, MM_MR8, MM_MR16}) {
+        if ((kern == MM_MR4 && M > 4) || (kern == MM_MR8 && M > 8) || (kern == MM_MR16 && M > 16)) continue;
         const bool skinny = kern == MM_MR4 || kern == MM_MR8 || kern == MM_MR16;
-        if (skinny && M > 16) continue;  // row groups of MR cover any M ≤ 16
-        // Skinny variants (U, WB): (16, 8), (8, 8), (8, 4).
-        for (int variant = 0; variant < (skinny ? 3 : 1); ++variant)
+        // Skinny variants: plain (U = 16) and lean (U = 8).
+        for (int variant = 0; variant < (skinny ? 2 : 1); ++variant)
             for (int split = 0; split < 2; ++split) {
                 if (split && chunks < 2) continue;
                 std::vector<float> P(split ? (size_t)batch * chunks * M * N : 1);
@@ -144,6 +138,7 @@ template <typename T, typename O> static void check_matmul(int batch, int M, int
     }
 }
 
+// ---- the lane tree: docs/spec/reduce.md ----
 template <typename Op> static float naive_lanes(const std::vector<float>& x) {
     std::vector<float> lane(LS_LANES, Op::identity());
     for (size_t i = 0; i < x.size(); ++i) lane[i % LS_LANES] = Op::fold(lane[i % LS_LANES], x[i]);

@@ -10,8 +10,9 @@
 //   - tiles (`matmul_fma_*`: 128 × 128 outputs per CTA; `matmul_fma_half_*`: 64 × 128),
 //     a SIMT SGEMM: k-slices of LS_MM_BK staged in shared memory (double buffered), each
 //     thread holding an 8 × 8 (or 4 × 8) block of accumulators in registers;
-//   - skinny (`matmul_fma_mr{4,16}_*`, M ≤ 4 / M ≤ 16): every thread owns a few columns
-//     for all M rows, B is streamed once from global memory, A comes from shared memory.
+//   - skinny (`matmul_fma_mr{4,8,16}_*` and their `_lean_*` twins, M ≤ 4 / 8 / 16): every
+//     thread owns a few columns for all M rows, B is streamed once from global memory, A
+//     comes from shared memory.
 // Both take `split`: with `split = 0` a CTA runs all chunks of its outputs (steps 1-5);
 // with `split = 1` CTA z runs chunk z % chunks only and stores its raw partial, and
 // matmul_fma_combine_* performs steps 3-5 in chunk order. No atomics anywhere.
@@ -275,40 +276,14 @@ __device__ __forceinline__ void ls_matmul_tile(const T* __restrict__ A, const T*
         }
 }
 
-// ---- skinny kernel (M ≤ 16) ----
-// Each thread owns W = WB / sizeof(T) consecutive columns (WB = 8 or 4 bytes of a B row) for
-// the MR rows of its row group (grid y: rows MR·y …); B is read once per row group, WB bytes
-// per thread per k row, in groups of U rows; for MR > 4 the next group's loads are issued
-// (kept raw) before this group's fmas, so they are in flight while it computes. A's rows for
+// ---- skinny kernel (M ≤ MR) ----
+// Each thread owns W = 8 bytes / sizeof(T) consecutive columns for all MR rows; B is read
+// once, 8 bytes per thread per k row, in groups of U rows (16, or 8 in the lean kernels); for
+// MR > 4 the next group's loads are issued (kept raw) before this group's fmas, so they are in
+// flight while it computes. A's rows for
 // LS_MM_SK_KS k at a time sit in shared memory k-major, so a thread reads all MR values of
 // one k as MR/4 broadcast 16-byte loads. The chunk totals live in shared memory (one column
 // per thread), which leaves the registers to the accumulators and the loads in flight.
-// Which (MR, U, WB, row groups) a shape gets is a launch choice (ops/matmul.rs); every one
-// runs each output's chain and chunk sums in the same order.
-
-// WB bytes of B as loaded (kept raw in flight: half the registers of widened bf16/f16), and
-// widened to W floats.
-template <int WB> struct LsRaw;
-template <> struct LsRaw<8> {
-    typedef uint2 type;
-    static __device__ __forceinline__ uint2 ld(const void* p) { return ls_ld8(p); }
-};
-template <> struct LsRaw<4> {
-    typedef unsigned type;
-    static __device__ __forceinline__ unsigned ld(const void* p) { return *reinterpret_cast<const unsigned*>(p); }
-};
-__device__ __forceinline__ void ls_widen_raw(uint2 x, const float* t, float v[2]) { ls_widen8(x, t, v); }
-__device__ __forceinline__ void ls_widen_raw(uint2 x, const ls_bf16* t, float v[4]) { ls_widen8(x, t, v); }
-__device__ __forceinline__ void ls_widen_raw(uint2 x, const ls_f16* t, float v[4]) { ls_widen8(x, t, v); }
-__device__ __forceinline__ void ls_widen_raw(unsigned x, const float*, float v[1]) { v[0] = __uint_as_float(x); }
-__device__ __forceinline__ void ls_widen_raw(unsigned x, const ls_bf16*, float v[2]) {
-    v[0] = __uint_as_float(x << 16), v[1] = __uint_as_float(x & 0xffff0000u);
-}
-__device__ __forceinline__ void ls_widen_raw(unsigned x, const ls_f16*, float v[2]) {
-    ls_f16 h[2];
-    h[0].bits = (unsigned short)(x & 0xffffu), h[1].bits = (unsigned short)(x >> 16);
-    v[0] = ls_to_f32(h[0]), v[1] = ls_to_f32(h[1]);
-}
 
 // One k step of the skinny kernel: acc[i][j] = kstep(A[i][k], B[k][j], acc[i][j]).
 template <int MR, int W>
@@ -325,13 +300,11 @@ __device__ __forceinline__ void ls_skinny_k(const float* as, const float b[W], f
         for (int j = 0; j < W; ++j) acc[i][j] = LS_KSTEP(a[i], b[j], acc[i][j]);
 }
 
-template <typename T, typename O, int MR, int U, int WB>
+template <typename T, typename O, int MR, int U>
 __device__ __forceinline__ void ls_matmul_skinny(const T* __restrict__ A, const T* __restrict__ B, const float* __restrict__ bias, O* __restrict__ C,
                                                  float* __restrict__ P, int M, int N, int K, int split) {
-    constexpr int W = WB / (int)sizeof(T), KS = LS_MM_SK_KS;
+    constexpr int W = 8 / (int)sizeof(T), KS = LS_MM_SK_KS;
     static_assert(MR % 4 == 0, "rows come as float4 broadcasts");
-    static_assert(W >= 1 && W * (int)sizeof(T) == WB, "WB: whole elements of T");
-    typedef typename LsRaw<WB>::type Raw;
     const int kc = LS_KC > 0 ? LS_KC : K;
     const int nchunks = (K + kc - 1) / kc;
     int batch, c_begin, c_end;
@@ -344,8 +317,7 @@ __device__ __forceinline__ void ls_matmul_skinny(const T* __restrict__ A, const 
         c_begin = 0;
         c_end = nchunks;
     }
-    const int r0 = blockIdx.y * MR, rows = min(MR, M - r0);  // this CTA's row group
-    A += ((long long)batch * M + r0) * K;
+    A += (long long)batch * M * K;
     B += (long long)batch * K * N;
 
     __shared__ __align__(16) float As[KS][MR];
@@ -367,7 +339,7 @@ __device__ __forceinline__ void ls_matmul_skinny(const T* __restrict__ A, const 
             __syncthreads();  // the previous stage's reads of As are done
             for (int e = threadIdx.x; e < KS * MR; e += LS_MM_SK_THREADS) {
                 const int kk = e / MR, m = e % MR;
-                As[kk][m] = (m < rows && kk < slen) ? ls_to_f32(A[(long long)m * K + k0 + s0 + kk]) : 0.0f;
+                As[kk][m] = (m < M && kk < slen) ? ls_to_f32(A[(long long)m * K + k0 + s0 + kk]) : 0.0f;
             }
             __syncthreads();
             if (!active) continue;
@@ -376,23 +348,23 @@ __device__ __forceinline__ void ls_matmul_skinny(const T* __restrict__ A, const 
             int kk = 0;
             if (MR > 4 && vec) {  // (measured: mr4 reads faster without the pipeline, docs/perf.md)
                 const int groups = slen / U;
-                Raw next[U];
+                uint2 next[U];
                 if (groups > 0) {
 #pragma unroll
-                    for (int u = 0; u < U; ++u) next[u] = LsRaw<WB>::ld(bp + (long long)u * N);
+                    for (int u = 0; u < U; ++u) next[u] = ls_ld8(bp + (long long)u * N);
                 }
                 for (int g = 0; g < groups; ++g, kk += U) {
-                    Raw cur[U];
+                    uint2 cur[U];
 #pragma unroll
                     for (int u = 0; u < U; ++u) cur[u] = next[u];
                     if (g + 1 < groups) {
 #pragma unroll
-                        for (int u = 0; u < U; ++u) next[u] = LsRaw<WB>::ld(bp + (long long)(kk + U + u) * N);
+                        for (int u = 0; u < U; ++u) next[u] = ls_ld8(bp + (long long)(kk + U + u) * N);
                     }
 #pragma unroll
                     for (int u = 0; u < U; ++u) {
                         float b[W];
-                        ls_widen_raw(cur[u], B, b);
+                        ls_widen8(cur[u], B, b);
                         ls_skinny_k<MR, W>(&As[kk + u][0], b, acc);
                     }
                 }
@@ -400,11 +372,8 @@ __device__ __forceinline__ void ls_matmul_skinny(const T* __restrict__ A, const 
             for (; kk + U <= slen; kk += U) {
                 float b[U][W];
                 if (vec) {
-                    Raw r[U];
 #pragma unroll
-                    for (int u = 0; u < U; ++u) r[u] = LsRaw<WB>::ld(bp + (long long)(kk + u) * N);
-#pragma unroll
-                    for (int u = 0; u < U; ++u) ls_widen_raw(r[u], B, b[u]);
+                    for (int u = 0; u < U; ++u) ls_loadw<W>(bp + (long long)(kk + u) * N, b[u]);
                 } else {
 #pragma unroll
                     for (int u = 0; u < U; ++u)
@@ -417,7 +386,7 @@ __device__ __forceinline__ void ls_matmul_skinny(const T* __restrict__ A, const 
             for (; kk < slen; ++kk) {
                 float b[W];
                 if (vec) {
-                    ls_widen_raw(LsRaw<WB>::ld(bp + (long long)kk * N), B, b);
+                    ls_loadw<W>(bp + (long long)kk * N, b);
                 } else {
 #pragma unroll
                     for (int j = 0; j < W; ++j) b[j] = j0 + j < N ? ls_to_f32(bp[(long long)kk * N + j]) : 0.0f;
@@ -436,13 +405,12 @@ __device__ __forceinline__ void ls_matmul_skinny(const T* __restrict__ A, const 
     if (!active) return;
 #pragma unroll
     for (int i = 0; i < MR; ++i) {
-        if (i >= rows) break;
+        if (i >= M) break;
 #pragma unroll
         for (int j = 0; j < W; ++j) {
             const int gc = j0 + j;
             if (gc >= N) continue;
-            const long long row = r0 + i;
-            ls_mm_store<O>(C, P, bias, ((long long)batch * M + row) * N + gc, ((long long)blockIdx.z * M + row) * N + gc, gc,
+            ls_mm_store<O>(C, P, bias, ((long long)batch * M + i) * N + gc, ((long long)blockIdx.z * M + i) * N + gc, gc,
                            ts[(i * W + j) * LS_MM_SK_THREADS], split);
         }
     }
@@ -471,11 +439,11 @@ __device__ __forceinline__ void ls_matmul_combine(const float* __restrict__ P, c
 #define LS_MATMUL_SKINNY_KERNELS(SUFFIX, T, O, MR)                                                                                          \
     extern "C" __global__ void __launch_bounds__(LS_MM_SK_THREADS, 1)                                                                       \
         matmul_fma_mr##MR##_##SUFFIX(const T* A, const T* B, const float* bias, O* C, float* P, int M, int N, int K, int split) {        \
-        ls_matmul_skinny<T, O, MR, 16, 8>(A, B, bias, C, P, M, N, K, split);                                                                \
+        ls_matmul_skinny<T, O, MR, 16>(A, B, bias, C, P, M, N, K, split);                                                                \
     }                                                                                                                                        \
     extern "C" __global__ void __launch_bounds__(LS_MM_SK_THREADS, 3)                                                                       \
         matmul_fma_mr##MR##_lean_##SUFFIX(const T* A, const T* B, const float* bias, O* C, float* P, int M, int N, int K, int split) {   \
-        ls_matmul_skinny<T, O, MR, 8, 8>(A, B, bias, C, P, M, N, K, split);                                                                 \
+        ls_matmul_skinny<T, O, MR, 8>(A, B, bias, C, P, M, N, K, split);                                                                 \
     }
 
 // Every kernel of the family takes the same arguments; the launcher's plan picks one.

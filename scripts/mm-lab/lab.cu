@@ -39,20 +39,20 @@
 typedef void (*MmFn)(const void*, const void*, const float*, void*, float*, int, int, int, int);
 
 // ---- variants: the same template as the product kernels, other arguments ----
-template <typename T, int MR, int U, int WB, int MINB>
+template <typename T, int MR, int U, int MINB>
 __global__ void __launch_bounds__(LS_MM_SK_THREADS, MINB) lab_skinny(const T* A, const T* B, const float* bias, T* C, float* P, int M, int N, int K, int split) {
-    ls_matmul_skinny<T, T, MR, U, WB>(A, B, bias, C, P, M, N, K, split);
+    ls_matmul_skinny<T, T, MR, U>(A, B, bias, C, P, M, N, K, split);
 }
 
-// A skinny variant: rows per group, B bytes per thread per k row, and its kernels.
+// A skinny variant: rows, k rows of B per group (U), launch bound (CTAs per SM), kernels.
+// mr*_u16_b1 and mr*_u8_b3 are the launcher's plain and lean kernels.
 struct Variant {
     std::string name;
-    int mr, wb;
+    int mr;
     MmFn f32, bf16;
 };
-#define SKIN(MR, U, WB, MB) \
-    { "mr" #MR "_u" #U "_w" #WB "_b" #MB, MR, WB, (MmFn)(void*)lab_skinny<float, MR, U, WB, MB>, (MmFn)(void*)lab_skinny<ls_bf16, MR, U, WB, MB> }
-#define SKIN_ALL(MR) SKIN(MR, 16, 8, 1), SKIN(MR, 8, 8, 1), SKIN(MR, 8, 8, 3), SKIN(MR, 8, 8, 4), SKIN(MR, 16, 8, 3), SKIN(MR, 8, 4, 4), SKIN(MR, 16, 4, 3)
+#define SKIN(MR, U, MB) {"mr" #MR "_u" #U "_b" #MB, MR, (MmFn)(void*)lab_skinny<float, MR, U, MB>, (MmFn)(void*)lab_skinny<ls_bf16, MR, U, MB>}
+#define SKIN_ALL(MR) SKIN(MR, 16, 1), SKIN(MR, 8, 1), SKIN(MR, 8, 3), SKIN(MR, 8, 4), SKIN(MR, 16, 2), SKIN(MR, 16, 3)
 
 static int sms = 132;
 
@@ -111,12 +111,11 @@ int main(int argc, char** argv) {
             const long m = sh.m, n = sh.n, k = sh.k;
             const long kc = LS_KC > 0 ? LS_KC : k, chunks = (k + kc - 1) / kc;
             const int mr0 = m <= 4 ? 4 : m <= 8 ? 8 : 16;
-            // Which variants apply: the launcher's MR (one row group) or half of it (two).
+            // The variants of the launcher's MR for this M.
             std::vector<int> idx;
             for (int i = 0; i < (int)vs.size(); ++i) {
                 std::string row = vs[i].name + (bf ? " bf16 " : " f32 ") + std::to_string(m) + " " + std::to_string(n) + " " + std::to_string(k);
-                if ((vs[i].mr != mr0 && vs[i].mr * 2 != mr0) || row.find(filter) == std::string::npos) continue;
-                if (vs[i].mr == 4 && vs[i].mr < mr0 && m > 8) continue;
+                if (vs[i].mr != mr0 || row.find(filter) == std::string::npos) continue;
                 idx.push_back(i);
             }
             if (idx.empty()) continue;
@@ -172,10 +171,8 @@ int main(int argc, char** argv) {
                 for (int split = 0; split < (chunks > 1 ? 2 : 1); ++split) {
                     const Variant& v = vs[i];
                     MmFn f = bf ? v.bf16 : v.f32;
-                    const int groups = (int)((m + v.mr - 1) / v.mr);
-                    const long cols = LS_MM_SK_THREADS * (v.wb / eb);
-                    if (cols == 0) continue;
-                    dim3 grid((n + cols - 1) / cols, groups, split ? chunks : 1), block(LS_MM_SK_THREADS);
+                    const long cols = LS_MM_SK_THREADS * (8 / eb);
+                    dim3 grid((n + cols - 1) / cols, 1, split ? chunks : 1), block(LS_MM_SK_THREADS);
                     auto call = [&](int s) {
                         f<<<grid, block>>>(A[s], B[s], nullptr, C[s], P, m, n, k, split);
                         if (split) {
@@ -195,7 +192,7 @@ int main(int argc, char** argv) {
                     double gbs = (double)bytes_b / (t * 1e-3) / 1e9;
                     printf("%-16s %-5s %6ld %7ld %6ld | %9.4f %9.4f %6.2f %6.0f | %s grid %u×%u×%u%s\n", v.name.c_str(), bf ? "bf16" : "f32", m, n, k, t, tb, tb / t,
                            gbs, verdict, grid.x, grid.y, grid.z, split ? " split" : "");
-                    if (t < best_t) best_t = t, best = v.name + (groups > 1 ? " ×2 groups" : "") + (split ? " split" : "");
+                    if (t < best_t) best_t = t, best = v.name + (split ? " split" : "");
                     fflush(stdout);
                 }
             printf("BEST %-5s M %ld N %ld K %ld: %s %.4f ms (%.2f× cuBLAS)\n", bf ? "bf16" : "f32", m, n, k, best.c_str(), best_t, tb / best_t);
