@@ -500,6 +500,8 @@ int main(int argc, char** argv) {
         std::printf("%d checks, %d failed (attention cases only)\n", g_checks, g_failures);
         return g_failures || g_checks == 0 ? 1 : 0;
     }
+    // LS_EMU_MATMUL_ONLY=1: only the matmul family (a quick check of its kernels).
+    const bool matmul_only = std::getenv("LS_EMU_MATMUL_ONLY") != nullptr;
     if (!rows_only) {
     // Every path: M at and around the skinny limits (4, 16) and past a 64-row tile, K at the
     // chunk edges and past a stage, N off the tile and vector widths, bias on/off, batch 2.
@@ -515,6 +517,10 @@ int main(int argc, char** argv) {
     check_matmul<ls_bf16, float>(2, 130, 260, 2 * kc + 88, true, false);
     check_matmul<ls_f16, ls_f16>(2, 17, 5, 40, true, false);
     check_matmul<ls_f16, float>(1, 4, 1030, kc - 1, true, true);
+    }
+    if (matmul_only) {
+        std::printf("%d checks, %d failed (matmul only)\n", g_checks, g_failures);
+        return g_failures || g_checks == 0 ? 1 : 0;
     }
     for (int H : {1, 3, 7, 1023, 1024, 1025}) check_rows_all<float, float>(2, H, true);
     for (int H : {3000, 4099}) check_rows_all<float, float>(2, H, false);
