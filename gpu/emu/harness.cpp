@@ -205,10 +205,7 @@ template <typename T, typename O> static void check_rows(int rows, int H, bool s
         const T* rp = with_res ? rs.data() + sh : nullptr;
         T* hp = with_res ? hs.data() + sh : nullptr;
         if (p.warps)
-            run_warps(rows, H, (with_res ? 4 : 2) * sizeof(T), [&] {  // the kernel's dispatch (rmsnorm.cu)
-                if (H % LS_LANES == 0) ls_rmsnorm_warp<T, O, true>(xs.data() + sh, rp, ws.data() + sh, ys.data() + sh, hp, rows, H, eps);
-                else ls_rmsnorm_warp<T, O, false>(xs.data() + sh, rp, ws.data() + sh, ys.data() + sh, hp, rows, H, eps);
-            });
+            run_warps(rows, H, (with_res ? 4 : 2) * sizeof(T), [&] { ls_rmsnorm_warp<T, O>(xs.data() + sh, rp, ws.data() + sh, ys.data() + sh, hp, rows, H, eps); });
         else run_rows<T>(rows, H, p, [&] { ls_rmsnorm<T, O>(xs.data() + sh, rp, ws.data() + sh, ys.data() + sh, hp, H, eps); });
         std::snprintf(name, sizeof name, "%s r%d h%d sp%d (%zu->%zu B)", with_res ? "rmsnorm_residual" : "rmsnorm", rows, H, specials, sizeof(T), sizeof(O));
         expect_equal(std::string(name) + " y" + plan_name(p), want_y, unshift(ys, want_y.size(), sh));
