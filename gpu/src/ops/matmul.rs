@@ -256,8 +256,8 @@ pub(crate) enum MmKernel {
     Tile,
     /// `matmul_fma_half_*`: [`MM_BM_HALF`] × [`MM_BN`] output tiles.
     Half,
-    /// `matmul_fma_mr{mr}_*` (`_lean_*` when `lean`): rows in groups of `mr` ∈ {4, 8, 16}
-    /// (the grid's y), threads own columns.
+    /// `matmul_fma_mr{mr}_*` (`_lean_*` when `lean`): M ≤ `mr` ∈ {4, 8, 16}, threads own
+    /// columns.
     Skinny { mr: usize, lean: bool },
 }
 
@@ -458,7 +458,7 @@ mod gpu_tests {
     use ndarray::Array2;
 
     /// Every skinny kernel, whole and split, on shapes that leave partial chunks, partial
-    /// column blocks and partial row groups: the reference's bits (the launch plan picks
+    /// column blocks and M below the kernel's rows: the reference's bits (the launch plan picks
     /// among these by speed only). Needs a GPU; without one it is skipped visibly.
     fn every_skinny_kernel<T: Element, O: Element>(gpu: &Gpu) {
         let val = |i: usize| T::from_f32(((i.wrapping_mul(2_654_435_761) >> 7) % 2001) as f32 / 1000.0 - 1.0);
