@@ -797,13 +797,17 @@ impl<'g> Runner<'g> {
                         return Ok(());
                     }
                     row.kernel = choose(m, n, k, gpu.info().sm_count.max(1) as usize).name().into();
-                } else {
-                    let chunks = k.div_ceil(contract.kc.unwrap_or(k).max(1));
-                    let sms = gpu.info().sm_count.max(1) as usize;
-                    row.kernel = crate::ops::matmul::plan(m, n, k, chunks, 1, t.size_bytes(), sms).map_or_else(String::new, |p| p.name());
                 }
                 let layout = [input(m * k, t), input(k * n, t), output(m * n, t)];
                 let sh = MmShape { batch: 1, m, k, n };
+                if kind != MmKind::MmaBf16 {
+                    let plan = if kind == MmKind::FmaF32 {
+                        gpu.matmul_fma_plan::<f32>(contract, sh)
+                    } else {
+                        gpu.matmul_fma_plan::<bf16>(contract, sh)
+                    };
+                    row.kernel = plan.map_or_else(String::new, |p| p.name());
+                }
                 let blas = cublas::handle(gpu, kind == MmKind::FmaF32)?;
                 let mut ours = |b: &mut [CudaSlice<u8>], ws: &mut Workspace| -> Result<()> {
                     let (ins, outs) = b.split_at_mut(2);

@@ -177,12 +177,18 @@ impl Gpu {
         sh: MmShape,
         ws: &mut Workspace,
     ) -> Result<()> {
-        let at = mm_at::<T, O>(op, c, sh);
+        let plan = self
+            .matmul_fma_plan::<T>(c, sh)
+            .ok_or_else(|| mm_at::<T, O>(op, c, sh).too_large(format!("M ≤ {}, N, K ≤ 2^31 - 1 and batch ≤ {GRID_YZ_MAX}", GRID_YZ_MAX * MM_BM_HALF)))?;
+        self.matmul_fma_launch::<T, O>(op, c, da, db, dbias, dc, sh, ws, plan)
+    }
+
+    /// The launch [`Self::matmul_fma_device`] uses for this shape on this device (`None`: a
+    /// grid dimension would overflow).
+    pub(crate) fn matmul_fma_plan<T: Element>(&self, c: &Contract, sh: MmShape) -> Option<MmPlan> {
         let MmShape { batch, m, k, n } = sh;
         let chunks = k.div_ceil(c.kc.unwrap_or(k).max(1));
-        let plan = plan(m, n, k, chunks, batch, std::mem::size_of::<T>(), self.info().sm_count.max(1) as usize)
-            .ok_or_else(|| at.too_large(format!("M ≤ {}, N, K ≤ 2^31 - 1 and batch ≤ {GRID_YZ_MAX}", GRID_YZ_MAX * MM_BM_HALF)))?;
-        self.matmul_fma_launch::<T, O>(op, c, da, db, dbias, dc, sh, ws, plan)
+        plan(m, n, k, chunks, batch, std::mem::size_of::<T>(), self.info().sm_count.max(1) as usize)
     }
 
     /// [`Self::matmul_fma_device`] with the launch given (any plan covering the shape gives
@@ -339,13 +345,7 @@ pub(crate) fn plan(m: usize, n: usize, k: usize, chunks: usize, batch: usize, in
     let can_split = chunks > 1 && batch * chunks <= GRID_YZ_MAX && batch * chunks * m * n * 4 <= SPLIT_BYTES_MAX;
     let z = |split: bool| (if split { batch * chunks } else { batch }) as u32;
     if m <= 16 {
-        let (kernel, split) = skinny_plan(m, n, chunks, batch, in_bytes, sms, can_split);
-        let gx = n.div_ceil(MM_SK_THREADS * (8 / in_bytes.max(1)));
-        return Some(MmPlan {
-            kernel,
-            split,
-            grid: (gx as u32, 1, z(split)),
-        });
+        return Some(skinny_plan(m, n, chunks, batch, in_bytes, sms, can_split));
     }
     let kc = k.div_ceil(chunks);
     let mut best: Option<(f64, MmPlan)> = None;
@@ -376,7 +376,7 @@ pub(crate) fn plan(m: usize, n: usize, k: usize, chunks: usize, batch: usize, in
     best.map(|(_, p)| p)
 }
 
-/// The skinny kernel for M ≤ 16 and whether to split by chunks. Chosen from the lab
+/// The skinny launch for M ≤ 16: kernel, split by chunks or not, grid. Chosen from the lab
 /// measurements of docs/perf.md (`scripts/mm-lab`, every kernel × split on the issue's
 /// shapes, H100), which follow the grid's size:
 /// - N alone gives every SM a CTA (`wide`, e.g. a vocabulary projection): the plain
@@ -387,26 +387,28 @@ pub(crate) fn plan(m: usize, n: usize, k: usize, chunks: usize, batch: usize, in
 /// - otherwise the chunks are split (where there are several), and the lean kernels are used
 ///   once that gives more than 2 CTAs per SM, except `mr4` and bf16/f16 `mr16`, which were
 ///   faster plain there.
-fn skinny_plan(m: usize, n: usize, chunks: usize, batch: usize, in_bytes: usize, sms: usize, can_split: bool) -> (MmKernel, bool) {
+fn skinny_plan(m: usize, n: usize, chunks: usize, batch: usize, in_bytes: usize, sms: usize, can_split: bool) -> MmPlan {
     let mr = match m {
         0..=4 => 4,
         5..=8 => 8,
         _ => 16,
     };
     let gx = n.div_ceil(MM_SK_THREADS * (8 / in_bytes.max(1)));
-    let ctas = gx * batch;
-    if ctas >= sms {
-        let (lean, split) = match (mr, in_bytes) {
+    let (lean, split) = if gx * batch >= sms {
+        match (mr, in_bytes) {
             (4, 4) => (true, false),
             (4, _) => (false, false),
             _ => (true, can_split),
-        };
-        return (MmKernel::Skinny { mr, lean }, split);
+        }
+    } else {
+        let ctas = gx * batch * if can_split { chunks } else { 1 };
+        (ctas > 2 * sms && !(mr == 4 || (mr == 16 && in_bytes < 4)), can_split)
+    };
+    MmPlan {
+        kernel: MmKernel::Skinny { mr, lean },
+        split,
+        grid: (gx as u32, 1, (if split { batch * chunks } else { batch }) as u32),
     }
-    let split = can_split;
-    let ctas = if split { ctas * chunks } else { ctas };
-    let lean = ctas > 2 * sms && !(mr == 4 || (mr == 16 && in_bytes < 4));
-    (MmKernel::Skinny { mr, lean }, split)
 }
 
 #[cfg(test)]
