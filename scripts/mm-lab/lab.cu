@@ -134,8 +134,6 @@ int main(int argc, char** argv) {
             float* P = nullptr;
             const size_t pbytes = chunks * m * n * 4;
             CK(cudaMalloc(&P, std::max<size_t>(pbytes, 4)));
-            void* Cref;
-            CK(cudaMalloc(&Cref, bytes_c));
             std::vector<unsigned char> ref(bytes_c), got(bytes_c);
             cudaEvent_t e0, e1;
             CK(cudaEventCreate(&e0));
@@ -197,7 +195,7 @@ int main(int argc, char** argv) {
                 }
             printf("BEST %-5s M %ld N %ld K %ld: %s %.4f ms (%.2f× cuBLAS)\n", bf ? "bf16" : "f32", m, n, k, best.c_str(), best_t, tb / best_t);
             for (int s = 0; s < sets; ++s) cudaFree(A[s]), cudaFree(B[s]), cudaFree(C[s]);
-            cudaFree(P), cudaFree(Cref);
+            cudaFree(P);
             cudaEventDestroy(e0), cudaEventDestroy(e1);
         }
     }
