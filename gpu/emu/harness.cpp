@@ -93,17 +93,20 @@ static void run_matmul(MmKernel kern, int variant, int split, const T* A, const 
     case MM_MR4:
     case MM_MR8:
     case MM_MR16: {
-        // Both kernels of each MR: groups of 16 k rows (plain) and of 8 (lean).
-        const unsigned cols = LS_MM_SK_THREADS * (8 / sizeof(T));
-        const ls_dim3 grid{(unsigned)((N + cols - 1) / cols), 1, z};
-        auto skinny = [&](auto u) {
-            constexpr int U = decltype(u)::value;
-            if (kern == MM_MR4) go([&] { ls_matmul_skinny<T, O, 4, U>(A, B, bias, C, P, M, N, K, split); }, grid, LS_MM_SK_THREADS);
-            else if (kern == MM_MR8) go([&] { ls_matmul_skinny<T, O, 8, U>(A, B, bias, C, P, M, N, K, split); }, grid, LS_MM_SK_THREADS);
-            else go([&] { ls_matmul_skinny<T, O, 16, U>(A, B, bias, C, P, M, N, K, split); }, grid, LS_MM_SK_THREADS);
+        // The three kernels of each MR (matmul.cu): plain (U = 16, 8 bytes of B per thread
+        // and k row), lean (U = 8) and narrow (U = 16, 4 bytes).
+        auto skinny = [&](auto u, auto lb) {
+            constexpr int U = decltype(u)::value, LB = decltype(lb)::value;
+            const unsigned cols = LS_MM_SK_THREADS * (LB / sizeof(T) > 0 ? LB / sizeof(T) : 1);
+            const ls_dim3 grid{(unsigned)((N + cols - 1) / cols), 1, z};
+            if (kern == MM_MR4) go([&] { ls_matmul_skinny<T, O, 4, U, LB>(A, B, bias, C, P, M, N, K, split); }, grid, LS_MM_SK_THREADS);
+            else if (kern == MM_MR8) go([&] { ls_matmul_skinny<T, O, 8, U, LB>(A, B, bias, C, P, M, N, K, split); }, grid, LS_MM_SK_THREADS);
+            else go([&] { ls_matmul_skinny<T, O, 16, U, LB>(A, B, bias, C, P, M, N, K, split); }, grid, LS_MM_SK_THREADS);
         };
-        if (variant == 0) skinny(std::integral_constant<int, 16>{});
-        else skinny(std::integral_constant<int, 8>{});
+        using I = std::integral_constant<int, 16>;
+        if (variant == 0) skinny(I{}, std::integral_constant<int, 8>{});
+        else if (variant == 1) skinny(std::integral_constant<int, 8>{}, std::integral_constant<int, 8>{});
+        else skinny(I{}, std::integral_constant<int, 4>{});
         break;
     }
     }
@@ -124,8 +127,8 @@ template <typename T, typename O> static void check_matmul(int batch, int M, int
     for (MmKernel kern : {MM_TILE, MM_HALF, MM_MR4, MM_MR8, MM_MR16}) {
         if ((kern == MM_MR4 && M > 4) || (kern == MM_MR8 && M > 8) || (kern == MM_MR16 && M > 16)) continue;
         const bool skinny = kern == MM_MR4 || kern == MM_MR8 || kern == MM_MR16;
-        // Skinny variants: plain (U = 16) and lean (U = 8).
-        for (int variant = 0; variant < (skinny ? 2 : 1); ++variant)
+        // Skinny variants: plain, lean and narrow.
+        for (int variant = 0; variant < (skinny ? 3 : 1); ++variant)
             for (int split = 0; split < 2; ++split) {
                 if (split && chunks < 2) continue;
                 std::vector<float> P(split ? (size_t)batch * chunks * M * N : 1);
@@ -205,7 +208,11 @@ template <typename T, typename O> static void check_rows(int rows, int H, bool s
         const T* rp = with_res ? rs.data() + sh : nullptr;
         T* hp = with_res ? hs.data() + sh : nullptr;
         if (p.warps)
-            run_warps(rows, H, (with_res ? 4 : 2) * sizeof(T), [&] { ls_rmsnorm_warp<T, O>(xs.data() + sh, rp, ws.data() + sh, ys.data() + sh, hp, rows, H, eps); });
+            run_warps(rows, H, (with_res ? 4 : 2) * sizeof(T), [&] {
+                // As the kernel of rmsnorm.cu: the bounds-free loops when L divides H.
+                if (H % LS_LANES == 0) ls_rmsnorm_warp<T, O, true>(xs.data() + sh, rp, ws.data() + sh, ys.data() + sh, hp, rows, H, eps);
+                else ls_rmsnorm_warp<T, O, false>(xs.data() + sh, rp, ws.data() + sh, ys.data() + sh, hp, rows, H, eps);
+            });
         else run_rows<T>(rows, H, p, [&] { ls_rmsnorm<T, O>(xs.data() + sh, rp, ws.data() + sh, ys.data() + sh, hp, H, eps); });
         std::snprintf(name, sizeof name, "%s r%d h%d sp%d (%zu->%zu B)", with_res ? "rmsnorm_residual" : "rmsnorm", rows, H, specials, sizeof(T), sizeof(O));
         expect_equal(std::string(name) + " y" + plan_name(p), want_y, unshift(ys, want_y.size(), sh));
@@ -237,7 +244,10 @@ template <typename T, typename O> static void check_rows(int rows, int H, bool s
             for (int j = 0; j < H; ++j) want[(size_t)i * H + j] = ls_from_f32<O>(lf ? (xv[j] - m) - lg : e[j] / s);
         }
         if (p.warps) break;  // softmax has no warp-engine kernel
-        run_rows<T>(rows, H, p, [&] { ls_softmax<T, O>(xs.data() + sh, outs.data() + sh, H, lf); });
+        run_rows<T>(rows, H, p, [&] {
+            if (lf) ls_softmax<T, O, true>(xs.data() + sh, outs.data() + sh, H);
+            else ls_softmax<T, O, false>(xs.data() + sh, outs.data() + sh, H);
+        });
         std::snprintf(name, sizeof name, "%s r%d h%d sp%d (%zu->%zu B)", lf ? "log_softmax" : "softmax", rows, H, specials, sizeof(T), sizeof(O));
         expect_equal(name + plan_name(p), want, unshift(outs, want.size(), sh));
     }

@@ -40,47 +40,40 @@
 #error "matmul.cu's tile mapping needs LS_MM_THREADS 256, LS_MM_BN 128, LS_MM_BK 8, LS_MM_BM 128, LS_MM_BM_HALF 64"
 #endif
 
+// LB bytes of T as loaded (LB = 8: 2 f32 or 4 bf16/f16 elements; LB = 4: 1 f32 or 2
+// bf16/f16), and widened: the skinny kernel keeps its loads in flight raw (half the
+// registers of widened bf16/f16) and widens them on use.
+template <int LB> struct LsRaw;
+template <> struct LsRaw<8> { typedef uint2 type; };
+template <> struct LsRaw<4> { typedef unsigned type; };
+template <int LB> __device__ __forceinline__ typename LsRaw<LB>::type ls_ldraw(const void* p) {
+    return *reinterpret_cast<const typename LsRaw<LB>::type*>(p);
+}
+__device__ __forceinline__ void ls_widen(unsigned x, const float*, float v[1]) { v[0] = __uint_as_float(x); }
+__device__ __forceinline__ void ls_widen(unsigned x, const ls_bf16*, float v[2]) {
+    v[0] = __uint_as_float(x << 16), v[1] = __uint_as_float(x & 0xffff0000u);
+}
+__device__ __forceinline__ void ls_widen(unsigned x, const ls_f16*, float v[2]) {
+    ls_f16 h[2];
+    h[0].bits = (unsigned short)(x & 0xffffu), h[1].bits = (unsigned short)(x >> 16);
+    v[0] = ls_to_f32(h[0]), v[1] = ls_to_f32(h[1]);
+}
+__device__ __forceinline__ void ls_widen(uint2 x, const float* t, float v[2]) { ls_widen(x.x, t, v), ls_widen(x.y, t, v + 1); }
+template <typename T> __device__ __forceinline__ void ls_widen(uint2 x, const T* t, float v[4]) { ls_widen(x.x, t, v), ls_widen(x.y, t, v + 2); }
 // Four consecutive elements as floats from a pointer aligned to 4 elements (one 16- or
 // 8-byte load). Widening is exact.
 __device__ __forceinline__ void ls_load4(const float* p, float v[4]) {
     const float4 x = *reinterpret_cast<const float4*>(p);
     v[0] = x.x, v[1] = x.y, v[2] = x.z, v[3] = x.w;
 }
-// 8 bytes of T (2 f32 or 4 bf16/f16 elements) as loaded, and widened: the skinny kernel keeps
-// its loads in flight raw (half the registers of widened bf16/f16) and widens them on use.
-__device__ __forceinline__ uint2 ls_ld8(const void* p) { return *reinterpret_cast<const uint2*>(p); }
-__device__ __forceinline__ void ls_widen8(uint2 x, const float*, float v[2]) { v[0] = __uint_as_float(x.x), v[1] = __uint_as_float(x.y); }
-__device__ __forceinline__ void ls_widen8(uint2 x, const ls_bf16*, float v[4]) {
-    v[0] = __uint_as_float(x.x << 16), v[1] = __uint_as_float(x.x & 0xffff0000u);
-    v[2] = __uint_as_float(x.y << 16), v[3] = __uint_as_float(x.y & 0xffff0000u);
-}
-__device__ __forceinline__ void ls_widen8(uint2 x, const ls_f16*, float v[4]) {
-    ls_f16 h[4];
-    h[0].bits = (unsigned short)(x.x & 0xffffu), h[1].bits = (unsigned short)(x.x >> 16);
-    h[2].bits = (unsigned short)(x.y & 0xffffu), h[3].bits = (unsigned short)(x.y >> 16);
-#pragma unroll
-    for (int e = 0; e < 4; ++e) v[e] = ls_to_f32(h[e]);
-}
-__device__ __forceinline__ void ls_load4(const ls_bf16* p, float v[4]) { ls_widen8(ls_ld8(p), p, v); }
-__device__ __forceinline__ void ls_load4(const ls_f16* p, float v[4]) { ls_widen8(ls_ld8(p), p, v); }
+template <typename T> __device__ __forceinline__ void ls_load4(const T* p, float v[4]) { ls_widen(ls_ldraw<8>(p), p, v); }
 // Two consecutive elements (one 8- or 4-byte load), pointer aligned to 2 elements.
-__device__ __forceinline__ void ls_load2(const float* p, float v[2]) {
-    const float2 x = *reinterpret_cast<const float2*>(p);
-    v[0] = x.x, v[1] = x.y;
-}
-__device__ __forceinline__ void ls_load2(const ls_bf16* p, float v[2]) {
-    const unsigned x = *reinterpret_cast<const unsigned*>(p);
-    v[0] = __uint_as_float(x << 16), v[1] = __uint_as_float(x & 0xffff0000u);
-}
-__device__ __forceinline__ void ls_load2(const ls_f16* p, float v[2]) {
-    const unsigned x = *reinterpret_cast<const unsigned*>(p);
-    ls_f16 h[2];
-    h[0].bits = (unsigned short)(x & 0xffffu), h[1].bits = (unsigned short)(x >> 16);
-    v[0] = ls_to_f32(h[0]), v[1] = ls_to_f32(h[1]);
-}
+__device__ __forceinline__ void ls_load2(const float* p, float v[2]) { ls_widen(ls_ldraw<8>(p), p, v); }
+template <typename T> __device__ __forceinline__ void ls_load2(const T* p, float v[2]) { ls_widen(ls_ldraw<4>(p), p, v); }
 template <int W, typename T> __device__ __forceinline__ void ls_loadw(const T* p, float v[W]) {
     if constexpr (W == 4) ls_load4(p, v);
-    else ls_load2(p, v);
+    else if constexpr (W == 2) ls_load2(p, v);
+    else v[0] = ls_to_f32(*p);
 }
 
 template <typename T> __device__ __forceinline__ bool ls_aligned(const T* p, int elems) {
@@ -277,8 +270,8 @@ __device__ __forceinline__ void ls_matmul_tile(const T* __restrict__ A, const T*
 }
 
 // ---- skinny kernel (M ≤ MR) ----
-// Each thread owns W = 8 bytes / sizeof(T) consecutive columns for all MR rows; B is read
-// once, 8 bytes per thread per k row, in groups of U rows (16, or 8 in the lean kernels); for
+// Each thread owns W = LB / sizeof(T) consecutive columns for all MR rows (LB = 8 bytes in
+// the launcher's kernels); B is read once, LB bytes per thread per k row, in groups of U rows (16, or 8 in the lean kernels); for
 // MR > 4 the next group's loads are issued (kept raw) before this group's fmas, so they are in
 // flight while it computes. A's rows for
 // LS_MM_SK_KS k at a time sit in shared memory k-major, so a thread reads all MR values of
@@ -300,10 +293,11 @@ __device__ __forceinline__ void ls_skinny_k(const float* as, const float b[W], f
         for (int j = 0; j < W; ++j) acc[i][j] = LS_KSTEP(a[i], b[j], acc[i][j]);
 }
 
-template <typename T, typename O, int MR, int U>
+template <typename T, typename O, int MR, int U, int LB = 8>
 __device__ __forceinline__ void ls_matmul_skinny(const T* __restrict__ A, const T* __restrict__ B, const float* __restrict__ bias, O* __restrict__ C,
                                                  float* __restrict__ P, int M, int N, int K, int split) {
-    constexpr int W = 8 / (int)sizeof(T), KS = LS_MM_SK_KS;
+    constexpr int W = LB / (int)sizeof(T), KS = LS_MM_SK_KS;
+    typedef typename LsRaw<LB>::type Raw;
     static_assert(MR % 4 == 0, "rows come as float4 broadcasts");
     const int kc = LS_KC > 0 ? LS_KC : K;
     const int nchunks = (K + kc - 1) / kc;
@@ -348,23 +342,23 @@ __device__ __forceinline__ void ls_matmul_skinny(const T* __restrict__ A, const 
             int kk = 0;
             if (MR > 4 && vec) {  // (measured: mr4 reads faster without the pipeline, docs/perf.md)
                 const int groups = slen / U;
-                uint2 next[U];
+                Raw next[U];
                 if (groups > 0) {
 #pragma unroll
-                    for (int u = 0; u < U; ++u) next[u] = ls_ld8(bp + (long long)u * N);
+                    for (int u = 0; u < U; ++u) next[u] = ls_ldraw<LB>(bp + (long long)u * N);
                 }
                 for (int g = 0; g < groups; ++g, kk += U) {
-                    uint2 cur[U];
+                    Raw cur[U];
 #pragma unroll
                     for (int u = 0; u < U; ++u) cur[u] = next[u];
                     if (g + 1 < groups) {
 #pragma unroll
-                        for (int u = 0; u < U; ++u) next[u] = ls_ld8(bp + (long long)(kk + U + u) * N);
+                        for (int u = 0; u < U; ++u) next[u] = ls_ldraw<LB>(bp + (long long)(kk + U + u) * N);
                     }
 #pragma unroll
                     for (int u = 0; u < U; ++u) {
                         float b[W];
-                        ls_widen8(cur[u], B, b);
+                        ls_widen(cur[u], B, b);
                         ls_skinny_k<MR, W>(&As[kk + u][0], b, acc);
                     }
                 }
@@ -434,8 +428,10 @@ __device__ __forceinline__ void ls_matmul_combine(const float* __restrict__ P, c
 }
 
 // The skinny kernels of MR rows: `matmul_fma_mrMR_*` (16 k rows of B per group, registers
-// unbounded) and `matmul_fma_mrMR_lean_*` (8 rows per group, registers for 3 CTAs per SM).
-// Which one is faster depends on how many CTAs the grid has per SM (docs/perf.md).
+// unbounded), `matmul_fma_mrMR_lean_*` (8 rows per group, registers for 3 CTAs per SM) and
+// `matmul_fma_mrMR_narrow_*` (4 bytes of B per thread and k row: twice the threads per
+// output block, registers for 4 CTAs per SM). Which one is fastest depends on how many
+// CTAs the grid has per SM (docs/perf.md; the plan is ops/matmul.rs `skinny_plan`).
 #define LS_MATMUL_SKINNY_KERNELS(SUFFIX, T, O, MR)                                                                                          \
     extern "C" __global__ void __launch_bounds__(LS_MM_SK_THREADS, 1)                                                                       \
         matmul_fma_mr##MR##_##SUFFIX(const T* A, const T* B, const float* bias, O* C, float* P, int M, int N, int K, int split) {        \
@@ -444,6 +440,10 @@ __device__ __forceinline__ void ls_matmul_combine(const float* __restrict__ P, c
     extern "C" __global__ void __launch_bounds__(LS_MM_SK_THREADS, 3)                                                                       \
         matmul_fma_mr##MR##_lean_##SUFFIX(const T* A, const T* B, const float* bias, O* C, float* P, int M, int N, int K, int split) {   \
         ls_matmul_skinny<T, O, MR, 8>(A, B, bias, C, P, M, N, K, split);                                                                 \
+    }                                                                                                                                        \
+    extern "C" __global__ void __launch_bounds__(LS_MM_SK_THREADS, 4)                                                                       \
+        matmul_fma_mr##MR##_narrow_##SUFFIX(const T* A, const T* B, const float* bias, O* C, float* P, int M, int N, int K, int split) { \
+        ls_matmul_skinny<T, O, MR, 16, 4>(A, B, bias, C, P, M, N, K, split);                                                             \
     }
 
 // Every kernel of the family takes the same arguments; the launcher's plan picks one.

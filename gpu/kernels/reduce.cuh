@@ -465,8 +465,10 @@ template <typename Op> __device__ __forceinline__ float ls_warp_combine(const Ls
 }
 
 // The lane tree of a row over the values `get(j, i, e, n, v)` gives for the n ≤ 4
-// elements of slot i in chunk j (e: row index of the first).
-template <typename Op, typename Get> __device__ __forceinline__ float ls_warp_reduce(const LsWarpRow& W, Get get) {
+// elements of slot i in chunk j (e: row index of the first). `Full`: the caller knows that
+// H is a multiple of L, so every slot holds 4 elements; n is then the constant 4 and the
+// per-slot bounds tests are gone from the loops (the same slots, in the same order).
+template <typename Op, bool Full, typename Get> __device__ __forceinline__ float ls_warp_reduce(const LsWarpRow& W, Get get) {
     float acc[LS_WARP_G][4];
 #pragma unroll
     for (int i = 0; i < LS_WARP_G; ++i) LS_FOR4(q, 4) acc[i][q] = Op::identity();
@@ -474,8 +476,8 @@ template <typename Op, typename Get> __device__ __forceinline__ float ls_warp_re
     for (int j = 0; j < W.nchunk; ++j)
 #pragma unroll
         for (int i = 0; i < LS_WARP_G; ++i) {
-            const int n = W.count(j, i);
-            if (n > 0) {
+            const int n = Full ? 4 : W.count(j, i);
+            if (Full || n > 0) {
                 float v[4];
                 get(j, i, W.elem(j, i), n, v);
                 LS_FOR4(q, n) acc[i][q] = Op::fold(acc[i][q], v[q]);
@@ -484,23 +486,24 @@ template <typename Op, typename Get> __device__ __forceinline__ float ls_warp_re
     return ls_warp_combine<Op>(W, acc);
 }
 
-// Calls f(j, i, e, n) for every slot of the row with elements (e: row index of the first).
-template <typename F> __device__ __forceinline__ void ls_warp_map(const LsWarpRow& W, F f) {
+// Calls f(j, i, e, n) for every slot of the row with elements (e: row index of the first);
+// `Full` as in ls_warp_reduce.
+template <bool Full, typename F> __device__ __forceinline__ void ls_warp_map(const LsWarpRow& W, F f) {
 #pragma unroll 4
     for (int j = 0; j < W.nchunk; ++j)
 #pragma unroll
         for (int i = 0; i < LS_WARP_G; ++i) {
-            const int n = W.count(j, i);
-            if (n > 0) f(j, i, W.elem(j, i), n);
+            const int n = Full ? 4 : W.count(j, i);
+            if (Full || n > 0) f(j, i, W.elem(j, i), n);
         }
 }
 
 // Copies this thread's part of row `src` (as stored) into buffer `b` of quads of T: one
 // asynchronous copy per full aligned quad, a plain load for the rest (the row's end, or
 // rows not aligned to 4 elements). The caller commits and waits.
-template <typename T> __device__ __forceinline__ void ls_warp_prefetch(const LsWarpRow& W, int b, const T* src) {
+template <bool Full, typename T> __device__ __forceinline__ void ls_warp_prefetch(const LsWarpRow& W, int b, const T* src) {
     const bool vec = ls_aligned4(src);
-    ls_warp_map(W, [&](int j, int i, int e, int n) {
+    ls_warp_map<Full>(W, [&](int j, int i, int e, int n) {
         LsQuad<T>& d = W.at<LsQuad<T>>(b, j, i);
         if (vec && n == 4) ls_cp_async<sizeof(LsQuad<T>)>(&d, src + e);
         else d = ls_quad_load(src + e, n, false);

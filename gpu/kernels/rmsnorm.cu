@@ -74,15 +74,15 @@ LS_FOR_ALL_PAIRS(LS_RMSNORM_KERNEL)
 // k + 1 (double buffered), then, in the residual form, r of both; h replaces x in place
 // during the sum of squares, so x, r and w are each read once. Dynamic shared memory:
 // ls_warp_smem_bytes(H, (res ? 4 : 2) * sizeof(T)).
-template <typename T, typename O>
+template <typename T, typename O, bool Full>
 __device__ __forceinline__ void ls_rmsnorm_warp(const T* __restrict__ x, const T* __restrict__ res, const T* __restrict__ w, O* __restrict__ y,
                                                 T* __restrict__ h_out, int rows, int H, float eps) {
     const LsWarpRow W = ls_warp_row(H);
     if (ls_dyn_smem_bytes() < ls_warp_smem_bytes(H, (res ? 4 : 2) * (int)sizeof(T))) __trap();  // the launch plan never does this
     const bool vw = ls_aligned4(w);
     auto fetch = [&](long long row, int b) {
-        ls_warp_prefetch(W, b, x + row * H);
-        if (res) ls_warp_prefetch(W, b + 2, res + row * H);
+        ls_warp_prefetch<Full>(W, b, x + row * H);
+        if (res) ls_warp_prefetch<Full>(W, b + 2, res + row * H);
         ls_cp_async_commit();
     };
     if ((long long)blockIdx.x < rows) fetch(blockIdx.x, 0);
@@ -96,7 +96,7 @@ __device__ __forceinline__ void ls_rmsnorm_warp(const T* __restrict__ x, const T
         T* hr = h_out ? h_out + base : nullptr;
         O* yr = y + base;
         const bool vh = hr && ls_aligned4(hr), vy = ls_aligned4(yr);
-        const float ss = ls_warp_reduce<LsSumSq>(W, [&](int j, int i, int e, int n, float v[4]) {
+        const float ss = ls_warp_reduce<LsSumSq, Full>(W, [&](int j, int i, int e, int n, float v[4]) {
             LsQuad<T>& h = W.at<LsQuad<T>>(b, j, i);
             if (res) {
                 float a[4], r4[4];
@@ -110,7 +110,7 @@ __device__ __forceinline__ void ls_rmsnorm_warp(const T* __restrict__ x, const T
         });
         const float ms = __fdiv_rn(ss, __int2float_rn(H));
         const float r = ls_rsqrt(__fadd_rn(ms, eps));
-        ls_warp_map(W, [&](int j, int i, int e, int n) {
+        ls_warp_map<Full>(W, [&](int j, int i, int e, int n) {
             float v[4], wv[4], out[4];
             ls_quad_widen(W.at<LsQuad<T>>(b, j, i), v);
             ls_ld4(w + e, n, vw, wv);
@@ -124,6 +124,7 @@ __device__ __forceinline__ void ls_rmsnorm_warp(const T* __restrict__ x, const T
 #define LS_RMSNORM_WARP_KERNEL(SUFFIX, T, O)                                                                           \
     extern "C" __global__ void __launch_bounds__(LS_WARP_THREADS)                                                     \
         rmsnorm_warps_##SUFFIX(const T* x, const T* res, const T* w, O* y, T* h_out, int H, float eps, int rows) {   \
-        ls_rmsnorm_warp<T, O>(x, res, w, y, h_out, rows, H, eps);                                                     \
+        if (H % LS_LANES == 0) ls_rmsnorm_warp<T, O, true>(x, res, w, y, h_out, rows, H, eps);                      \
+        else ls_rmsnorm_warp<T, O, false>(x, res, w, y, h_out, rows, H, eps);                                         \
     }
 LS_FOR_ALL_PAIRS(LS_RMSNORM_WARP_KERNEL)

@@ -3,11 +3,15 @@
 //   1. m = lane tree of max2;  2. d_i = x_i - m;  3. e_i = exp(d_i) (ls_exp);
 //   4. s = lane tree of sums of e_i;
 //   5. softmax: y_i = e_i / s; log_softmax: y_i = d_i - log(s) (ls_log, once per row);
-//   6. round to O. e_i and d_i are recomputed, not stored: the same operations, the same bits.
+//   6. round to O. d_i is recomputed, not stored: the same operations, the same bits. e_i
+//      too, except for softmax of f32 input with a slice cache, where pass 4 writes e_i over
+//      x_i in the cache and pass 5 reads it back (one exp per element instead of two).
 // Row engine of reduce.cuh: with a slice cache, x is read from DRAM once for all three passes.
 
-template <typename T, typename O>
-__device__ __forceinline__ void ls_softmax(const T* __restrict__ x, O* __restrict__ y, int H, int log_form) {
+// LOG: log_softmax. A template argument, not a run-time flag: each form compiles to its own
+// loop (measured: the shared loop made log_softmax 3-5 % slower once softmax kept e_i).
+template <typename T, typename O, bool LOG>
+__device__ __forceinline__ void ls_softmax(const T* __restrict__ x, O* __restrict__ y, int H) {
     const LsRow R = ls_row_begin(H, sizeof(T));
     const T* xr = x + R.row * H;
     O* yr = y + R.row * H;
@@ -24,22 +28,31 @@ __device__ __forceinline__ void ls_softmax(const T* __restrict__ x, O* __restric
         else ls_ld4(xr + j * LS_LANES + R.lb + o, n, vx, v);
     };
     const float m = ls_row_reduce<LsMax>(R, get);
+    // Each cache entry is read and rewritten by the one thread that folds it; the reduction's
+    // barriers order these writes before pass 5's reads by other threads.
+    float* const ecache = sizeof(T) == sizeof(float) && cache && !LOG ? reinterpret_cast<float*>(cache) : nullptr;
     const float s = ls_row_reduce<LsSum, 2>(R, [&](long long j, int o, int n, float v[4]) {
         get(j, o, n, v);
         LS_FOR4(q, n) v[q] = ls_exp(__fsub_rn(v[q], m));
+        if (ecache) ls_st4(ecache + j * R.lc + o, n, true, v);
     });
-    const float lg = log_form ? ls_log(s) : 0.0f;
+    const float lg = LOG ? ls_log(s) : 0.0f;
     ls_row_map<2>(
         R,
         [&](long long k, long long e, int n, float v[4]) {
-            if (cache) ls_ld4(cache + k, n, true, v);
+            if (ecache) ls_ld4(ecache + k, n, true, v);
+            else if (cache) ls_ld4(cache + k, n, true, v);
             else ls_ld4(xr + e, n, vx, v);
         },
         [&](long long, long long e, int n, const float v[4]) {
             float out[4];
-            LS_FOR4(q, n) {
-                const float d = __fsub_rn(v[q], m);
-                out[q] = log_form ? __fsub_rn(d, lg) : __fdiv_rn(ls_exp(d), s);
+            if (ecache) {
+                LS_FOR4(q, n) out[q] = __fdiv_rn(v[q], s);  // v: e_i from pass 4
+            } else {
+                LS_FOR4(q, n) {
+                    const float d = __fsub_rn(v[q], m);
+                    out[q] = LOG ? __fsub_rn(d, lg) : __fdiv_rn(ls_exp(d), s);
+                }
             }
             ls_st4(yr + e, n, vy, out);
         });
@@ -49,10 +62,12 @@ __device__ __forceinline__ void ls_softmax(const T* __restrict__ x, O* __restric
 // on sm_90 (one CTA before).
 #define LS_SOFTMAX_KERNEL(SUFFIX, T, O)                                                                                        \
     extern "C" __global__ void __launch_bounds__(LS_ROW_THREADS) softmax_##SUFFIX(const T* x, O* y, int H, int log_form) { \
-        ls_softmax<T, O>(x, y, H, log_form);                                                                                   \
+        if (log_form) ls_softmax<T, O, true>(x, y, H);                                                                         \
+        else ls_softmax<T, O, false>(x, y, H);                                                                                 \
     }                                                                                                                          \
     extern "C" __global__ void LS_ROW_CLUSTER_ATTR __launch_bounds__(LS_ROW_THREADS)                                           \
         softmax_wide_##SUFFIX(const T* x, O* y, int H, int log_form) {                                                         \
-        ls_softmax<T, O>(x, y, H, log_form);                                                                                   \
+        if (log_form) ls_softmax<T, O, true>(x, y, H);                                                                         \
+        else ls_softmax<T, O, false>(x, y, H);                                                                                 \
     }
 LS_FOR_ALL_PAIRS(LS_SOFTMAX_KERNEL)

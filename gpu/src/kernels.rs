@@ -401,12 +401,10 @@ fn load(m: &Arc<CudaModule>, c: &Contract, sym: &str) -> Result<CudaFunction> {
 pub(crate) struct Kernels {
     pub matmul_fma: ByPair,
     pub matmul_fma_half: ByPair,
-    pub matmul_fma_mr4: ByPair,
-    pub matmul_fma_mr8: ByPair,
-    pub matmul_fma_mr16: ByPair,
-    pub matmul_fma_mr4_lean: ByPair,
-    pub matmul_fma_mr8_lean: ByPair,
-    pub matmul_fma_mr16_lean: ByPair,
+    /// `matmul_fma_mr{4,8,16}{,_lean,_narrow}`: in the order of `ops::matmul::Skinny::ALL`.
+    pub matmul_fma_mr4: [ByPair; 3],
+    pub matmul_fma_mr8: [ByPair; 3],
+    pub matmul_fma_mr16: [ByPair; 3],
     pub matmul_fma_combine: ByOut,
     pub rmsnorm: ByPair,
     pub rmsnorm_wide: ByPair,
@@ -442,15 +440,15 @@ impl Kernels {
         // The row kernels may take the dynamic shared memory of their largest plan (ops/rowplan.rs).
         let rows = |stem: &str| ByPair::load(r, c, stem)?.allow_dynamic_smem(c, stem, crate::ops::rowplan::max_smem_bytes(c.lanes));
         let warps = |stem: &str| ByPair::load(r, c, stem)?.allow_dynamic_smem(c, stem, crate::ops::rowplan::max_warp_smem_bytes(c.lanes));
+        let skinny = |stem: &str| -> Result<[ByPair; 3]> {
+            Ok([ByPair::load(m, c, stem)?, ByPair::load(m, c, &format!("{stem}_lean"))?, ByPair::load(m, c, &format!("{stem}_narrow"))?])
+        };
         Ok(Kernels {
             matmul_fma: ByPair::load(m, c, "matmul_fma")?.allow_dynamic_smem(c, "matmul_fma", mm_totals_bytes(MM_BM))?,
             matmul_fma_half: ByPair::load(m, c, "matmul_fma_half")?.allow_dynamic_smem(c, "matmul_fma_half", mm_totals_bytes(MM_BM_HALF))?,
-            matmul_fma_mr4: ByPair::load(m, c, "matmul_fma_mr4")?,
-            matmul_fma_mr8: ByPair::load(m, c, "matmul_fma_mr8")?,
-            matmul_fma_mr16: ByPair::load(m, c, "matmul_fma_mr16")?,
-            matmul_fma_mr4_lean: ByPair::load(m, c, "matmul_fma_mr4_lean")?,
-            matmul_fma_mr8_lean: ByPair::load(m, c, "matmul_fma_mr8_lean")?,
-            matmul_fma_mr16_lean: ByPair::load(m, c, "matmul_fma_mr16_lean")?,
+            matmul_fma_mr4: skinny("matmul_fma_mr4")?,
+            matmul_fma_mr8: skinny("matmul_fma_mr8")?,
+            matmul_fma_mr16: skinny("matmul_fma_mr16")?,
             matmul_fma_combine: ByOut::load(m, c, "matmul_fma_combine")?,
             rmsnorm: rows("rmsnorm")?,
             rmsnorm_wide: rows("rmsnorm_wide")?,
@@ -583,6 +581,9 @@ mod tests {
                 "matmul_fma_mr4_lean",
                 "matmul_fma_mr8_lean",
                 "matmul_fma_mr16_lean",
+                "matmul_fma_mr4_narrow",
+                "matmul_fma_mr8_narrow",
+                "matmul_fma_mr16_narrow",
                 "rmsnorm",
                 "rmsnorm_wide",
                 "mean",

@@ -39,20 +39,25 @@
 typedef void (*MmFn)(const void*, const void*, const float*, void*, float*, int, int, int, int);
 
 // ---- variants: the same template as the product kernels, other arguments ----
-template <typename T, int MR, int U, int MINB>
+template <typename T, int MR, int U, int MINB, int LB>
 __global__ void __launch_bounds__(LS_MM_SK_THREADS, MINB) lab_skinny(const T* A, const T* B, const float* bias, T* C, float* P, int M, int N, int K, int split) {
-    ls_matmul_skinny<T, T, MR, U>(A, B, bias, C, P, M, N, K, split);
+    ls_matmul_skinny<T, T, MR, U, LB>(A, B, bias, C, P, M, N, K, split);
 }
 
-// A skinny variant: rows, k rows of B per group (U), launch bound (CTAs per SM), kernels.
-// mr*_u16_b1 and mr*_u8_b3 are the launcher's plain and lean kernels.
+// A skinny variant: rows, k rows of B per group (U), launch bound (CTAs per SM), bytes of B
+// per thread and k row (LB: 8 = the launcher's; 4 = half the columns per thread, twice the
+// threads per output block), kernels. mr*_u16_b1 and mr*_u8_b3 are the launcher's plain and
+// lean kernels.
 struct Variant {
     std::string name;
-    int mr;
+    int mr, lb;
     MmFn f32, bf16;
 };
-#define SKIN(MR, U, MB) {"mr" #MR "_u" #U "_b" #MB, MR, (MmFn)(void*)lab_skinny<float, MR, U, MB>, (MmFn)(void*)lab_skinny<ls_bf16, MR, U, MB>}
-#define SKIN_ALL(MR) SKIN(MR, 16, 1), SKIN(MR, 8, 1), SKIN(MR, 8, 3), SKIN(MR, 8, 4), SKIN(MR, 16, 2), SKIN(MR, 16, 3)
+#define SKINL(MR, U, MB, LB, SUF) \
+    {"mr" #MR "_u" #U "_b" #MB SUF, MR, LB, (MmFn)(void*)lab_skinny<float, MR, U, MB, LB>, (MmFn)(void*)lab_skinny<ls_bf16, MR, U, MB, LB>}
+#define SKIN(MR, U, MB) SKINL(MR, U, MB, 8, "")
+#define SKIN4(MR, U, MB) SKINL(MR, U, MB, 4, "_lb4")
+#define SKIN_ALL(MR) SKIN(MR, 16, 1), SKIN(MR, 8, 3), SKIN4(MR, 16, 1), SKIN4(MR, 16, 2), SKIN4(MR, 16, 3), SKIN4(MR, 16, 4), SKIN4(MR, 8, 4), SKIN4(MR, 8, 6)
 
 static int sms = 132;
 
@@ -169,7 +174,7 @@ int main(int argc, char** argv) {
                 for (int split = 0; split < (chunks > 1 ? 2 : 1); ++split) {
                     const Variant& v = vs[i];
                     MmFn f = bf ? v.bf16 : v.f32;
-                    const long cols = LS_MM_SK_THREADS * (8 / eb);
+                    const long cols = LS_MM_SK_THREADS * (v.lb / eb);
                     dim3 grid((n + cols - 1) / cols, 1, split ? chunks : 1), block(LS_MM_SK_THREADS);
                     auto call = [&](int s) {
                         f<<<grid, block>>>(A[s], B[s], nullptr, C[s], P, m, n, k, split);

@@ -262,9 +262,46 @@ pub(crate) enum MmKernel {
     Tile,
     /// `matmul_fma_half_*`: [`MM_BM_HALF`] × [`MM_BN`] output tiles.
     Half,
-    /// `matmul_fma_mr{mr}_*` (`_lean_*` when `lean`): M ≤ `mr` ∈ {4, 8, 16}, threads own
-    /// columns.
-    Skinny { mr: usize, lean: bool },
+    /// `matmul_fma_mr{mr}{form}_*`: M ≤ `mr` ∈ {4, 8, 16}, threads own columns.
+    Skinny { mr: usize, form: Skinny },
+}
+
+/// The three instantiations of the skinny template (matmul.cu) for each `mr`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Skinny {
+    /// `matmul_fma_mr{mr}_*`: 16 k rows of B per load group, 8 bytes of B per thread and k row.
+    Plain,
+    /// `_lean_*`: 8 k rows per group, registers bounded for 3 CTAs per SM.
+    Lean,
+    /// `_narrow_*`: 4 bytes of B per thread and k row (half the columns, twice the threads
+    /// per output block), registers bounded for 4 CTAs per SM.
+    Narrow,
+}
+
+impl Skinny {
+    #[cfg(test)]
+    pub(crate) const ALL: [Skinny; 3] = [Skinny::Plain, Skinny::Lean, Skinny::Narrow];
+
+    /// Bytes of B one thread loads per k row (`LB` of the template).
+    pub(crate) fn load_bytes(self) -> usize {
+        match self {
+            Skinny::Narrow => 4,
+            _ => 8,
+        }
+    }
+
+    /// Output columns one CTA owns for inputs of `in_bytes` bytes.
+    pub(crate) fn cta_columns(self, in_bytes: usize) -> usize {
+        MM_SK_THREADS * (self.load_bytes() / in_bytes.max(1)).max(1)
+    }
+
+    fn suffix(self) -> &'static str {
+        match self {
+            Skinny::Plain => "",
+            Skinny::Lean => "_lean",
+            Skinny::Narrow => "_narrow",
+        }
+    }
 }
 
 impl MmKernel {
@@ -272,12 +309,18 @@ impl MmKernel {
         let by = match self {
             MmKernel::Tile => &k.matmul_fma,
             MmKernel::Half => &k.matmul_fma_half,
-            MmKernel::Skinny { mr: 4, lean: false } => &k.matmul_fma_mr4,
-            MmKernel::Skinny { mr: 8, lean: false } => &k.matmul_fma_mr8,
-            MmKernel::Skinny { mr: 4, lean: true } => &k.matmul_fma_mr4_lean,
-            MmKernel::Skinny { mr: 8, lean: true } => &k.matmul_fma_mr8_lean,
-            MmKernel::Skinny { lean: false, .. } => &k.matmul_fma_mr16,
-            MmKernel::Skinny { lean: true, .. } => &k.matmul_fma_mr16_lean,
+            MmKernel::Skinny { mr, form } => {
+                let [plain, lean, narrow] = match mr {
+                    4 => &k.matmul_fma_mr4,
+                    8 => &k.matmul_fma_mr8,
+                    _ => &k.matmul_fma_mr16,
+                };
+                match form {
+                    Skinny::Plain => plain,
+                    Skinny::Lean => lean,
+                    Skinny::Narrow => narrow,
+                }
+            }
         };
         by.get(tin, tout)
     }
@@ -299,7 +342,7 @@ impl MmPlan {
         let k = match self.kernel {
             MmKernel::Tile => "tile".to_string(),
             MmKernel::Half => "half".to_string(),
-            MmKernel::Skinny { mr, lean } => format!("mr{mr}{}", if lean { "_lean" } else { "" }),
+            MmKernel::Skinny { mr, form } => format!("mr{mr}{}", form.suffix()),
         };
         if self.split {
             format!("{k} split")
@@ -329,8 +372,9 @@ const MEM_BYTES_PER_S: f64 = 3e12;
 
 /// The launch for `batch × (M × K · K × N)` with K in `chunks` chunks on `sms` SMs;
 /// `None` when a grid dimension would overflow. The tree is the same whatever it picks:
-/// - M ≤ 16 (decode): the skinny kernels (`mr4`, `mr8`, `mr16` for M ≤ 4, 8, 16, plain or
-///   lean), each thread owning 8 bytes of B columns, B read once: see [`skinny_plan`].
+/// - M ≤ 16 (decode): the skinny kernels (`mr4`, `mr8`, `mr16` for M ≤ 4, 8, 16; plain,
+///   lean or narrow), each thread owning 8 or 4 bytes of B columns, B read once: see
+///   [`skinny_plan`].
 /// - otherwise a tile kernel, 128- or 64-row tiles, split by chunks or not: the option
 ///   with the least estimated time, where CTAs spread evenly over SMs
 ///   (`⌈CTAs / SMs⌉ × work per CTA`, 64-row tiles counted at 80 % of the 128-row rate)
@@ -384,30 +428,37 @@ pub(crate) fn plan(m: usize, n: usize, k: usize, chunks: usize, batch: usize, in
 ///   rows in flight, registers for 3 CTAs per SM) are used, and for M > 4 the chunks are
 ///   split as well (the grid then balances over the SMs); M ≤ 4 with 16-bit B keeps the
 ///   plain kernel, whose grid fits one wave.
-/// - otherwise the chunks are split (where there are several), and the lean kernels are used
-///   once that gives more than 2 CTAs per SM, except `mr4` and bf16/f16 `mr16`, which were
-///   faster plain there.
+/// - otherwise the chunks are split (where there are several). With 16-bit B, the narrow
+///   kernels (4 bytes of B per thread: twice the CTAs, fewer registers) for `mr16`, and for
+///   `mr4`/`mr8` where the 8-byte grid would leave SMs without a CTA (N = K = 4096); with
+///   f32 B (narrow measured slower everywhere) and elsewhere the lean kernels once that
+///   gives more than 2 CTAs per SM, except `mr4` and bf16/f16 `mr16`, which were faster
+///   plain there.
 fn skinny_plan(m: usize, n: usize, chunks: usize, batch: usize, in_bytes: usize, sms: usize, can_split: bool) -> MmPlan {
     let mr = match m {
         0..=4 => 4,
         5..=8 => 8,
         _ => 16,
     };
-    let gx = n.div_ceil(MM_SK_THREADS * (8 / in_bytes.max(1)));
-    let (lean, split) = if gx * batch >= sms {
+    let gx = n.div_ceil(Skinny::Plain.cta_columns(in_bytes));
+    let z = batch * if can_split { chunks } else { 1 };
+    let (form, split) = if gx * batch >= sms {
         match (mr, in_bytes) {
-            (4, 4) => (true, false),
-            (4, _) => (false, false),
-            _ => (true, can_split),
+            (4, 4) => (Skinny::Lean, false),
+            (4, _) => (Skinny::Plain, false),
+            _ => (Skinny::Lean, can_split),
         }
+    } else if in_bytes < 4 && (mr == 16 || gx * z < sms) {
+        (Skinny::Narrow, can_split)
+    } else if gx * z > 2 * sms && !(mr == 4 || (mr == 16 && in_bytes < 4)) {
+        (Skinny::Lean, can_split)
     } else {
-        let ctas = gx * batch * if can_split { chunks } else { 1 };
-        (ctas > 2 * sms && !(mr == 4 || (mr == 16 && in_bytes < 4)), can_split)
+        (Skinny::Plain, can_split)
     };
     MmPlan {
-        kernel: MmKernel::Skinny { mr, lean },
+        kernel: MmKernel::Skinny { mr, form },
         split,
-        grid: (gx as u32, 1, (if split { batch * chunks } else { batch }) as u32),
+        grid: (n.div_ceil(form.cta_columns(in_bytes)) as u32, 1, (if split { batch * chunks } else { batch }) as u32),
     }
 }
 
@@ -417,24 +468,29 @@ mod tests {
 
     #[test]
     fn plan_covers_the_output_and_picks_the_decode_and_tile_kernels() {
-        let sk = |mr, lean| MmKernel::Skinny { mr, lean };
+        use Skinny::{Lean, Narrow, Plain};
+        let sk = |mr, form| MmKernel::Skinny { mr, form };
         let p = plan(1, 4096, 4096, 16, 1, 4, 132).unwrap();
-        assert_eq!((p.kernel, p.split, p.grid), (sk(4, false), true, (16, 1, 16)));
+        assert_eq!((p.kernel, p.split, p.grid), (sk(4, Plain), true, (16, 1, 16)));
         // A vocabulary projection: the lean kernel over split chunks (M > 4), lean and whole
         // for f32 M ≤ 4, plain and whole for bf16 M ≤ 4.
         let p = plan(16, 151_936, 4096, 16, 1, 2, 132).unwrap();
-        assert_eq!((p.kernel, p.split, p.grid.2), (sk(16, true), true, 16));
+        assert_eq!((p.kernel, p.split, p.grid.2), (sk(16, Lean), true, 16));
         assert!(p.grid.0 as usize * MM_SK_THREADS * 4 >= 151_936);
-        assert_eq!(plan(2, 151_936, 4096, 16, 1, 4, 132).unwrap().kernel, sk(4, true));
+        assert_eq!(plan(2, 151_936, 4096, 16, 1, 4, 132).unwrap().kernel, sk(4, Lean));
         assert!(!plan(2, 151_936, 4096, 16, 1, 4, 132).unwrap().split);
-        assert_eq!(plan(3, 151_936, 4096, 16, 1, 2, 132).unwrap().kernel, sk(4, false));
+        assert_eq!(plan(3, 151_936, 4096, 16, 1, 2, 132).unwrap().kernel, sk(4, Plain));
+        // bf16 at N = K = 4096: 8 column blocks × 16 chunks leave SMs idle, so the narrow
+        // kernel, whose blocks are half as wide (16 × 16 CTAs).
         let p = plan(8, 4096, 4096, 16, 1, 2, 132).unwrap();
-        assert_eq!((p.kernel, p.split, p.grid), (sk(8, false), true, (8, 1, 16)));
-        // More than 2 CTAs per SM once split: lean for mr8 and f32 mr16, plain for bf16 mr16.
-        assert_eq!(plan(8, 14_336, 4096, 16, 1, 2, 132).unwrap().kernel, sk(8, true));
-        assert_eq!(plan(16, 14_336, 4096, 16, 1, 4, 132).unwrap().kernel, sk(16, true));
-        assert_eq!(plan(16, 14_336, 4096, 16, 1, 2, 132).unwrap().kernel, sk(16, false));
-        assert_eq!(plan(9, 4096, 4096, 16, 1, 2, 132).unwrap().kernel, sk(16, false));
+        assert_eq!((p.kernel, p.split, p.grid), (sk(8, Narrow), true, (16, 1, 16)));
+        assert_eq!(plan(1, 4096, 4096, 16, 1, 2, 132).unwrap().kernel, sk(4, Narrow));
+        // More than 2 CTAs per SM once split: lean for mr8 and f32 mr16; bf16 mr16 narrow.
+        assert_eq!(plan(8, 14_336, 4096, 16, 1, 2, 132).unwrap().kernel, sk(8, Lean));
+        assert_eq!(plan(16, 14_336, 4096, 16, 1, 4, 132).unwrap().kernel, sk(16, Lean));
+        assert_eq!(plan(16, 14_336, 4096, 16, 1, 2, 132).unwrap().kernel, sk(16, Narrow));
+        assert_eq!(plan(9, 4096, 4096, 16, 1, 2, 132).unwrap().kernel, sk(16, Narrow));
+        assert_eq!(plan(4, 14_336, 4096, 16, 1, 2, 132).unwrap().kernel, sk(4, Plain));
         let p = plan(4096, 4096, 4096, 16, 1, 4, 132).unwrap();
         assert_eq!((p.kernel, p.split, p.grid), (MmKernel::Tile, false, (32, 32, 1)));
         // Too few 128-row tiles to fill the SMs: more, smaller CTAs.
@@ -469,14 +525,14 @@ mod gpu_tests {
             let b = Array2::from_shape_fn((k, n), |(i, j)| val(7 + i * n + j));
             let want: Array2<O> = lockstep_reference::matmul::mm(&FMA_V1, a.view(), b.view()).unwrap();
             let chunks = k.div_ceil(FMA_V1.kc.unwrap_or(k));
-            let gx = n.div_ceil(MM_SK_THREADS * (8 / std::mem::size_of::<T>()));
             let da = gpu.upload(a.as_slice().unwrap()).unwrap();
             let db = gpu.upload(b.as_slice().unwrap()).unwrap();
             for mr in [4, 8, 16].into_iter().filter(|&mr| mr >= m) {
-                for lean in [false, true] {
+                for form in Skinny::ALL {
                     for split in [false, true] {
+                        let gx = n.div_ceil(form.cta_columns(std::mem::size_of::<T>()));
                         let plan = MmPlan {
-                            kernel: MmKernel::Skinny { mr, lean },
+                            kernel: MmKernel::Skinny { mr, form },
                             split,
                             grid: (gx as u32, 1, if split { chunks as u32 } else { 1 }),
                         };
