@@ -441,7 +441,11 @@ impl Kernels {
         let rows = |stem: &str| ByPair::load(r, c, stem)?.allow_dynamic_smem(c, stem, crate::ops::rowplan::max_smem_bytes(c.lanes));
         let warps = |stem: &str| ByPair::load(r, c, stem)?.allow_dynamic_smem(c, stem, crate::ops::rowplan::max_warp_smem_bytes(c.lanes));
         let skinny = |stem: &str| -> Result<[ByPair; 3]> {
-            Ok([ByPair::load(m, c, stem)?, ByPair::load(m, c, &format!("{stem}_lean"))?, ByPair::load(m, c, &format!("{stem}_narrow"))?])
+            Ok([
+                ByPair::load(m, c, stem)?,
+                ByPair::load(m, c, &format!("{stem}_lean"))?,
+                ByPair::load(m, c, &format!("{stem}_narrow"))?,
+            ])
         };
         Ok(Kernels {
             matmul_fma: ByPair::load(m, c, "matmul_fma")?.allow_dynamic_smem(c, "matmul_fma", mm_totals_bytes(MM_BM))?,

@@ -458,7 +458,11 @@ fn skinny_plan(m: usize, n: usize, chunks: usize, batch: usize, in_bytes: usize,
     MmPlan {
         kernel: MmKernel::Skinny { mr, form },
         split,
-        grid: (n.div_ceil(form.cta_columns(in_bytes)) as u32, 1, (if split { batch * chunks } else { batch }) as u32),
+        grid: (
+            n.div_ceil(form.cta_columns(in_bytes)) as u32,
+            1,
+            (if split { batch * chunks } else { batch }) as u32,
+        ),
     }
 }
 
