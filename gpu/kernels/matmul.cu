@@ -270,10 +270,10 @@ __device__ __forceinline__ void ls_matmul_tile(const T* __restrict__ A, const T*
 }
 
 // ---- skinny kernel (M ≤ MR) ----
-// Each thread owns W = LB / sizeof(T) consecutive columns for all MR rows (LB = 8 bytes in
-// the launcher's kernels); B is read once, LB bytes per thread per k row, in groups of U rows (16, or 8 in the lean kernels); for
-// MR > 4 the next group's loads are issued (kept raw) before this group's fmas, so they are in
-// flight while it computes. A's rows for
+// Each thread owns W = LB / sizeof(T) consecutive columns for all MR rows (LB = 8 bytes, 4 in
+// the narrow kernels); B is read once, LB bytes per thread per k row, in groups of U rows (16,
+// or 8 in the lean kernels); for MR > 4 the next group's loads are issued (kept raw) before
+// this group's fmas, so they are in flight while it computes. A's rows for
 // LS_MM_SK_KS k at a time sit in shared memory k-major, so a thread reads all MR values of
 // one k as MR/4 broadcast 16-byte loads. The chunk totals live in shared memory (one column
 // per thread), which leaves the registers to the accumulators and the loads in flight.
