@@ -8,8 +8,7 @@
 //      x_i in the cache and pass 5 reads it back (one exp per element instead of two).
 // Row engine of reduce.cuh: with a slice cache, x is read from DRAM once for all three passes.
 
-// LOG: log_softmax. A template argument, not a run-time flag: each form compiles to its own
-// loop (measured: the shared loop made log_softmax 3-5 % slower once softmax kept e_i).
+// LOG: log_softmax. A template argument, not a run-time flag: each form is its own kernel.
 template <typename T, typename O, bool LOG>
 __device__ __forceinline__ void ls_softmax(const T* __restrict__ x, O* __restrict__ y, int H) {
     const LsRow R = ls_row_begin(H, sizeof(T));
@@ -58,16 +57,20 @@ __device__ __forceinline__ void ls_softmax(const T* __restrict__ x, O* __restric
         });
 }
 
-// `softmax_*`: one CTA per row; `softmax_wide_*`: a cluster of LS_ROW_CLUSTER CTAs per row
-// on sm_90 (one CTA before).
-#define LS_SOFTMAX_KERNEL(SUFFIX, T, O)                                                                                        \
-    extern "C" __global__ void __launch_bounds__(LS_ROW_THREADS) softmax_##SUFFIX(const T* x, O* y, int H, int log_form) { \
-        if (log_form) ls_softmax<T, O, true>(x, y, H);                                                                         \
-        else ls_softmax<T, O, false>(x, y, H);                                                                                 \
-    }                                                                                                                          \
-    extern "C" __global__ void LS_ROW_CLUSTER_ATTR __launch_bounds__(LS_ROW_THREADS)                                           \
-        softmax_wide_##SUFFIX(const T* x, O* y, int H, int log_form) {                                                         \
-        if (log_form) ls_softmax<T, O, true>(x, y, H);                                                                         \
-        else ls_softmax<T, O, false>(x, y, H);                                                                                 \
+// `softmax_*` / `log_softmax_*`: one CTA per row; `*_wide_*`: a cluster of LS_ROW_CLUSTER
+// CTAs per row on sm_90 (one CTA before). One kernel per form, so each gets the registers of
+// its own loop (measured: sharing a kernel cost log_softmax up to 8 %, docs/perf.md).
+#define LS_SOFTMAX_KERNEL(SUFFIX, T, O)                                                                                    \
+    extern "C" __global__ void __launch_bounds__(LS_ROW_THREADS) softmax_##SUFFIX(const T* x, O* y, int H) {           \
+        ls_softmax<T, O, false>(x, y, H);                                                                                  \
+    }                                                                                                                      \
+    extern "C" __global__ void LS_ROW_CLUSTER_ATTR __launch_bounds__(LS_ROW_THREADS) softmax_wide_##SUFFIX(const T* x, O* y, int H) { \
+        ls_softmax<T, O, false>(x, y, H);                                                                                  \
+    }                                                                                                                      \
+    extern "C" __global__ void __launch_bounds__(LS_ROW_THREADS) log_softmax_##SUFFIX(const T* x, O* y, int H) {       \
+        ls_softmax<T, O, true>(x, y, H);                                                                                   \
+    }                                                                                                                      \
+    extern "C" __global__ void LS_ROW_CLUSTER_ATTR __launch_bounds__(LS_ROW_THREADS) log_softmax_wide_##SUFFIX(const T* x, O* y, int H) { \
+        ls_softmax<T, O, true>(x, y, H);                                                                                   \
     }
 LS_FOR_ALL_PAIRS(LS_SOFTMAX_KERNEL)

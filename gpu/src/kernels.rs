@@ -412,6 +412,8 @@ pub(crate) struct Kernels {
     pub mean_wide: ByPair,
     pub softmax: ByPair,
     pub softmax_wide: ByPair,
+    pub log_softmax: ByPair,
+    pub log_softmax_wide: ByPair,
     pub rmsnorm_warps: ByPair,
     pub rope: ByPair,
     pub unary: ByPair,
@@ -460,6 +462,8 @@ impl Kernels {
             mean_wide: rows("mean_wide")?,
             softmax: rows("softmax")?,
             softmax_wide: rows("softmax_wide")?,
+            log_softmax: rows("log_softmax")?,
+            log_softmax_wide: rows("log_softmax_wide")?,
             rmsnorm_warps: warps("rmsnorm_warps")?,
             rope: ByPair::load(x, c, "rope")?,
             unary: ByPair::load(x, c, "unary")?,
@@ -594,6 +598,8 @@ mod tests {
                 "mean_wide",
                 "softmax",
                 "softmax_wide",
+                "log_softmax",
+                "log_softmax_wide",
                 "rmsnorm_warps",
                 "rope",
                 "unary",
@@ -614,7 +620,17 @@ mod tests {
             // The row kernels: `*_wide` run as clusters of ROW_CLUSTER CTAs on sm_90 (the
             // launch plan counts on it), and no row kernel spills its register arrays to
             // local memory (a bandwidth loss the compiler does silently).
-            for stem in ["rmsnorm", "rmsnorm_wide", "mean", "mean_wide", "softmax", "softmax_wide", "rmsnorm_warps"] {
+            for stem in [
+                "rmsnorm",
+                "rmsnorm_wide",
+                "mean",
+                "mean_wide",
+                "softmax",
+                "softmax_wide",
+                "log_softmax",
+                "log_softmax_wide",
+                "rmsnorm_warps",
+            ] {
                 for tin in DType::ALL {
                     for tout in DType::ALL {
                         let sym = symbol(stem, tin, tout);

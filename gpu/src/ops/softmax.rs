@@ -52,13 +52,18 @@ impl Gpu {
         need(&at, "x", dx, rows * h * T::DTYPE.size_bytes())?;
         need(&at, "y", dy, rows * h * O::DTYPE.size_bytes())?;
         let kern = self.kernels(c)?;
-        let (hi, lf) = (h as i32, log_form as i32);
+        let hi = h as i32;
         // The block engine: on the warp engine softmax measured slower (docs/perf.md).
         let plan = self.row_plan(c, rows, h, T::DTYPE, true, None);
-        let f = if plan.kernel == RowKernel::Wide { &kern.softmax_wide } else { &kern.softmax };
+        let f = match (log_form, plan.kernel == RowKernel::Wide) {
+            (false, false) => &kern.softmax,
+            (false, true) => &kern.softmax_wide,
+            (true, false) => &kern.log_softmax,
+            (true, true) => &kern.log_softmax_wide,
+        };
         let mut l = self.stream().launch_builder(f.get(T::DTYPE, O::DTYPE));
-        l.arg(dx).arg(&*dy).arg(&hi).arg(&lf);
-        // SAFETY: matches `softmax_*` and `softmax_wide_*` in softmax.cu; x and y hold rows*h elements (checked);
+        l.arg(dx).arg(&*dy).arg(&hi);
+        // SAFETY: matches `[log_]softmax[_wide]_*` in softmax.cu; x and y hold rows*h elements (checked);
         // the plan's grid covers every row (ops/rowplan.rs).
         unsafe { l.launch(plan.cfg) }.map_err(|e| at.err(e))?;
         Ok(())
