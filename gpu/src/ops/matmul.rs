@@ -292,7 +292,7 @@ impl Skinny {
 
     /// Output columns one CTA owns for inputs of `in_bytes` bytes.
     pub(crate) fn cta_columns(self, in_bytes: usize) -> usize {
-        MM_SK_THREADS * (self.load_bytes() / in_bytes.max(1)).max(1)
+        MM_SK_THREADS * (self.load_bytes() / in_bytes.max(1))
     }
 
     fn suffix(self) -> &'static str {
