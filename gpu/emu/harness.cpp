@@ -158,8 +158,10 @@ struct RowLaunch {
     bool cached;
     int shift;
     bool warps = false;  // the warp engine (reduce.cuh): parts and cached do not apply
+    bool regs = false;   // the register engine (softmax.cu): likewise
 };
 static std::string plan_name(const RowLaunch& p) {
+    if (p.regs) return std::string(" [register engine") + (p.shift ? ", shift " + std::to_string(p.shift) : "") + "]";
     if (p.warps) return " [warp engine, " + std::to_string(LS_WARP_R) + " warps/row" + (p.shift ? ", shift " + std::to_string(p.shift) : "") + "]";
     return " [" + std::to_string(p.parts) + (p.parts > 1 ? " CTAs/row" : " CTA/row") + (p.cached ? ", cached" : ", uncached") +
            (p.shift ? ", shift " + std::to_string(p.shift) : "") + "]";
@@ -190,7 +192,7 @@ template <typename T, typename O> static void check_rows(int rows, int H, bool s
     auto xs = shifted(x, sh), rs = shifted(r, sh), ws = shifted(w, sh);
     char name[160];
     // rmsnorm, with residual and plain.
-    for (int with_res = 0; with_res < 2; ++with_res) {
+    for (int with_res = 0; with_res < 2 && !p.regs; ++with_res) {
         std::vector<O> want_y((size_t)rows * H);
         std::vector<T> want_h(want_y.size());
         for (int i = 0; i < rows; ++i) {
@@ -219,7 +221,7 @@ template <typename T, typename O> static void check_rows(int rows, int H, bool s
         if (with_res) expect_equal(std::string(name) + " h" + plan_name(p), want_h, unshift(hs, want_h.size(), sh));
     }
     // sum and mean (never cached).
-    for (int divide = 0; divide < 2 && !p.cached && !p.warps; ++divide) {
+    for (int divide = 0; divide < 2 && !p.cached && !p.warps && !p.regs; ++divide) {
         std::vector<O> s(rows), want(rows);
         for (int i = 0; i < rows; ++i) {
             std::vector<float> xv(H);
@@ -244,10 +246,16 @@ template <typename T, typename O> static void check_rows(int rows, int H, bool s
             for (int j = 0; j < H; ++j) want[(size_t)i * H + j] = ls_from_f32<O>(lf ? (xv[j] - m) - lg : e[j] / s);
         }
         if (p.warps) break;  // softmax has no warp-engine kernel
-        run_rows<T>(rows, H, p, [&] {
-            if (lf) ls_softmax<T, O, true>(xs.data() + sh, outs.data() + sh, H);
-            else ls_softmax<T, O, false>(xs.data() + sh, outs.data() + sh, H);
-        });
+        if (p.regs)
+            ls_launch({(unsigned)rows, 1, 1}, LS_ROW_THREADS, [&] {
+                if (lf) ls_softmax_regs<T, O, true>(xs.data() + sh, outs.data() + sh, H);
+                else ls_softmax_regs<T, O, false>(xs.data() + sh, outs.data() + sh, H);
+            });
+        else
+            run_rows<T>(rows, H, p, [&] {
+                if (lf) ls_softmax<T, O, true>(xs.data() + sh, outs.data() + sh, H);
+                else ls_softmax<T, O, false>(xs.data() + sh, outs.data() + sh, H);
+            });
         std::snprintf(name, sizeof name, "%s r%d h%d sp%d (%zu->%zu B)", lf ? "log_softmax" : "softmax", rows, H, specials, sizeof(T), sizeof(O));
         expect_equal(name + plan_name(p), want, unshift(outs, want.size(), sh));
     }
@@ -262,6 +270,10 @@ template <typename T, typename O> static void check_rows_all(int rows, int H, bo
     }
     if (LS_LANES % 128 == 0)
         for (int shift : {0, 1}) check_rows<T, O>(rows, H, specials, {1, true, shift, true});
+    // The register engine where ops/rowplan.rs `regs_fit` allows it.
+    const int quad_lanes = 4 * LS_ROW_THREADS;
+    if (LS_LANES % quad_lanes == 0 && (H + LS_LANES - 1) / LS_LANES * (LS_LANES / quad_lanes) <= LS_ROW_REG_QUADS)
+        for (int shift : {0, 1}) check_rows<T, O>(rows, H, specials, {1, false, shift, false, true});
 }
 
 template <typename T, typename O> static void check_rope(int tokens, int heads, int d, int max_pos) {
@@ -531,6 +543,7 @@ int main(int argc, char** argv) {
     }
     for (int H : {1, 3, 7, 1023, 1024, 1025}) check_rows_all<float, float>(2, H, true);
     for (int H : {3000, 4099}) check_rows_all<float, float>(2, H, false);
+    check_rows_all<ls_bf16, float>(2, 8191, true);  // the register engine's last quads
     check_rows_all<float, float>(2, 4099, true);
     check_rows_all<ls_bf16, float>(3, 1500, true);
     check_rows_all<float, ls_bf16>(2, 2049, true);

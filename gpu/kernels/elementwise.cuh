@@ -46,6 +46,7 @@
 #define LS_GELU_C 0x3D372713u   // 0.0447149984538555145263671875
 #define LS_GELU_K 0x3F4C422Au   // 0.79788458347320556640625
 #define LS_QNAN 0x7FC00000u
+#define LS_RINT_SHIFT 0x4B400000u // 12582912 = 1.5 · 2^23 (not a spec constant: see ls_exp_core)
 
 __device__ __forceinline__ float ls_c(unsigned int bits) { return __uint_as_float(bits); }
 
@@ -59,8 +60,16 @@ __device__ __forceinline__ float ls_scale(float q, int k) {
 }
 
 // Rust: elementwise::exp_core; spec "exp_core". e^x = p * 2^k; no special cases.
+// rint(y) without the conversion pipe (FRND, F2I: an eighth of the fma rate): callers keep
+// |x| ≤ 120, so |y| < 2^22, and y + 1.5·2^23 (LS_RINT_SHIFT) rounds y to an integer, to
+// nearest even, in the sum's low mantissa bits; subtracting the shift back is exact, and
+// k is the difference of the bit patterns. The one difference from rintf, +0 for k where
+// rintf gives -0 (y in [-0.5, -0]), reaches no result bit: nk·LN2_HI and nk·LN2_LO are
+// then zeros added to x, which give r = x, and r = +0 for x = -0, either way (checked
+// for every f32 input against the rintf form: gpu/kernels/elementwise_host_check.cpp).
 __device__ __forceinline__ float ls_exp_core(float x, int* k) {
-    float kf = rintf(__fmul_rn(x, ls_c(LS_LOG2E)));
+    const float t = __fadd_rn(__fmul_rn(x, ls_c(LS_LOG2E)), ls_c(LS_RINT_SHIFT));
+    float kf = __fsub_rn(t, ls_c(LS_RINT_SHIFT));
     float nk = -kf;
     float r = __fmaf_rn(nk, ls_c(LS_LN2_HI), x);
     r = __fmaf_rn(nk, ls_c(LS_LN2_LO), r);
@@ -71,7 +80,7 @@ __device__ __forceinline__ float ls_exp_core(float x, int* k) {
     p = __fmaf_rn(p, r, ls_c(LS_EXP_E2));
     p = __fmaf_rn(p, r, 1.0f);
     p = __fmaf_rn(p, r, 1.0f);
-    *k = (int)kf;
+    *k = (int)(__float_as_uint(t) - LS_RINT_SHIFT);
     return p;
 }
 

@@ -6,7 +6,8 @@
 //   /tmp/ew 257
 //   cargo run --release -p lockstep-reference --example elementwise_fingerprint -- 257
 //
-// The two outputs must be identical. (x86-64: SSE arithmetic, no excess precision; glibc's
+// The two outputs must be identical. `/tmp/ew 1 exp` (stride 1: every f32 input; optional
+// op names) prints only the ops named, to compare with the stride-1 column of the spec. (x86-64: SSE arithmetic, no excess precision; glibc's
 // fma is correctly rounded; rintf rounds to nearest even in the default rounding mode.)
 // This checks the operation sequences, not the GPU: on the device the same fingerprint is
 // computed by a kernel calling ls_* (the GPU crate's test).
@@ -35,6 +36,9 @@ int main(int argc, char** argv) {
     float (*fs[7])(float) = {ls_exp, ls_log, ls_rsqrt, ls_tanh, ls_sigmoid, ls_silu, ls_gelu};
     const char* names[7] = {"exp", "log", "rsqrt", "tanh", "sigmoid", "silu", "gelu"};
     for (int o = 0; o < 7; o++) {
+        bool named = argc <= 2;
+        for (int a = 2; a < argc; a++) named = named || std::strcmp(argv[a], names[o]) == 0;
+        if (!named) continue;
         unsigned long long h = 0xCBF29CE484222325ull;
         for (unsigned long long i = 0; i <= 0xFFFFFFFFull; i += stride) {
             float y = fs[o](__uint_as_float((unsigned int)i));

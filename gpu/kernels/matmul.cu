@@ -428,16 +428,19 @@ __device__ __forceinline__ void ls_matmul_combine(const float* __restrict__ P, c
 }
 
 // The skinny kernels of MR rows: `matmul_fma_mrMR_*` (16 k rows of B per group, registers
-// unbounded), `matmul_fma_mrMR_lean_*` (8 rows per group, registers for 3 CTAs per SM) and
+// unbounded), `matmul_fma_mrMR_lean_*` (8 rows per group, registers for 3 CTAs per SM; 6 for
+// f32 `mr4`, which nvcc fits in 80 registers unbounded but NVRTC's PTX needed 111 for, so a
+// vocabulary grid of 594 CTAs ran as a wave of 528 and a tail: LS_MM_LEAN_CTAS) and
 // `matmul_fma_mrMR_narrow_*` (4 bytes of B per thread and k row: twice the threads per
 // output block, registers for 4 CTAs per SM). Which one is fastest depends on how many
 // CTAs the grid has per SM (docs/perf.md; the plan is ops/matmul.rs `skinny_plan`).
+#define LS_MM_LEAN_CTAS(MR, T) ((MR) == 4 && sizeof(T) == 4 ? 6 : 3)
 #define LS_MATMUL_SKINNY_KERNELS(SUFFIX, T, O, MR)                                                                                          \
     extern "C" __global__ void __launch_bounds__(LS_MM_SK_THREADS, 1)                                                                       \
         matmul_fma_mr##MR##_##SUFFIX(const T* A, const T* B, const float* bias, O* C, float* P, int M, int N, int K, int split) {        \
         ls_matmul_skinny<T, O, MR, 16>(A, B, bias, C, P, M, N, K, split);                                                                \
     }                                                                                                                                        \
-    extern "C" __global__ void __launch_bounds__(LS_MM_SK_THREADS, 3)                                                                       \
+    extern "C" __global__ void __launch_bounds__(LS_MM_SK_THREADS, LS_MM_LEAN_CTAS(MR, T))                                                  \
         matmul_fma_mr##MR##_lean_##SUFFIX(const T* A, const T* B, const float* bias, O* C, float* P, int M, int N, int K, int split) {   \
         ls_matmul_skinny<T, O, MR, 8>(A, B, bias, C, P, M, N, K, split);                                                                 \
     }                                                                                                                                        \

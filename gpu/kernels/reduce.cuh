@@ -428,40 +428,49 @@ __device__ __forceinline__ LsWarpRow ls_warp_row(int H) {
     return W;
 }
 
-// Combines this thread's slot partials acc[i][q] (its lanes' finished chains) down to
-// lane 0 and returns it to every thread of the row.
-template <typename Op> __device__ __forceinline__ float ls_warp_combine(const LsWarpRow& W, float acc[LS_WARP_G][4]) {
+// Combines the slot partials acc[i][q] of every thread (their lanes' finished chains) down
+// to lane 0 and returns it to every thread of the row, for the layout lane l = 4t + q + 128g,
+// g = w + R·i (t: lane of warp w of R, slot i of G): slots of one thread first, then warps
+// through `xch` ((R − 1) × 32 × 4 floats, by warp 0), then threads of warp 0 by shuffles,
+// then components of thread 0 (`bc`: one float). The warp engine (R = LS_WARP_R) and the
+// register engine (softmax.cu, R = LS_ROW_THREADS / 32) share it.
+template <typename Op, int R, int G>
+__device__ __forceinline__ float ls_quad_combine(float acc[G][4], float* xch, float* bc, int w, int t) {
 #pragma unroll
-    for (int s = LS_WARP_G / 2; s >= 1; s >>= 1)
+    for (int s = G / 2; s >= 1; s >>= 1)
 #pragma unroll
         for (int i = 0; i < s; ++i) LS_FOR4(q, 4) acc[i][q] = Op::combine(acc[i][q], acc[i + s][q]);
-    if (LS_WARP_R > 1) {
-        if (W.w != 0) LS_FOR4(q, 4) W.xch[((W.w - 1) * 32 + W.t) * 4 + q] = acc[0][q];
+    if (R > 1) {
+        if (w != 0) LS_FOR4(q, 4) xch[((w - 1) * 32 + t) * 4 + q] = acc[0][q];
         __syncthreads();
-        if (W.w == 0) {
-            float v[LS_WARP_R][4];
+        if (w == 0) {
+            float v[R][4];
             LS_FOR4(q, 4) v[0][q] = acc[0][q];
 #pragma unroll
-            for (int u = 1; u < LS_WARP_R; ++u) LS_FOR4(q, 4) v[u][q] = W.xch[((u - 1) * 32 + W.t) * 4 + q];
+            for (int u = 1; u < R; ++u) LS_FOR4(q, 4) v[u][q] = xch[((u - 1) * 32 + t) * 4 + q];
 #pragma unroll
-            for (int s = LS_WARP_R / 2; s >= 1; s >>= 1)
+            for (int s = R / 2; s >= 1; s >>= 1)
 #pragma unroll
                 for (int u = 0; u < s; ++u) LS_FOR4(q, 4) v[u][q] = Op::combine(v[u][q], v[u + s][q]);
             LS_FOR4(q, 4) acc[0][q] = v[0][q];
         }
     }
     float r = 0.0f;
-    if (W.w == 0) {
+    if (w == 0) {
 #pragma unroll
         for (int d = 16; d >= 1; d >>= 1)
             LS_FOR4(q, 4) acc[0][q] = Op::combine(acc[0][q], __shfl_down_sync(0xffffffffu, acc[0][q], d));
         r = Op::combine(Op::combine(acc[0][0], acc[0][2]), Op::combine(acc[0][1], acc[0][3]));
-        if (W.t == 0) *W.bc = r;
+        if (t == 0) *bc = r;
     }
     // Warp 0 has read xch before this barrier, so the next reduction may write it; it
     // writes bc only after its own first barrier, when every thread has read this one.
     __syncthreads();
-    return *W.bc;
+    return *bc;
+}
+
+template <typename Op> __device__ __forceinline__ float ls_warp_combine(const LsWarpRow& W, float acc[LS_WARP_G][4]) {
+    return ls_quad_combine<Op, LS_WARP_R, LS_WARP_G>(acc, W.xch, W.bc, W.w, W.t);
 }
 
 // The lane tree of a row over the values `get(j, i, e, n, v)` gives for the n ≤ 4

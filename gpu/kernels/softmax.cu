@@ -57,6 +57,64 @@ __device__ __forceinline__ void ls_softmax(const T* __restrict__ x, O* __restric
         });
 }
 
+// ---- The register engine: rows of at most LS_ROW_REG_QUADS quads per thread --------------
+// One CTA of LS_ROW_THREADS per row, the lanes laid out as in the warp engine with R = all
+// LS_ROW_THREADS / 32 warps of the CTA: lane l = 4t + q + 128g, g = w + R·i, where slot i < G
+// = L / (4·LS_ROW_THREADS); quad f = j·G + i of a thread holds elements j·L + 4·(threadIdx.x
+// + LS_ROW_THREADS·i) … + 3 of chunk j. The whole row is loaded into registers at once (all
+// loads in flight), every pass reads it there, and softmax keeps e_i over x_i: x is read
+// from DRAM once, one exp per element, no shared memory but the combine's exchange. Each
+// lane's chain still runs over j in order, so these are the bits of every other engine.
+// The launcher (ops/rowplan.rs) uses it where ceil(H / L)·G ≤ LS_ROW_REG_QUADS and L is a
+// multiple of 4·LS_ROW_THREADS; elsewhere the kernel is never launched (it traps).
+#if LS_LANES % (4 * LS_ROW_THREADS) == 0
+#define LS_REG_G (LS_LANES / (4 * LS_ROW_THREADS))
+template <typename T, typename O, bool LOG>
+__device__ __forceinline__ void ls_softmax_regs(const T* __restrict__ x, O* __restrict__ y, int H) {
+    constexpr int R = LS_ROW_THREADS / 32, G = LS_REG_G, Q = LS_ROW_REG_QUADS;
+    __shared__ __align__(16) float xch[(R > 1 ? R - 1 : 1) * 32 * 4];
+    __shared__ float bc;
+    const int t = (int)threadIdx.x % 32, w = (int)threadIdx.x / 32;
+    const T* xr = x + (long long)blockIdx.x * H;
+    O* yr = y + (long long)blockIdx.x * H;
+    const bool vx = ls_aligned4(xr), vy = ls_aligned4(yr);
+    float v[Q][4];
+    int n[Q];
+#pragma unroll
+    for (int f = 0; f < Q; ++f) {
+        const int e = (f / G) * LS_LANES + 4 * ((int)threadIdx.x + LS_ROW_THREADS * (f % G));
+        n[f] = e < H ? min(4, H - e) : 0;
+        if (n[f] > 0) ls_ld4(xr + e, n[f], vx, v[f]);
+    }
+    float acc[G][4];
+#pragma unroll
+    for (int i = 0; i < G; ++i) LS_FOR4(q, 4) acc[i][q] = LsMax::identity();
+#pragma unroll
+    for (int f = 0; f < Q; ++f) LS_FOR4(q, n[f]) acc[f % G][q] = LsMax::fold(acc[f % G][q], v[f][q]);
+    const float m = ls_quad_combine<LsMax, R, G>(acc, xch, &bc, w, t);
+#pragma unroll
+    for (int i = 0; i < G; ++i) LS_FOR4(q, 4) acc[i][q] = LsSum::identity();
+#pragma unroll
+    for (int f = 0; f < Q; ++f)
+        LS_FOR4(q, n[f]) {
+            const float e = ls_exp(__fsub_rn(v[f][q], m));
+            acc[f % G][q] = LsSum::fold(acc[f % G][q], e);
+            if (!LOG) v[f][q] = e;
+        }
+    const float s = ls_quad_combine<LsSum, R, G>(acc, xch, &bc, w, t);
+    const float lg = LOG ? ls_log(s) : 0.0f;
+#pragma unroll
+    for (int f = 0; f < Q; ++f) {
+        if (n[f] == 0) continue;
+        float out[4];
+        LS_FOR4(q, n[f]) out[q] = LOG ? __fsub_rn(__fsub_rn(v[f][q], m), lg) : __fdiv_rn(v[f][q], s);
+        ls_st4(yr + (f / G) * LS_LANES + 4 * ((int)threadIdx.x + LS_ROW_THREADS * (f % G)), n[f], vy, out);
+    }
+}
+#else
+template <typename T, typename O, bool LOG> __device__ __forceinline__ void ls_softmax_regs(const T*, O*, int) { __trap(); }
+#endif
+
 // `softmax_*` / `log_softmax_*`: one CTA per row; `*_wide_*`: a cluster of LS_ROW_CLUSTER
 // CTAs per row on sm_90 (one CTA before). One kernel per form, so each gets the registers of
 // its own loop (measured: sharing a kernel cost log_softmax up to 8 %, docs/perf.md).
@@ -74,3 +132,14 @@ __device__ __forceinline__ void ls_softmax(const T* __restrict__ x, O* __restric
         ls_softmax<T, O, true>(x, y, H);                                                                                   \
     }
 LS_FOR_ALL_PAIRS(LS_SOFTMAX_KERNEL)
+
+// `softmax_regs_*` / `log_softmax_regs_*`: the register engine, one CTA per row; registers
+// bounded for 3 CTAs per SM (80: unbounded, NVRTC's code takes 107, 2 CTAs; 4 CTAs spill).
+#define LS_SOFTMAX_REGS_KERNEL(SUFFIX, T, O)                                                                               \
+    extern "C" __global__ void __launch_bounds__(LS_ROW_THREADS, 3) softmax_regs_##SUFFIX(const T* x, O* y, int H) {   \
+        ls_softmax_regs<T, O, false>(x, y, H);                                                                             \
+    }                                                                                                                      \
+    extern "C" __global__ void __launch_bounds__(LS_ROW_THREADS, 3) log_softmax_regs_##SUFFIX(const T* x, O* y, int H) { \
+        ls_softmax_regs<T, O, true>(x, y, H);                                                                              \
+    }
+LS_FOR_ALL_PAIRS(LS_SOFTMAX_REGS_KERNEL)

@@ -40,6 +40,10 @@ pub const ROW_THREADS: usize = 256;
 /// CTAs per row of the `*_wide` row kernels (a thread-block cluster; sm_90 and later):
 /// each owns `LANES / ROW_CLUSTER` lanes of the row (ops/rowplan.rs; no effect on the tree).
 pub const ROW_CLUSTER: usize = 8;
+/// Quads (4 elements) of a row each thread of the softmax register engine holds in
+/// registers (softmax.cu `ls_softmax_regs`; ops/rowplan.rs): rows up to 8 × 4 × [`ROW_THREADS`]
+/// = 8192 elements.
+pub const ROW_REG_QUADS: usize = 8;
 /// Most bytes of a row slice the row kernels keep in shared memory (ops/rowplan.rs): an
 /// f32 vocabulary row of 151936 split over [`ROW_CLUSTER`] CTAs fits (75968 B).
 pub const ROW_CACHE_MAX: usize = 80 * 1024;
@@ -99,6 +103,7 @@ pub fn header(c: &Contract) -> String {
          #define LS_MM_SK_KS {sks}\n\
          #define LS_ROW_THREADS {rt}\n\
          #define LS_ROW_CLUSTER {rc}\n\
+         #define LS_ROW_REG_QUADS {rq}\n\
          #define LS_ATTN_THREADS {at}\n\
          #define LS_ATTN_SLOTS {asl}\n\
          #define LS_ATTN_FEW_SLOTS {afs}\n\
@@ -119,6 +124,7 @@ pub fn header(c: &Contract) -> String {
         mt = MM_THREADS,
         rt = ROW_THREADS,
         rc = ROW_CLUSTER,
+        rq = ROW_REG_QUADS,
         at = ATTN_THREADS,
         asl = ATTN_SLOTS,
         afs = ATTN_FEW_SLOTS,
@@ -414,6 +420,8 @@ pub(crate) struct Kernels {
     pub softmax_wide: ByPair,
     pub log_softmax: ByPair,
     pub log_softmax_wide: ByPair,
+    pub softmax_regs: ByPair,
+    pub log_softmax_regs: ByPair,
     pub rmsnorm_warps: ByPair,
     pub rope: ByPair,
     pub unary: ByPair,
@@ -464,6 +472,8 @@ impl Kernels {
             softmax_wide: rows("softmax_wide")?,
             log_softmax: rows("log_softmax")?,
             log_softmax_wide: rows("log_softmax_wide")?,
+            softmax_regs: ByPair::load(r, c, "softmax_regs")?,
+            log_softmax_regs: ByPair::load(r, c, "log_softmax_regs")?,
             rmsnorm_warps: warps("rmsnorm_warps")?,
             rope: ByPair::load(x, c, "rope")?,
             unary: ByPair::load(x, c, "unary")?,
@@ -524,7 +534,7 @@ pub fn tc_ptx() -> Result<String> {
 #[cfg(test)]
 mod tests {
     /// The row kernels (by input and output type): their own checks below.
-    const ROW_STEMS: [&str; 9] = [
+    const ROW_STEMS: [&str; 11] = [
         "rmsnorm",
         "rmsnorm_wide",
         "mean",
@@ -533,6 +543,8 @@ mod tests {
         "softmax_wide",
         "log_softmax",
         "log_softmax_wide",
+        "softmax_regs",
+        "log_softmax_regs",
         "rmsnorm_warps",
     ];
 

@@ -271,7 +271,7 @@ pub(crate) enum MmKernel {
 pub(crate) enum Skinny {
     /// `matmul_fma_mr{mr}_*`: 16 k rows of B per load group, 8 bytes of B per thread and k row.
     Plain,
-    /// `_lean_*`: 8 k rows per group, registers bounded for 3 CTAs per SM.
+    /// `_lean_*`: 8 k rows per group, registers bounded for 3 CTAs per SM (6 for f32 `mr4`).
     Lean,
     /// `_narrow_*`: 4 bytes of B per thread and k row (half the columns, twice the threads
     /// per output block), registers bounded for 4 CTAs per SM.
@@ -425,7 +425,7 @@ pub(crate) fn plan(m: usize, n: usize, k: usize, chunks: usize, batch: usize, in
 /// shapes, H100), which follow the grid's size:
 /// - N alone gives every SM a CTA (`wide`, e.g. a vocabulary projection): the plain
 ///   kernels' registers leave part of the grid for a second wave, so the lean kernels (8 k
-///   rows in flight, registers for 3 CTAs per SM) are used, and for M > 4 the chunks are
+///   rows in flight, registers for 3 CTAs per SM, 6 for f32 `mr4`) are used, and for M > 4 the chunks are
 ///   split as well (the grid then balances over the SMs); M ≤ 4 with 16-bit B keeps the
 ///   plain kernel, whose grid fits one wave.
 /// - otherwise the chunks are split (where there are several). With 16-bit B, the narrow

@@ -104,9 +104,10 @@ impl Gpu {
         let (hi, eps) = (h as i32, p.eps);
         // The warp engine's buffers: x of two rows, and r of two rows (elements of T).
         let residual = dr.is_some();
-        let mut plan = self.row_plan(c, rows, h, T::DTYPE, true, Some(if residual { 4 * tb } else { 2 * tb }));
+        let mut plan = self.row_plan(c, rows, h, T::DTYPE, true, Some(if residual { 4 * tb } else { 2 * tb }), false);
         let f = match plan.kernel {
-            RowKernel::Block => &kern.rmsnorm,
+            // (No register engine for rmsnorm: `regs` is false above.)
+            RowKernel::Block | RowKernel::Regs => &kern.rmsnorm,
             RowKernel::Wide => &kern.rmsnorm_wide,
             RowKernel::Warps => &kern.rmsnorm_warps,
         };

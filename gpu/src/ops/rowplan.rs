@@ -4,7 +4,7 @@
 //! shared memory it gets.
 //! Launch configuration only: every plan computes the same lane tree.
 
-use crate::kernels::{ROW_CACHE_MAX, ROW_CLUSTER, ROW_THREADS};
+use crate::kernels::{ROW_CACHE_MAX, ROW_CLUSTER, ROW_REG_QUADS, ROW_THREADS};
 use cudarc::driver::LaunchConfig;
 
 /// The kernel a plan runs.
@@ -17,6 +17,17 @@ pub(crate) enum RowKernel {
     /// `*_warps_*`: the warp engine, persistent CTAs of [`warp_threads`], each row cached
     /// in shared memory and the next one prefetched.
     Warps,
+    /// `*_regs_*`: the register engine (softmax.cu), one CTA of [`ROW_THREADS`] per row,
+    /// the row held in registers.
+    Regs,
+}
+
+/// Whether the register engine holds a row of width `h` under `lanes` lanes: lanes a
+/// multiple of 4 × [`ROW_THREADS`] (each thread then owns whole quads of lanes) and
+/// ceil(h / lanes) chunks of lanes / (4 × ROW_THREADS) quads each within [`ROW_REG_QUADS`].
+pub(crate) fn regs_fit(h: usize, lanes: usize) -> bool {
+    let quad_lanes = 4 * ROW_THREADS;
+    lanes.is_multiple_of(quad_lanes) && h.div_ceil(lanes) * (lanes / quad_lanes) <= ROW_REG_QUADS
 }
 
 /// Where a plan puts a row.
@@ -78,15 +89,37 @@ pub(crate) fn max_smem_bytes(lanes: usize) -> usize {
 ///   engine's, one per level), and it loads the next row while it works on this one. The
 ///   grid is one CTA per row here; the launcher caps it at what fits on the device
 ///   ([`crate::device::Gpu::warp_grid`]).
+/// * Else the register engine ([`RowKernel::Regs`]) where the op has one (`regs`) and the
+///   row fits it ([`regs_fit`]): the row is read once into registers, no shared memory.
 /// * Else one CTA per row ([`RowKernel::Block`]), with the slice cache (read DRAM once,
 ///   later passes from shared memory) when `cache` (the op makes more than one pass) and
 ///   the slice fits in [`ROW_CACHE_MAX`].
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn row_plan(rows: usize, h: usize, lanes: usize, elem: usize, cache: bool, warp_cache: Option<usize>, clusters: bool, sm_count: usize) -> RowPlan {
+pub(crate) fn row_plan(
+    rows: usize,
+    h: usize,
+    lanes: usize,
+    elem: usize,
+    cache: bool,
+    warp_cache: Option<usize>,
+    regs: bool,
+    clusters: bool,
+    sm_count: usize,
+) -> RowPlan {
     let row_bytes = h * elem;
     let few_rows = rows < sm_count && h >= 8 * lanes;
     let wide =
         clusters && lanes >= ROW_CLUSTER && rows.checked_mul(ROW_CLUSTER).is_some_and(|g| g <= i32::MAX as usize) && (row_bytes > ROW_CACHE_MAX || few_rows);
+    if !wide && regs && regs_fit(h, lanes) {
+        return RowPlan {
+            kernel: RowKernel::Regs,
+            cfg: LaunchConfig {
+                grid_dim: (rows as u32, 1, 1),
+                block_dim: (ROW_THREADS as u32, 1, 1),
+                shared_mem_bytes: 0,
+            },
+        };
+    }
     if !wide {
         if let (Some(ce), Some(threads)) = (warp_cache, warp_threads(lanes)) {
             if h.div_ceil(lanes) * lanes * ce <= ROW_CACHE_MAX {
@@ -126,7 +159,8 @@ impl crate::device::Gpu {
     }
 
     /// [`row_plan`] on this device for input storage `tin`; `cache`: the op makes more
-    /// than one pass over the row; `warp_cache`: as in [`row_plan`].
+    /// than one pass over the row; `warp_cache`, `regs`: as in [`row_plan`].
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn row_plan(
         &self,
         c: &lockstep_reference::Contract,
@@ -135,6 +169,7 @@ impl crate::device::Gpu {
         tin: lockstep_reference::DType,
         cache: bool,
         warp_cache: Option<usize>,
+        regs: bool,
     ) -> RowPlan {
         let info = self.info();
         row_plan(
@@ -144,6 +179,7 @@ impl crate::device::Gpu {
             tin.size_bytes(),
             cache,
             warp_cache,
+            regs,
             info.compute_capability.0 >= 9,
             info.sm_count.max(1) as usize,
         )
@@ -158,7 +194,7 @@ mod tests {
     fn plans_for_the_target_shapes() {
         // H100: 132 SMs, clusters. `warp`: the warp engine's bytes per element (rmsnorm
         // bf16: two x buffers, 2 × 2; the f32 cases below: 2 × 4).
-        let plan = |rows, h, elem, warp| row_plan(rows, h, 1024, elem, true, warp, true, 132);
+        let plan = |rows, h, elem, warp| row_plan(rows, h, 1024, elem, true, warp, false, true, 132);
         // Enough rows: the warp engine, CTAs of 4 warps, the row in its cache.
         let p = plan(64, 4096, 4, Some(8));
         assert_eq!(p.kernel, RowKernel::Warps);
@@ -184,21 +220,21 @@ mod tests {
         assert_eq!(p.cfg.shared_mem_bytes as usize, 1024 * 4 + 16 + 149 * 128 * 4);
         assert!(p.cfg.shared_mem_bytes as usize <= max_smem_bytes(1024));
         // No warp engine for the op (sum/mean): one CTA per row, never cached.
-        let p = row_plan(4096, 4096, 1024, 2, false, None, true, 132);
+        let p = row_plan(4096, 4096, 1024, 2, false, None, false, true, 132);
         assert_eq!(p.kernel, RowKernel::Block);
         assert_eq!(p.cfg.shared_mem_bytes as usize, 1024 * 4 + 16);
         // No clusters (before sm_90): a row too wide for any cache re-reads global memory.
-        let p = row_plan(64, 151936, 1024, 4, true, Some(4), false, 132);
+        let p = row_plan(64, 151936, 1024, 4, true, Some(4), false, false, 132);
         assert_eq!(p.kernel, RowKernel::Block);
         assert_eq!(p.cfg.shared_mem_bytes as usize, 1024 * 4 + 16);
         // Lanes not a multiple of 128: the block engine.
-        assert_eq!(row_plan(4096, 64, 32, 4, true, Some(4), true, 132).kernel, RowKernel::Block);
+        assert_eq!(row_plan(4096, 64, 32, 4, true, Some(4), false, true, 132).kernel, RowKernel::Block);
         // Fewer lanes than cluster CTAs: never wide.
-        assert_ne!(row_plan(1, 1 << 20, 4, 4, true, Some(4), true, 132).kernel, RowKernel::Wide);
+        assert_ne!(row_plan(1, 1 << 20, 4, 4, true, Some(4), false, true, 132).kernel, RowKernel::Wide);
         // Every warp plan fits what the kernels are allowed.
         for lanes in [128, 256, 512, 1024, 2048] {
             for h in [1, 127, 4096, 20000] {
-                let p = row_plan(4096, h, lanes, 4, true, Some(4), true, 132);
+                let p = row_plan(4096, h, lanes, 4, true, Some(4), false, true, 132);
                 if p.kernel == RowKernel::Warps {
                     assert!(p.cfg.shared_mem_bytes as usize <= max_warp_smem_bytes(lanes));
                     assert_eq!(p.cfg.block_dim.0 as usize, warp_threads(lanes).unwrap());
@@ -208,5 +244,27 @@ mod tests {
         assert_eq!(warp_threads(256), Some(64));
         assert_eq!(warp_threads(128), Some(32));
         assert_eq!(warp_threads(64), None);
+    }
+
+    #[test]
+    fn softmax_rows_of_up_to_8192_take_the_register_engine() {
+        // softmax f32 (no warp engine, a register engine), H100: 132 SMs, clusters.
+        let plan = |rows, h, lanes| row_plan(rows, h, lanes, 4, true, None, true, true, 132);
+        for h in [1, 1000, 4096, 8192] {
+            let p = plan(4096, h, 1024);
+            assert_eq!(p.kernel, RowKernel::Regs, "h {h}");
+            assert_eq!((p.cfg.grid_dim.0, p.cfg.block_dim.0, p.cfg.shared_mem_bytes), (4096, ROW_THREADS as u32, 0));
+        }
+        // 8193 needs a ninth chunk; 2048 lanes hold 4 chunks of two quads.
+        assert_eq!(plan(4096, 8193, 1024).kernel, RowKernel::Block);
+        assert_eq!(plan(4096, 8192, 2048).kernel, RowKernel::Regs);
+        assert_eq!(plan(4096, 8193, 2048).kernel, RowKernel::Block);
+        // Lanes that are not whole quads per thread: never.
+        assert!(!regs_fit(64, 512) && !regs_fit(64, 32) && regs_fit(64, 1024));
+        // Few wide rows still get a cluster per row (more CTAs than rows).
+        assert_eq!(plan(64, 8192, 1024).kernel, RowKernel::Wide);
+        assert_eq!(plan(64, 4096, 1024).kernel, RowKernel::Regs);
+        // Vocabulary rows: a cluster.
+        assert_eq!(plan(4096, 151936, 1024).kernel, RowKernel::Wide);
     }
 }

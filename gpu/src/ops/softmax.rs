@@ -53,17 +53,20 @@ impl Gpu {
         need(&at, "y", dy, rows * h * O::DTYPE.size_bytes())?;
         let kern = self.kernels(c)?;
         let hi = h as i32;
-        // The block engine: on the warp engine softmax measured slower (docs/perf.md).
-        let plan = self.row_plan(c, rows, h, T::DTYPE, true, None);
-        let f = match (log_form, plan.kernel == RowKernel::Wide) {
-            (false, false) => &kern.softmax,
-            (false, true) => &kern.softmax_wide,
-            (true, false) => &kern.log_softmax,
-            (true, true) => &kern.log_softmax_wide,
+        // The register engine where the row fits it, else the block engine (on the warp
+        // engine softmax measured slower: docs/perf.md).
+        let plan = self.row_plan(c, rows, h, T::DTYPE, true, None, true);
+        let f = match (log_form, plan.kernel) {
+            (false, RowKernel::Regs) => &kern.softmax_regs,
+            (true, RowKernel::Regs) => &kern.log_softmax_regs,
+            (false, RowKernel::Wide) => &kern.softmax_wide,
+            (true, RowKernel::Wide) => &kern.log_softmax_wide,
+            (false, _) => &kern.softmax,
+            (true, _) => &kern.log_softmax,
         };
         let mut l = self.stream().launch_builder(f.get(T::DTYPE, O::DTYPE));
         l.arg(dx).arg(&*dy).arg(&hi);
-        // SAFETY: matches `[log_]softmax[_wide]_*` in softmax.cu; x and y hold rows*h elements (checked);
+        // SAFETY: matches `[log_]softmax[_wide|_regs]_*` in softmax.cu; x and y hold rows*h elements (checked);
         // the plan's grid covers every row (ops/rowplan.rs).
         unsafe { l.launch(plan.cfg) }.map_err(|e| at.err(e))?;
         Ok(())
