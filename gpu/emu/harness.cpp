@@ -270,7 +270,8 @@ template <typename T, typename O> static void check_rows_all(int rows, int H, bo
     }
     if (LS_LANES % 128 == 0)
         for (int shift : {0, 1}) check_rows<T, O>(rows, H, specials, {1, true, shift, true});
-    // The register engine where ops/rowplan.rs `regs_fit` allows it.
+    // The register engine at every width it holds (ops/rowplan.rs `regs_fit` launches it
+    // from 5 quads per thread up, but the kernel is correct for fewer).
     const int quad_lanes = 4 * LS_ROW_THREADS;
     if (LS_LANES % quad_lanes == 0 && (H + LS_LANES - 1) / LS_LANES * (LS_LANES / quad_lanes) <= LS_ROW_REG_QUADS)
         for (int shift : {0, 1}) check_rows<T, O>(rows, H, specials, {1, false, shift, false, true});

@@ -65,8 +65,9 @@ __device__ __forceinline__ void ls_softmax(const T* __restrict__ x, O* __restric
 // loads in flight), every pass reads it there, and softmax keeps e_i over x_i: x is read
 // from DRAM once, one exp per element, no shared memory but the combine's exchange. Each
 // lane's chain still runs over j in order, so these are the bits of every other engine.
-// The launcher (ops/rowplan.rs) uses it where ceil(H / L)·G ≤ LS_ROW_REG_QUADS and L is a
-// multiple of 4·LS_ROW_THREADS; elsewhere the kernel is never launched (it traps).
+// The launcher (ops/rowplan.rs `regs_fit`) uses it where L is a multiple of
+// 4·LS_ROW_THREADS and a thread holds 5 to LS_ROW_REG_QUADS quads (with fewer, the block
+// engine measured faster); elsewhere the kernel is never launched (it traps if L does not fit).
 #if LS_LANES % (4 * LS_ROW_THREADS) == 0
 #define LS_REG_G (LS_LANES / (4 * LS_ROW_THREADS))
 template <typename T, typename O, bool LOG>

@@ -22,12 +22,16 @@ pub(crate) enum RowKernel {
     Regs,
 }
 
-/// Whether the register engine holds a row of width `h` under `lanes` lanes: lanes a
-/// multiple of 4 × [`ROW_THREADS`] (each thread then owns whole quads of lanes) and
-/// ceil(h / lanes) chunks of lanes / (4 × ROW_THREADS) quads each within [`ROW_REG_QUADS`].
+/// Whether the register engine takes a row of width `h` under `lanes` lanes: lanes a
+/// multiple of 4 × [`ROW_THREADS`] (each thread then owns whole quads of lanes), and
+/// ceil(h / lanes) chunks of lanes / (4 × ROW_THREADS) quads each more than half of
+/// [`ROW_REG_QUADS`] and at most all of it. The kernel holds fewer quads too, but its
+/// registers (80, 3 CTAs per SM) then cost more than they save: measured (H200, 2026-12-05,
+/// docs/perf.md) 0.84–0.89× of the block engine at H = 4096, 1.05–1.08× at H = 8192.
 pub(crate) fn regs_fit(h: usize, lanes: usize) -> bool {
     let quad_lanes = 4 * ROW_THREADS;
-    lanes.is_multiple_of(quad_lanes) && h.div_ceil(lanes) * (lanes / quad_lanes) <= ROW_REG_QUADS
+    let quads = h.div_ceil(lanes) * (lanes / quad_lanes);
+    lanes.is_multiple_of(quad_lanes) && quads > ROW_REG_QUADS / 2 && quads <= ROW_REG_QUADS
 }
 
 /// Where a plan puts a row.
@@ -247,23 +251,27 @@ mod tests {
     }
 
     #[test]
-    fn softmax_rows_of_up_to_8192_take_the_register_engine() {
+    fn softmax_rows_of_4097_to_8192_take_the_register_engine() {
         // softmax f32 (no warp engine, a register engine), H100: 132 SMs, clusters.
         let plan = |rows, h, lanes| row_plan(rows, h, lanes, 4, true, None, true, true, 132);
-        for h in [1, 1000, 4096, 8192] {
+        for h in [4097, 6000, 8192] {
             let p = plan(4096, h, 1024);
             assert_eq!(p.kernel, RowKernel::Regs, "h {h}");
             assert_eq!((p.cfg.grid_dim.0, p.cfg.block_dim.0, p.cfg.shared_mem_bytes), (4096, ROW_THREADS as u32, 0));
         }
-        // 8193 needs a ninth chunk; 2048 lanes hold 4 chunks of two quads.
-        assert_eq!(plan(4096, 8193, 1024).kernel, RowKernel::Block);
+        // Up to 4 quads per thread the block engine; 8193 needs a ninth chunk; 2048 lanes
+        // hold chunks of two quads.
+        for h in [1, 1000, 4096, 8193] {
+            assert_eq!(plan(4096, h, 1024).kernel, RowKernel::Block, "h {h}");
+        }
         assert_eq!(plan(4096, 8192, 2048).kernel, RowKernel::Regs);
+        assert_eq!(plan(4096, 4096, 2048).kernel, RowKernel::Block);
         assert_eq!(plan(4096, 8193, 2048).kernel, RowKernel::Block);
         // Lanes that are not whole quads per thread: never.
-        assert!(!regs_fit(64, 512) && !regs_fit(64, 32) && regs_fit(64, 1024));
+        assert!(!regs_fit(6000, 512) && !regs_fit(6000, 32) && regs_fit(6000, 1024));
         // Few wide rows still get a cluster per row (more CTAs than rows).
         assert_eq!(plan(64, 8192, 1024).kernel, RowKernel::Wide);
-        assert_eq!(plan(64, 4096, 1024).kernel, RowKernel::Regs);
+        assert_eq!(plan(64, 6000, 1024).kernel, RowKernel::Regs);
         // Vocabulary rows: a cluster.
         assert_eq!(plan(4096, 151936, 1024).kernel, RowKernel::Wide);
     }

@@ -72,3 +72,57 @@ impl Gpu {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod gpu_tests {
+    use crate::ops::rowplan::RowKernel;
+    use half::bf16;
+    use lockstep_reference::{softmax as reference, Element, FMA_V1};
+    use ndarray::Array2;
+
+    /// Rows the plan gives the register engine (5 to 8 quads per thread, partial last chunk,
+    /// odd widths that defeat vector loads, -inf and ties), against the reference's bits.
+    /// Needs a GPU; without one it is skipped visibly.
+    fn register_engine<T: Element, O: Element>(gpu: &crate::Gpu) {
+        for (rows, h) in [(140, 8192), (133, 4097), (150, 6001)] {
+            assert_eq!(gpu.row_plan(&FMA_V1, rows, h, T::DTYPE, true, None, true).kernel, RowKernel::Regs, "{rows}×{h}");
+            let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ (rows * h) as u64;
+            let x = Array2::from_shape_fn((rows, h), |(i, j)| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let u = (state >> 40) as f32 / (1u64 << 24) as f32;
+                T::from_f32(match (i + j) % 97 {
+                    0 => f32::NEG_INFINITY,
+                    1 => 3.0,
+                    _ => 16.0 * u - 8.0,
+                })
+            });
+            for log_form in [false, true] {
+                let (got, want): (Array2<O>, Array2<O>) = if log_form {
+                    (gpu.log_softmax(&FMA_V1, x.view()).unwrap(), reference::log_softmax(&FMA_V1, x.view()).unwrap())
+                } else {
+                    (gpu.softmax(&FMA_V1, x.view()).unwrap(), reference::softmax(&FMA_V1, x.view()).unwrap())
+                };
+                for (k, (g, w)) in got.iter().zip(want.iter()).enumerate() {
+                    assert_eq!(
+                        g.bits(),
+                        w.bits(),
+                        "{} {rows}×{h} ({} → {}): element {k}",
+                        if log_form { "log_softmax" } else { "softmax" },
+                        T::DTYPE,
+                        O::DTYPE
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn register_engine_rows_give_the_reference_bits() {
+        let Some(gpu) = crate::testing::open_or_skip("softmax register engine").unwrap_or_else(|e| panic!("{e}")) else {
+            return;
+        };
+        register_engine::<f32, f32>(&gpu);
+        register_engine::<bf16, f32>(&gpu);
+        register_engine::<f32, bf16>(&gpu);
+    }
+}
