@@ -65,8 +65,9 @@ __device__ __forceinline__ float ls_scale(float q, int k) {
 // nearest even, in the sum's low mantissa bits; subtracting the shift back is exact, and
 // k is the difference of the bit patterns. The one difference from rintf, +0 for k where
 // rintf gives -0 (y in [-0.5, -0]), reaches no result bit: nk·LN2_HI and nk·LN2_LO are
-// then zeros added to x, which give r = x, and r = +0 for x = -0, either way (checked
-// for every f32 input against the rintf form: gpu/kernels/elementwise_host_check.cpp).
+// then zeros added to x, which give r = x, and r = +0 for x = -0, either way (spec
+// "exp_core"; the stride-1 fingerprints of exp, tanh, sigmoid, silu and gelu over every
+// f32 input are the spec's: gpu/kernels/elementwise_host_check.cpp).
 __device__ __forceinline__ float ls_exp_core(float x, int* k) {
     const float t = __fadd_rn(__fmul_rn(x, ls_c(LS_LOG2E)), ls_c(LS_RINT_SHIFT));
     float kf = __fsub_rn(t, ls_c(LS_RINT_SHIFT));

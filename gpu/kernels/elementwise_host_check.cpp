@@ -7,8 +7,9 @@
 //   cargo run --release -p lockstep-reference --example elementwise_fingerprint -- 257
 //
 // The two outputs must be identical. `/tmp/ew 1 exp` (stride 1: every f32 input; optional
-// op names) prints only the ops named, to compare with the stride-1 column of the spec. (x86-64: SSE arithmetic, no excess precision; glibc's
-// fma is correctly rounded; rintf rounds to nearest even in the default rounding mode.)
+// op names) prints only the ops named, to compare with the stride-1 column of the spec.
+// (x86-64: SSE arithmetic, no excess precision; glibc's fma is correctly rounded; rintf
+// rounds to nearest even in the default rounding mode.)
 // This checks the operation sequences, not the GPU: on the device the same fingerprint is
 // computed by a kernel calling ls_* (the GPU crate's test).
 #include <cmath>
