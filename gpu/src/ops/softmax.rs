@@ -81,7 +81,7 @@ mod gpu_tests {
     use ndarray::Array2;
 
     /// Rows the plan gives the register engine (5 to 8 quads per thread, partial last chunk,
-    /// odd widths that defeat vector loads, -inf and ties), against the reference's bits.
+    /// odd widths that defeat vector loads, -inf and repeated values), against the reference's bits.
     /// Needs a GPU; without one it is skipped visibly.
     fn register_engine<T: Element, O: Element>(gpu: &crate::Gpu) {
         for (rows, h) in [(140, 8192), (133, 4097), (150, 6001)] {
