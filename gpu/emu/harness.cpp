@@ -246,10 +246,16 @@ template <typename T, typename O> static void check_rows(int rows, int H, bool s
             for (int j = 0; j < H; ++j) want[(size_t)i * H + j] = ls_from_f32<O>(lf ? (xv[j] - m) - lg : e[j] / s);
         }
         if (p.warps) break;  // softmax has no warp-engine kernel
-        if (p.regs)
+        if (p.regs)  // as the launcher: the half-size kernel where it holds the row
             ls_launch({(unsigned)rows, 1, 1}, LS_ROW_THREADS, [&] {
-                if (lf) ls_softmax_regs<T, O, true>(xs.data() + sh, outs.data() + sh, H);
-                else ls_softmax_regs<T, O, false>(xs.data() + sh, outs.data() + sh, H);
+                const bool half = (H + LS_LANES - 1) / LS_LANES * (LS_LANES / (4 * LS_ROW_THREADS)) <= LS_ROW_REG_QUADS / 2;
+                if (half) {
+                    if (lf) ls_softmax_regs<T, O, true, LS_ROW_REG_QUADS / 2>(xs.data() + sh, outs.data() + sh, H);
+                    else ls_softmax_regs<T, O, false, LS_ROW_REG_QUADS / 2>(xs.data() + sh, outs.data() + sh, H);
+                } else {
+                    if (lf) ls_softmax_regs<T, O, true, LS_ROW_REG_QUADS>(xs.data() + sh, outs.data() + sh, H);
+                    else ls_softmax_regs<T, O, false, LS_ROW_REG_QUADS>(xs.data() + sh, outs.data() + sh, H);
+                }
             });
         else
             run_rows<T>(rows, H, p, [&] {
@@ -270,8 +276,7 @@ template <typename T, typename O> static void check_rows_all(int rows, int H, bo
     }
     if (LS_LANES % 128 == 0)
         for (int shift : {0, 1}) check_rows<T, O>(rows, H, specials, {1, true, shift, true});
-    // The register engine at every width it holds (ops/rowplan.rs `regs_fit` launches it
-    // from 5 quads per thread up, but the kernel is correct for fewer).
+    // The register engine at every width it holds (ops/rowplan.rs `regs_kernel`).
     const int quad_lanes = 4 * LS_ROW_THREADS;
     if (LS_LANES % quad_lanes == 0 && (H + LS_LANES - 1) / LS_LANES * (LS_LANES / quad_lanes) <= LS_ROW_REG_QUADS)
         for (int shift : {0, 1}) check_rows<T, O>(rows, H, specials, {1, false, shift, false, true});

@@ -65,14 +65,15 @@ __device__ __forceinline__ void ls_softmax(const T* __restrict__ x, O* __restric
 // loads in flight), every pass reads it there, and softmax keeps e_i over x_i: x is read
 // from DRAM once, one exp per element, no shared memory but the combine's exchange. Each
 // lane's chain still runs over j in order, so these are the bits of every other engine.
-// The launcher (ops/rowplan.rs `regs_fit`) uses it where L is a multiple of
-// 4·LS_ROW_THREADS and a thread holds 5 to LS_ROW_REG_QUADS quads (with fewer, the block
-// engine measured faster); elsewhere the kernel is never launched (it traps if L does not fit).
+// The launcher (ops/rowplan.rs `regs_kernel`) uses it where L is a multiple of
+// 4·LS_ROW_THREADS and a thread holds at most Q quads (Q = LS_ROW_REG_QUADS, or half of it
+// in the `_regs4` kernels); elsewhere it is never launched (it traps if L does not fit).
 #if LS_LANES % (4 * LS_ROW_THREADS) == 0
 #define LS_REG_G (LS_LANES / (4 * LS_ROW_THREADS))
-template <typename T, typename O, bool LOG>
+template <typename T, typename O, bool LOG, int Q>
 __device__ __forceinline__ void ls_softmax_regs(const T* __restrict__ x, O* __restrict__ y, int H) {
-    constexpr int R = LS_ROW_THREADS / 32, G = LS_REG_G, Q = LS_ROW_REG_QUADS;
+    constexpr int R = LS_ROW_THREADS / 32, G = LS_REG_G;
+    static_assert(Q % G == 0, "whole chunks per thread");
     __shared__ __align__(16) float xch[(R > 1 ? R - 1 : 1) * 32 * 4];
     __shared__ float bc;
     const int t = (int)threadIdx.x % 32, w = (int)threadIdx.x / 32;
@@ -113,7 +114,7 @@ __device__ __forceinline__ void ls_softmax_regs(const T* __restrict__ x, O* __re
     }
 }
 #else
-template <typename T, typename O, bool LOG> __device__ __forceinline__ void ls_softmax_regs(const T*, O*, int) { __trap(); }
+template <typename T, typename O, bool LOG, int Q> __device__ __forceinline__ void ls_softmax_regs(const T*, O*, int) { __trap(); }
 #endif
 
 // `softmax_*` / `log_softmax_*`: one CTA per row; `*_wide_*`: a cluster of LS_ROW_CLUSTER
@@ -134,13 +135,21 @@ template <typename T, typename O, bool LOG> __device__ __forceinline__ void ls_s
     }
 LS_FOR_ALL_PAIRS(LS_SOFTMAX_KERNEL)
 
-// `softmax_regs_*` / `log_softmax_regs_*`: the register engine, one CTA per row; registers
-// bounded for 3 CTAs per SM (80: unbounded, NVRTC's code takes 107, 2 CTAs; 4 CTAs spill).
-#define LS_SOFTMAX_REGS_KERNEL(SUFFIX, T, O)                                                                               \
-    extern "C" __global__ void __launch_bounds__(LS_ROW_THREADS, 3) softmax_regs_##SUFFIX(const T* x, O* y, int H) {   \
-        ls_softmax_regs<T, O, false>(x, y, H);                                                                             \
-    }                                                                                                                      \
-    extern "C" __global__ void __launch_bounds__(LS_ROW_THREADS, 3) log_softmax_regs_##SUFFIX(const T* x, O* y, int H) { \
-        ls_softmax_regs<T, O, true>(x, y, H);                                                                              \
+// `softmax_regs_*` / `log_softmax_regs_*`: the register engine, one CTA per row, up to
+// LS_ROW_REG_QUADS quads per thread, registers bounded for 3 CTAs per SM (80: unbounded,
+// NVRTC's code takes 107, 2 CTAs; 4 CTAs spill). `*_regs4_*`: up to half as many quads,
+// registers for 4 CTAs per SM.
+#define LS_SOFTMAX_REGS_KERNEL(SUFFIX, T, O)                                                                                  \
+    extern "C" __global__ void __launch_bounds__(LS_ROW_THREADS, 3) softmax_regs_##SUFFIX(const T* x, O* y, int H) {      \
+        ls_softmax_regs<T, O, false, LS_ROW_REG_QUADS>(x, y, H);                                                              \
+    }                                                                                                                         \
+    extern "C" __global__ void __launch_bounds__(LS_ROW_THREADS, 3) log_softmax_regs_##SUFFIX(const T* x, O* y, int H) {  \
+        ls_softmax_regs<T, O, true, LS_ROW_REG_QUADS>(x, y, H);                                                               \
+    }                                                                                                                         \
+    extern "C" __global__ void __launch_bounds__(LS_ROW_THREADS, 4) softmax_regs4_##SUFFIX(const T* x, O* y, int H) {     \
+        ls_softmax_regs<T, O, false, LS_ROW_REG_QUADS / 2>(x, y, H);                                                          \
+    }                                                                                                                         \
+    extern "C" __global__ void __launch_bounds__(LS_ROW_THREADS, 4) log_softmax_regs4_##SUFFIX(const T* x, O* y, int H) { \
+        ls_softmax_regs<T, O, true, LS_ROW_REG_QUADS / 2>(x, y, H);                                                           \
     }
 LS_FOR_ALL_PAIRS(LS_SOFTMAX_REGS_KERNEL)

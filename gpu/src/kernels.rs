@@ -422,6 +422,8 @@ pub(crate) struct Kernels {
     pub log_softmax_wide: ByPair,
     pub softmax_regs: ByPair,
     pub log_softmax_regs: ByPair,
+    pub softmax_regs4: ByPair,
+    pub log_softmax_regs4: ByPair,
     pub rmsnorm_warps: ByPair,
     pub rope: ByPair,
     pub unary: ByPair,
@@ -474,6 +476,8 @@ impl Kernels {
             log_softmax_wide: rows("log_softmax_wide")?,
             softmax_regs: ByPair::load(r, c, "softmax_regs")?,
             log_softmax_regs: ByPair::load(r, c, "log_softmax_regs")?,
+            softmax_regs4: ByPair::load(r, c, "softmax_regs4")?,
+            log_softmax_regs4: ByPair::load(r, c, "log_softmax_regs4")?,
             rmsnorm_warps: warps("rmsnorm_warps")?,
             rope: ByPair::load(x, c, "rope")?,
             unary: ByPair::load(x, c, "unary")?,
@@ -534,7 +538,7 @@ pub fn tc_ptx() -> Result<String> {
 #[cfg(test)]
 mod tests {
     /// The row kernels (by input and output type): their own checks below.
-    const ROW_STEMS: [&str; 11] = [
+    const ROW_STEMS: [&str; 13] = [
         "rmsnorm",
         "rmsnorm_wide",
         "mean",
@@ -545,6 +549,8 @@ mod tests {
         "log_softmax_wide",
         "softmax_regs",
         "log_softmax_regs",
+        "softmax_regs4",
+        "log_softmax_regs4",
         "rmsnorm_warps",
     ];
 

@@ -107,7 +107,7 @@ impl Gpu {
         let mut plan = self.row_plan(c, rows, h, T::DTYPE, true, Some(if residual { 4 * tb } else { 2 * tb }), false);
         let f = match plan.kernel {
             // (No register engine for rmsnorm: `regs` is false above.)
-            RowKernel::Block | RowKernel::Regs => &kern.rmsnorm,
+            RowKernel::Block | RowKernel::Regs | RowKernel::Regs4 => &kern.rmsnorm,
             RowKernel::Wide => &kern.rmsnorm_wide,
             RowKernel::Warps => &kern.rmsnorm_warps,
         };

@@ -18,20 +18,28 @@ pub(crate) enum RowKernel {
     /// in shared memory and the next one prefetched.
     Warps,
     /// `*_regs_*`: the register engine (softmax.cu), one CTA of [`ROW_THREADS`] per row,
-    /// the row held in registers.
+    /// the row held in registers (up to [`ROW_REG_QUADS`] quads per thread).
     Regs,
+    /// `*_regs4_*`: the same for rows of up to half as many quads (fewer registers, 4 CTAs
+    /// per SM instead of 3).
+    Regs4,
 }
 
-/// Whether the register engine takes a row of width `h` under `lanes` lanes: lanes a
-/// multiple of 4 × [`ROW_THREADS`] (each thread then owns whole quads of lanes), and
-/// ceil(h / lanes) chunks of lanes / (4 × ROW_THREADS) quads each more than half of
-/// [`ROW_REG_QUADS`] and at most all of it. The kernel holds fewer quads too, but its
-/// registers (80, 3 CTAs per SM) then cost more than they save: measured (H200, 2026-12-05,
-/// docs/perf.md) 0.84–0.89× of the block engine at H = 4096, 1.05–1.08× at H = 8192.
-pub(crate) fn regs_fit(h: usize, lanes: usize) -> bool {
+/// The register-engine kernel for a row of width `h` under `lanes` lanes, if one holds it:
+/// lanes a multiple of 4 × [`ROW_THREADS`] (each thread then owns whole quads of lanes),
+/// and ceil(h / lanes) chunks of lanes / (4 × ROW_THREADS) quads each within
+/// [`ROW_REG_QUADS`] ([`RowKernel::Regs`]) or half of it ([`RowKernel::Regs4`], whose 62
+/// registers let 4 CTAs share an SM: the 8-quad kernel's 80 at H = 4096 measured 0.84–0.89×
+/// of the block engine on the H200, docs/perf.md).
+pub(crate) fn regs_kernel(h: usize, lanes: usize) -> Option<RowKernel> {
     let quad_lanes = 4 * ROW_THREADS;
     let quads = h.div_ceil(lanes) * (lanes / quad_lanes);
-    lanes.is_multiple_of(quad_lanes) && quads > ROW_REG_QUADS / 2 && quads <= ROW_REG_QUADS
+    match quads {
+        _ if !lanes.is_multiple_of(quad_lanes) => None,
+        q if q <= ROW_REG_QUADS / 2 => Some(RowKernel::Regs4),
+        q if q <= ROW_REG_QUADS => Some(RowKernel::Regs),
+        _ => None,
+    }
 }
 
 /// Where a plan puts a row.
@@ -93,8 +101,9 @@ pub(crate) fn max_smem_bytes(lanes: usize) -> usize {
 ///   engine's, one per level), and it loads the next row while it works on this one. The
 ///   grid is one CTA per row here; the launcher caps it at what fits on the device
 ///   ([`crate::device::Gpu::warp_grid`]).
-/// * Else the register engine ([`RowKernel::Regs`]) where the op has one (`regs`) and the
-///   row fits it ([`regs_fit`]): the row is read once into registers, no shared memory.
+/// * Else the register engine ([`RowKernel::Regs`], [`RowKernel::Regs4`]) where the op has
+///   one (`regs`) and the row fits it ([`regs_kernel`]): the row is read once into
+///   registers, no shared memory.
 /// * Else one CTA per row ([`RowKernel::Block`]), with the slice cache (read DRAM once,
 ///   later passes from shared memory) when `cache` (the op makes more than one pass) and
 ///   the slice fits in [`ROW_CACHE_MAX`].
@@ -114,9 +123,9 @@ pub(crate) fn row_plan(
     let few_rows = rows < sm_count && h >= 8 * lanes;
     let wide =
         clusters && lanes >= ROW_CLUSTER && rows.checked_mul(ROW_CLUSTER).is_some_and(|g| g <= i32::MAX as usize) && (row_bytes > ROW_CACHE_MAX || few_rows);
-    if !wide && regs && regs_fit(h, lanes) {
+    if let Some(kernel) = regs_kernel(h, lanes).filter(|_| regs && !wide) {
         return RowPlan {
-            kernel: RowKernel::Regs,
+            kernel,
             cfg: LaunchConfig {
                 grid_dim: (rows as u32, 1, 1),
                 block_dim: (ROW_THREADS as u32, 1, 1),
@@ -251,24 +260,26 @@ mod tests {
     }
 
     #[test]
-    fn softmax_rows_of_4097_to_8192_take_the_register_engine() {
+    fn softmax_rows_of_up_to_8192_take_the_register_engine() {
         // softmax f32 (no warp engine, a register engine), H100: 132 SMs, clusters.
         let plan = |rows, h, lanes| row_plan(rows, h, lanes, 4, true, None, true, true, 132);
-        for h in [4097, 6000, 8192] {
+        for (h, k) in [
+            (1, RowKernel::Regs4),
+            (4096, RowKernel::Regs4),
+            (4097, RowKernel::Regs),
+            (8192, RowKernel::Regs),
+        ] {
             let p = plan(4096, h, 1024);
-            assert_eq!(p.kernel, RowKernel::Regs, "h {h}");
+            assert_eq!(p.kernel, k, "h {h}");
             assert_eq!((p.cfg.grid_dim.0, p.cfg.block_dim.0, p.cfg.shared_mem_bytes), (4096, ROW_THREADS as u32, 0));
         }
-        // Up to 4 quads per thread the block engine; 8193 needs a ninth chunk; 2048 lanes
-        // hold chunks of two quads.
-        for h in [1, 1000, 4096, 8193] {
-            assert_eq!(plan(4096, h, 1024).kernel, RowKernel::Block, "h {h}");
-        }
+        // 8193 needs a ninth chunk; 2048 lanes hold chunks of two quads.
+        assert_eq!(plan(4096, 8193, 1024).kernel, RowKernel::Block);
         assert_eq!(plan(4096, 8192, 2048).kernel, RowKernel::Regs);
-        assert_eq!(plan(4096, 4096, 2048).kernel, RowKernel::Block);
+        assert_eq!(plan(4096, 4096, 2048).kernel, RowKernel::Regs4);
         assert_eq!(plan(4096, 8193, 2048).kernel, RowKernel::Block);
         // Lanes that are not whole quads per thread: never.
-        assert!(!regs_fit(6000, 512) && !regs_fit(6000, 32) && regs_fit(6000, 1024));
+        assert_eq!((regs_kernel(6000, 512), regs_kernel(6000, 32)), (None, None));
         // Few wide rows still get a cluster per row (more CTAs than rows).
         assert_eq!(plan(64, 8192, 1024).kernel, RowKernel::Wide);
         assert_eq!(plan(64, 6000, 1024).kernel, RowKernel::Regs);

@@ -59,6 +59,8 @@ impl Gpu {
         let f = match (log_form, plan.kernel) {
             (false, RowKernel::Regs) => &kern.softmax_regs,
             (true, RowKernel::Regs) => &kern.log_softmax_regs,
+            (false, RowKernel::Regs4) => &kern.softmax_regs4,
+            (true, RowKernel::Regs4) => &kern.log_softmax_regs4,
             (false, RowKernel::Wide) => &kern.softmax_wide,
             (true, RowKernel::Wide) => &kern.log_softmax_wide,
             (false, _) => &kern.softmax,
@@ -66,7 +68,7 @@ impl Gpu {
         };
         let mut l = self.stream().launch_builder(f.get(T::DTYPE, O::DTYPE));
         l.arg(dx).arg(&*dy).arg(&hi);
-        // SAFETY: matches `[log_]softmax[_wide|_regs]_*` in softmax.cu; x and y hold rows*h elements (checked);
+        // SAFETY: matches `[log_]softmax[_wide|_regs|_regs4]_*` in softmax.cu; x and y hold rows*h elements (checked);
         // the plan's grid covers every row (ops/rowplan.rs).
         unsafe { l.launch(plan.cfg) }.map_err(|e| at.err(e))?;
         Ok(())
@@ -80,12 +82,19 @@ mod gpu_tests {
     use lockstep_reference::{softmax as reference, Element, FMA_V1};
     use ndarray::Array2;
 
-    /// Rows the plan gives the register engine (5 to 8 quads per thread, partial last chunk,
-    /// odd widths that defeat vector loads, -inf and repeated values), against the reference's bits.
-    /// Needs a GPU; without one it is skipped visibly.
+    /// Rows the plan gives the register engine (both kernels, partial last chunk, odd widths
+    /// that defeat vector loads, -inf and ties), against the reference's bits. Needs a GPU;
+    /// without one it is skipped visibly.
     fn register_engine<T: Element, O: Element>(gpu: &crate::Gpu) {
-        for (rows, h) in [(140, 8192), (133, 4097), (150, 6001)] {
-            assert_eq!(gpu.row_plan(&FMA_V1, rows, h, T::DTYPE, true, None, true).kernel, RowKernel::Regs, "{rows}×{h}");
+        for (rows, h, k) in [
+            (140, 8192, RowKernel::Regs),
+            (133, 4097, RowKernel::Regs),
+            (150, 6001, RowKernel::Regs),
+            (135, 4096, RowKernel::Regs4),
+            (140, 3001, RowKernel::Regs4),
+            (3, 1000, RowKernel::Regs4),
+        ] {
+            assert_eq!(gpu.row_plan(&FMA_V1, rows, h, T::DTYPE, true, None, true).kernel, k, "{rows}×{h}");
             let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ (rows * h) as u64;
             let x = Array2::from_shape_fn((rows, h), |(i, j)| {
                 state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
