@@ -158,7 +158,7 @@ struct RowLaunch {
     bool cached;
     int shift;
     bool warps = false;  // the warp engine (reduce.cuh): parts and cached do not apply
-    bool regs = false;   // the register engine (softmax.cu): likewise
+    bool regs = false;   // the register engine (reduce.cuh LsRegRow): likewise
 };
 static std::string plan_name(const RowLaunch& p) {
     if (p.regs) return std::string(" [register engine") + (p.shift ? ", shift " + std::to_string(p.shift) : "") + "]";
@@ -171,6 +171,8 @@ static std::string plan_name(const RowLaunch& p) {
 static void run_warps(int rows, int H, int elem_bytes, const std::function<void()>& k) {
     ls_launch_ex({(unsigned)std::min(rows, 2), 1, 1}, LS_WARP_THREADS, (unsigned)ls_warp_smem_bytes(H, elem_bytes), 1, k);
 }
+// Whether a row of width H fits the half-size register-engine kernels (ops/rowplan.rs `regs_kernel`).
+static bool regs_half(int H) { return (H + LS_LANES - 1) / LS_LANES * (LS_LANES / (4 * LS_ROW_THREADS)) <= LS_ROW_REG_QUADS / 2; }
 template <typename T> static void run_rows(int rows, int H, const RowLaunch& p, const std::function<void()>& k) {
     const unsigned long long smem = ls_row_head_bytes() + (p.cached ? ls_row_cache_bytes(H, LS_LANES / (int)p.parts, sizeof(T)) : 0);
     ls_launch_ex({(unsigned)rows * p.parts, 1, 1}, LS_ROW_THREADS, (unsigned)smem, p.parts, k);
@@ -192,7 +194,7 @@ template <typename T, typename O> static void check_rows(int rows, int H, bool s
     auto xs = shifted(x, sh), rs = shifted(r, sh), ws = shifted(w, sh);
     char name[160];
     // rmsnorm, with residual and plain.
-    for (int with_res = 0; with_res < 2 && !p.regs; ++with_res) {
+    for (int with_res = 0; with_res < 2; ++with_res) {
         std::vector<O> want_y((size_t)rows * H);
         std::vector<T> want_h(want_y.size());
         for (int i = 0; i < rows; ++i) {
@@ -209,7 +211,12 @@ template <typename T, typename O> static void check_rows(int rows, int H, bool s
         std::vector<T> hs(want_y.size() + 8);
         const T* rp = with_res ? rs.data() + sh : nullptr;
         T* hp = with_res ? hs.data() + sh : nullptr;
-        if (p.warps)
+        if (p.regs)  // as the launcher: the half-size kernel where it holds the row
+            ls_launch({(unsigned)rows, 1, 1}, LS_ROW_THREADS, [&] {
+                if (regs_half(H)) ls_rmsnorm_regs<T, O, LS_ROW_REG_QUADS / 2>(xs.data() + sh, rp, ws.data() + sh, ys.data() + sh, hp, H, eps);
+                else ls_rmsnorm_regs<T, O, LS_ROW_REG_QUADS>(xs.data() + sh, rp, ws.data() + sh, ys.data() + sh, hp, H, eps);
+            });
+        else if (p.warps)
             run_warps(rows, H, (with_res ? 4 : 2) * sizeof(T), [&] {
                 // As the kernel of rmsnorm.cu: the bounds-free loops when L divides H.
                 if (H % LS_LANES == 0) ls_rmsnorm_warp<T, O, true>(xs.data() + sh, rp, ws.data() + sh, ys.data() + sh, hp, rows, H, eps);
@@ -248,8 +255,7 @@ template <typename T, typename O> static void check_rows(int rows, int H, bool s
         if (p.warps) break;  // softmax has no warp-engine kernel
         if (p.regs)  // as the launcher: the half-size kernel where it holds the row
             ls_launch({(unsigned)rows, 1, 1}, LS_ROW_THREADS, [&] {
-                const bool half = (H + LS_LANES - 1) / LS_LANES * (LS_LANES / (4 * LS_ROW_THREADS)) <= LS_ROW_REG_QUADS / 2;
-                if (half) {
+                if (regs_half(H)) {
                     if (lf) ls_softmax_regs<T, O, true, LS_ROW_REG_QUADS / 2>(xs.data() + sh, outs.data() + sh, H);
                     else ls_softmax_regs<T, O, false, LS_ROW_REG_QUADS / 2>(xs.data() + sh, outs.data() + sh, H);
                 } else {

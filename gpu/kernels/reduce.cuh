@@ -361,6 +361,16 @@ template <typename T> __device__ __forceinline__ LsQuad<T> ls_quad_load(const T*
     }
     return a;
 }
+// Stores the first n ≤ 4 elements of a as they are; one store when `vec` and n == 4.
+template <typename T> __device__ __forceinline__ void ls_quad_store(T* p, int n, bool vec, const LsQuad<T>& a) {
+    if (vec && n == 4) {
+        *reinterpret_cast<decltype(a.r)*>(p) = a.r;
+    } else {
+        float v[4];
+        ls_quad_widen(a, v);
+        LS_FOR4(q, n) p[q] = ls_from_f32<T>(v[q]);
+    }
+}
 
 // Dynamic shared memory of a warp-engine CTA: the exchange (R − 1 warps × 32 × 4 floats,
 // padded to R) and the result, then the op's buffers: ceil(H / L) chunks of L elements of
@@ -518,3 +528,74 @@ template <bool Full, typename T> __device__ __forceinline__ void ls_warp_prefetc
         else d = ls_quad_load(src + e, n, false);
     });
 }
+
+// ---- The register engine (softmax, rmsnorm): the row in registers ---------------------
+//
+// One CTA of LS_ROW_THREADS per row, the lanes laid out as in the warp engine with R = all
+// LS_ROW_THREADS / 32 warps of the CTA: lane l = 4t + q + 128g, g = w + R·i, slot i < G =
+// L / (4·LS_ROW_THREADS); quad f = j·G + i of a thread holds elements j·L + 4·(threadIdx.x +
+// LS_ROW_THREADS·i) … + 3 of chunk j. The op loads its whole row at once (every load in
+// flight), every pass reads it in registers, and the combine is the warp engine's
+// (`ls_quad_combine`). Each lane's chain still runs over j in order: the bits of every
+// other engine. The launcher (ops/rowplan.rs `regs_kernel`) uses it where L is a multiple
+// of 4·LS_ROW_THREADS and a thread holds at most Q quads; elsewhere the kernels trap.
+#if LS_LANES % (4 * LS_ROW_THREADS) == 0
+#define LS_REG_ROWS 1
+#define LS_REG_G (LS_LANES / (4 * LS_ROW_THREADS))
+
+// The combine's exchange ((R − 1) × 32 × 4 floats) and result (the last float): one array
+// per kernel, reused by each of its reductions (ls_quad_combine allows that).
+__device__ __forceinline__ float* ls_reg_exchange() {
+    __shared__ __align__(16) float xch[(LS_ROW_THREADS / 32 > 1 ? LS_ROW_THREADS / 32 - 1 : 1) * 32 * 4 + 4];
+    return xch;
+}
+
+template <int Q> struct LsRegRow {
+    static constexpr int R = LS_ROW_THREADS / 32, G = LS_REG_G;
+    static_assert(Q % G == 0, "whole chunks per thread");
+    int n[Q];  // elements of quad f in the row: 4, fewer at its end, 0 past it
+    // Row index of the first element of quad f.
+    static __device__ __forceinline__ int elem(int f) { return (f / G) * LS_LANES + 4 * ((int)threadIdx.x + LS_ROW_THREADS * (f % G)); }
+    __device__ __forceinline__ explicit LsRegRow(int H) {
+#pragma unroll
+        for (int f = 0; f < Q; ++f) n[f] = elem(f) < H ? min(4, H - elem(f)) : 0;
+    }
+    // Quad f of every row element into v[f] (widened); vector loads where `row` is aligned.
+    template <typename T> __device__ __forceinline__ void load(const T* row, float v[Q][4]) const {
+        const bool vec = ls_aligned4(row);
+#pragma unroll
+        for (int f = 0; f < Q; ++f)
+            if (n[f] > 0) ls_ld4(row + elem(f), n[f], vec, v[f]);
+    }
+    // The same, kept as stored (LsQuad: half the registers of floats for 16-bit types).
+    template <typename T> __device__ __forceinline__ void load(const T* row, LsQuad<T> a[Q]) const {
+        const bool vec = ls_aligned4(row);
+#pragma unroll
+        for (int f = 0; f < Q; ++f)
+            if (n[f] > 0) a[f] = ls_quad_load(row + elem(f), n[f], vec);
+    }
+    template <typename T> __device__ __forceinline__ void store(T* row, const LsQuad<T> a[Q]) const {
+        const bool vec = ls_aligned4(row);
+#pragma unroll
+        for (int f = 0; f < Q; ++f)
+            if (n[f] > 0) ls_quad_store(row + elem(f), n[f], vec, a[f]);
+    }
+    template <typename T> __device__ __forceinline__ void store(T* row, const float v[Q][4]) const {
+        const bool vec = ls_aligned4(row);
+#pragma unroll
+        for (int f = 0; f < Q; ++f)
+            if (n[f] > 0) ls_st4(row + elem(f), n[f], vec, v[f]);
+    }
+    // The lane tree over value(f, q) (component q of quad f, called once each, in chain
+    // order); every thread of the CTA must call it and gets the result.
+    template <typename Op, typename V> __device__ __forceinline__ float reduce(V value) const {
+        float acc[G][4];
+#pragma unroll
+        for (int i = 0; i < G; ++i) LS_FOR4(q, 4) acc[i][q] = Op::identity();
+#pragma unroll
+        for (int f = 0; f < Q; ++f) LS_FOR4(q, n[f]) acc[f % G][q] = Op::fold(acc[f % G][q], value(f, q));
+        float* xch = ls_reg_exchange();
+        return ls_quad_combine<Op, R, G>(acc, xch, xch + (R > 1 ? R - 1 : 1) * 32 * 4, (int)threadIdx.x / 32, (int)threadIdx.x % 32);
+    }
+};
+#endif

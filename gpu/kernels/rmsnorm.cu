@@ -120,6 +120,77 @@ __device__ __forceinline__ void ls_rmsnorm_warp(const T* __restrict__ x, const T
     }
 }
 
+// The same steps on the register engine (reduce.cuh `LsRegRow`): the row is read into
+// registers at once and h stays there as stored in T (exact: h is a T value; half the
+// registers of floats for 16-bit types), widened where used; w too, loaded before the
+// reduction so that its latency hides behind the combine (after it for f32 rows of the
+// large kernel: registers). RES: the residual form, its own
+// code path so that each form gets the registers of its own loop.
+#ifdef LS_REG_ROWS
+template <typename T, typename O, int Q, bool RES>
+__device__ __forceinline__ void ls_rmsnorm_regs_form(const T* __restrict__ x, const T* __restrict__ res, const T* __restrict__ w,
+                                                     O* __restrict__ y, T* __restrict__ h_out, int H, float eps) {
+    const LsRegRow<Q> P(H);
+    const long long base = (long long)blockIdx.x * H;
+    LsQuad<T> hq[Q], wq[Q];
+    P.load(x + base, hq);
+    if (RES) {
+        const bool vr = ls_aligned4(res + base);
+#pragma unroll
+        for (int f = 0; f < Q; ++f) {
+            float a[4], b[4];
+            ls_quad_widen(hq[f], a);
+            ls_quad_widen(P.n[f] > 0 ? ls_quad_load(res + base + P.elem(f), P.n[f], vr) : hq[f], b);
+            LS_FOR4(q, 4) a[q] = __fadd_rn(a[q], b[q]);  // (past the row's end: 0 + 0, never stored)
+            hq[f] = ls_quad_narrow<T>(a);
+        }
+        P.store(h_out + base, hq);
+    }
+    // f32 rows (twice the registers) of the large kernel load w after the reduction.
+    constexpr bool WPRE = sizeof(T) < 4 || Q <= LS_ROW_REG_QUADS / 2;
+    if (WPRE) P.load(w, wq);
+    const float ss = P.template reduce<LsSumSq>([&](int f, int q) {
+        float a[4];
+        ls_quad_widen(hq[f], a);
+        return a[q];
+    });
+    const float ms = __fdiv_rn(ss, __int2float_rn(H));
+    const float r = ls_rsqrt(__fadd_rn(ms, eps));
+    const bool vy = ls_aligned4(y + base), vw = ls_aligned4(w);
+#pragma unroll
+    for (int f = 0; f < Q; ++f) {
+        if (P.n[f] == 0) continue;
+        float a[4], wv[4];
+        ls_quad_widen(hq[f], a);
+        ls_quad_widen(WPRE ? wq[f] : ls_quad_load(w + P.elem(f), P.n[f], vw), wv);
+        LS_FOR4(q, P.n[f]) a[q] = __fmul_rn(__fmul_rn(a[q], r), wv[q]);
+        ls_st4(y + base + P.elem(f), P.n[f], vy, a);
+    }
+}
+template <typename T, typename O, int Q>
+__device__ __forceinline__ void ls_rmsnorm_regs(const T* __restrict__ x, const T* __restrict__ res, const T* __restrict__ w, O* __restrict__ y,
+                                                T* __restrict__ h_out, int H, float eps) {
+    if (res) ls_rmsnorm_regs_form<T, O, Q, true>(x, res, w, y, h_out, H, eps);
+    else ls_rmsnorm_regs_form<T, O, Q, false>(x, nullptr, w, y, nullptr, H, eps);
+}
+#else
+template <typename T, typename O, int Q>
+__device__ __forceinline__ void ls_rmsnorm_regs(const T*, const T*, const T*, O*, T*, int, float) { __trap(); }
+#endif
+
+// `rmsnorm_regs_*`: the register engine, one CTA per row, up to LS_ROW_REG_QUADS quads per
+// thread; `rmsnorm_regs4_*`: up to half as many. Launch bounds as softmax's register kernels.
+#define LS_RMSNORM_REGS_KERNEL(SUFFIX, T, O)                                                                                \
+    extern "C" __global__ void __launch_bounds__(LS_ROW_THREADS, 3)                                                         \
+        rmsnorm_regs_##SUFFIX(const T* x, const T* res, const T* w, O* y, T* h_out, int H, float eps) {                     \
+        ls_rmsnorm_regs<T, O, LS_ROW_REG_QUADS>(x, res, w, y, h_out, H, eps);                                               \
+    }                                                                                                                       \
+    extern "C" __global__ void __launch_bounds__(LS_ROW_THREADS, 4)                                                         \
+        rmsnorm_regs4_##SUFFIX(const T* x, const T* res, const T* w, O* y, T* h_out, int H, float eps) {                    \
+        ls_rmsnorm_regs<T, O, LS_ROW_REG_QUADS / 2>(x, res, w, y, h_out, H, eps);                                           \
+    }
+LS_FOR_ALL_PAIRS(LS_RMSNORM_REGS_KERNEL)
+
 // `rmsnorm_warps_*`: the warp engine, persistent CTAs of LS_WARP_R warps (ops/rowplan.rs).
 #define LS_RMSNORM_WARP_KERNEL(SUFFIX, T, O)                                                                           \
     extern "C" __global__ void __launch_bounds__(LS_WARP_THREADS)                                                     \

@@ -57,61 +57,25 @@ __device__ __forceinline__ void ls_softmax(const T* __restrict__ x, O* __restric
         });
 }
 
-// ---- The register engine: rows of at most LS_ROW_REG_QUADS quads per thread --------------
-// One CTA of LS_ROW_THREADS per row, the lanes laid out as in the warp engine with R = all
-// LS_ROW_THREADS / 32 warps of the CTA: lane l = 4t + q + 128g, g = w + R·i, where slot i < G
-// = L / (4·LS_ROW_THREADS); quad f = j·G + i of a thread holds elements j·L + 4·(threadIdx.x
-// + LS_ROW_THREADS·i) … + 3 of chunk j. The whole row is loaded into registers at once (all
-// loads in flight), every pass reads it there, and softmax keeps e_i over x_i: x is read
-// from DRAM once, one exp per element, no shared memory but the combine's exchange. Each
-// lane's chain still runs over j in order, so these are the bits of every other engine.
-// The launcher (ops/rowplan.rs `regs_kernel`) uses it where L is a multiple of
-// 4·LS_ROW_THREADS and a thread holds at most Q quads (Q = LS_ROW_REG_QUADS, or half of it
-// in the `_regs4` kernels); elsewhere it is never launched (it traps if L does not fit).
-#if LS_LANES % (4 * LS_ROW_THREADS) == 0
-#define LS_REG_G (LS_LANES / (4 * LS_ROW_THREADS))
+// ---- The register engine (reduce.cuh `LsRegRow`): rows of at most Q quads per thread ----
+// The row is read from DRAM once into registers, softmax keeps e_i over x_i (one exp per
+// element), and no shared memory is used but the combine's exchange.
+#ifdef LS_REG_ROWS
 template <typename T, typename O, bool LOG, int Q>
 __device__ __forceinline__ void ls_softmax_regs(const T* __restrict__ x, O* __restrict__ y, int H) {
-    constexpr int R = LS_ROW_THREADS / 32, G = LS_REG_G;
-    static_assert(Q % G == 0, "whole chunks per thread");
-    __shared__ __align__(16) float xch[(R > 1 ? R - 1 : 1) * 32 * 4];
-    __shared__ float bc;
-    const int t = (int)threadIdx.x % 32, w = (int)threadIdx.x / 32;
-    const T* xr = x + (long long)blockIdx.x * H;
-    O* yr = y + (long long)blockIdx.x * H;
-    const bool vx = ls_aligned4(xr), vy = ls_aligned4(yr);
+    const LsRegRow<Q> P(H);
     float v[Q][4];
-    int n[Q];
-#pragma unroll
-    for (int f = 0; f < Q; ++f) {
-        const int e = (f / G) * LS_LANES + 4 * ((int)threadIdx.x + LS_ROW_THREADS * (f % G));
-        n[f] = e < H ? min(4, H - e) : 0;
-        if (n[f] > 0) ls_ld4(xr + e, n[f], vx, v[f]);
-    }
-    float acc[G][4];
-#pragma unroll
-    for (int i = 0; i < G; ++i) LS_FOR4(q, 4) acc[i][q] = LsMax::identity();
-#pragma unroll
-    for (int f = 0; f < Q; ++f) LS_FOR4(q, n[f]) acc[f % G][q] = LsMax::fold(acc[f % G][q], v[f][q]);
-    const float m = ls_quad_combine<LsMax, R, G>(acc, xch, &bc, w, t);
-#pragma unroll
-    for (int i = 0; i < G; ++i) LS_FOR4(q, 4) acc[i][q] = LsSum::identity();
-#pragma unroll
-    for (int f = 0; f < Q; ++f)
-        LS_FOR4(q, n[f]) {
-            const float e = ls_exp(__fsub_rn(v[f][q], m));
-            acc[f % G][q] = LsSum::fold(acc[f % G][q], e);
-            if (!LOG) v[f][q] = e;
-        }
-    const float s = ls_quad_combine<LsSum, R, G>(acc, xch, &bc, w, t);
+    P.load(x + (long long)blockIdx.x * H, v);
+    const float m = P.template reduce<LsMax>([&](int f, int q) { return v[f][q]; });
+    const float s = P.template reduce<LsSum>([&](int f, int q) {
+        const float e = ls_exp(__fsub_rn(v[f][q], m));
+        if (!LOG) v[f][q] = e;
+        return e;
+    });
     const float lg = LOG ? ls_log(s) : 0.0f;
 #pragma unroll
-    for (int f = 0; f < Q; ++f) {
-        if (n[f] == 0) continue;
-        float out[4];
-        LS_FOR4(q, n[f]) out[q] = LOG ? __fsub_rn(__fsub_rn(v[f][q], m), lg) : __fdiv_rn(v[f][q], s);
-        ls_st4(yr + (f / G) * LS_LANES + 4 * ((int)threadIdx.x + LS_ROW_THREADS * (f % G)), n[f], vy, out);
-    }
+    for (int f = 0; f < Q; ++f) LS_FOR4(q, P.n[f]) v[f][q] = LOG ? __fsub_rn(__fsub_rn(v[f][q], m), lg) : __fdiv_rn(v[f][q], s);
+    P.store(y + (long long)blockIdx.x * H, v);
 }
 #else
 template <typename T, typename O, bool LOG, int Q> __device__ __forceinline__ void ls_softmax_regs(const T*, O*, int) { __trap(); }

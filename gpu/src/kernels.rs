@@ -40,9 +40,9 @@ pub const ROW_THREADS: usize = 256;
 /// CTAs per row of the `*_wide` row kernels (a thread-block cluster; sm_90 and later):
 /// each owns `LANES / ROW_CLUSTER` lanes of the row (ops/rowplan.rs; no effect on the tree).
 pub const ROW_CLUSTER: usize = 8;
-/// Quads (4 elements) of a row each thread of the softmax register engine holds in
-/// registers (softmax.cu `ls_softmax_regs`; ops/rowplan.rs): rows up to 8 × 4 × [`ROW_THREADS`]
-/// = 8192 elements.
+/// Quads (4 elements) of a row each thread of the register engine holds in registers
+/// (reduce.cuh `LsRegRow`, used by softmax and rmsnorm; ops/rowplan.rs): rows up to
+/// 8 × 4 × [`ROW_THREADS`] = 8192 elements at L = 1024.
 pub const ROW_REG_QUADS: usize = 8;
 /// Most bytes of a row slice the row kernels keep in shared memory (ops/rowplan.rs): an
 /// f32 vocabulary row of 151936 split over [`ROW_CLUSTER`] CTAs fits (75968 B).
@@ -425,6 +425,8 @@ pub(crate) struct Kernels {
     pub softmax_regs4: ByPair,
     pub log_softmax_regs4: ByPair,
     pub rmsnorm_warps: ByPair,
+    pub rmsnorm_regs: ByPair,
+    pub rmsnorm_regs4: ByPair,
     pub rope: ByPair,
     pub unary: ByPair,
     pub attn_split: ByOut,
@@ -478,6 +480,8 @@ impl Kernels {
             log_softmax_regs: ByPair::load(r, c, "log_softmax_regs")?,
             softmax_regs4: ByPair::load(r, c, "softmax_regs4")?,
             log_softmax_regs4: ByPair::load(r, c, "log_softmax_regs4")?,
+            rmsnorm_regs: ByPair::load(r, c, "rmsnorm_regs")?,
+            rmsnorm_regs4: ByPair::load(r, c, "rmsnorm_regs4")?,
             rmsnorm_warps: warps("rmsnorm_warps")?,
             rope: ByPair::load(x, c, "rope")?,
             unary: ByPair::load(x, c, "unary")?,
@@ -538,7 +542,7 @@ pub fn tc_ptx() -> Result<String> {
 #[cfg(test)]
 mod tests {
     /// The row kernels (by input and output type): their own checks below.
-    const ROW_STEMS: [&str; 13] = [
+    const ROW_STEMS: [&str; 15] = [
         "rmsnorm",
         "rmsnorm_wide",
         "mean",
@@ -552,6 +556,8 @@ mod tests {
         "softmax_regs4",
         "log_softmax_regs4",
         "rmsnorm_warps",
+        "rmsnorm_regs",
+        "rmsnorm_regs4",
     ];
 
     #[test]

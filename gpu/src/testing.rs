@@ -32,3 +32,37 @@ pub fn open_or_skip(what: &str) -> Result<Option<Gpu>> {
         Err(e) => Err(e),
     }
 }
+
+/// Rows for the GPU unit tests of the row engines: uniform in [-8, 8) from a fixed seed
+/// (so a failure reproduces), with `special` every 97th element (diagonally) and 3.0
+/// (repeated values: ties of max) after it.
+#[cfg(test)]
+pub(crate) fn test_rows<T: lockstep_reference::Element>(rows: usize, h: usize, special: f32) -> ndarray::Array2<T> {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ (rows * h) as u64;
+    ndarray::Array2::from_shape_fn((rows, h), |(i, j)| {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let u = (state >> 40) as f32 / (1u64 << 24) as f32;
+        T::from_f32(match (i + j) % 97 {
+            0 => special,
+            1 => 3.0,
+            _ => 16.0 * u - 8.0,
+        })
+    })
+}
+
+/// Asserts that `got` and `want` have the same bits, element by element.
+#[cfg(test)]
+pub(crate) fn assert_same_bits<E: lockstep_reference::Element>(got: &ndarray::Array2<E>, want: &ndarray::Array2<E>, what: &str) {
+    assert_eq!(got.dim(), want.dim(), "{what}: shape");
+    for (k, (g, w)) in got.iter().zip(want.iter()).enumerate() {
+        assert_eq!(g.bits(), w.bits(), "{what}: element {k}");
+    }
+}
+
+/// Runs `f` on the GPU, or skips visibly without one (see [`open_or_skip`]).
+#[cfg(test)]
+pub(crate) fn with_gpu(what: &str, f: impl FnOnce(&Gpu)) {
+    if let Some(gpu) = open_or_skip(what).unwrap_or_else(|e| panic!("{e}")) {
+        f(&gpu)
+    }
+}

@@ -556,11 +556,10 @@ mod gpu_tests {
 
     #[test]
     fn every_skinny_kernel_whole_and_split_gives_the_reference_bits() {
-        let Some(gpu) = crate::testing::open_or_skip("every skinny matmul kernel").unwrap_or_else(|e| panic!("{e}")) else {
-            return;
-        };
-        every_skinny_kernel::<f32, f32>(&gpu);
-        every_skinny_kernel::<bf16, bf16>(&gpu);
-        every_skinny_kernel::<bf16, f32>(&gpu);
+        crate::testing::with_gpu("every skinny matmul kernel", |gpu| {
+            every_skinny_kernel::<f32, f32>(gpu);
+            every_skinny_kernel::<bf16, bf16>(gpu);
+            every_skinny_kernel::<bf16, f32>(gpu);
+        });
     }
 }

@@ -102,14 +102,16 @@ impl Gpu {
         }
         let kern = self.kernels(c)?;
         let (hi, eps) = (h as i32, p.eps);
-        // The warp engine's buffers: x of two rows, and r of two rows (elements of T).
+        // The register engine where the row fits it, else the warp engine (its buffers: x of
+        // two rows, and r of two rows, in elements of T), the block or the cluster engine.
         let residual = dr.is_some();
-        let mut plan = self.row_plan(c, rows, h, T::DTYPE, true, Some(if residual { 4 * tb } else { 2 * tb }), false);
+        let mut plan = self.row_plan(c, rows, h, T::DTYPE, true, Some(if residual { 4 * tb } else { 2 * tb }), true);
         let f = match plan.kernel {
-            // (No register engine for rmsnorm: `regs` is false above.)
-            RowKernel::Block | RowKernel::Regs | RowKernel::Regs4 => &kern.rmsnorm,
+            RowKernel::Block => &kern.rmsnorm,
             RowKernel::Wide => &kern.rmsnorm_wide,
             RowKernel::Warps => &kern.rmsnorm_warps,
+            RowKernel::Regs => &kern.rmsnorm_regs,
+            RowKernel::Regs4 => &kern.rmsnorm_regs4,
         };
         let mut l = self.stream().launch_builder(f.get(T::DTYPE, O::DTYPE));
         l.arg(dx);
@@ -128,11 +130,60 @@ impl Gpu {
             l.arg(&rows_i);
             plan.cfg.grid_dim.0 = self.warp_grid(f.get(T::DTYPE, O::DTYPE), &plan.cfg, rows);
         }
-        // SAFETY: matches `rmsnorm_*`, `rmsnorm_wide_*` and `rmsnorm_warps_*` (which also takes
+        // SAFETY: matches `rmsnorm_*`, `rmsnorm_wide_*`, `rmsnorm_regs{,4}_*` and `rmsnorm_warps_*` (which also takes
         // `rows`) in rmsnorm.cu; every buffer holds rows*h elements (w: h; checked above); the
         // plan's grid covers every row, the warp engine's by looping (ops/rowplan.rs), and its
         // shared memory holds the buffers the kernel checks for.
         unsafe { l.launch(plan.cfg) }.map_err(|e| at.err(e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod gpu_tests {
+    use crate::ops::rowplan::RowKernel;
+    use crate::testing::{assert_same_bits, test_rows, with_gpu};
+    use half::bf16;
+    use lockstep_reference::rmsnorm::{self as reference, RmsnormParams};
+    use lockstep_reference::{Element, FMA_V1};
+    use ndarray::Array1;
+
+    /// Rows the plan gives the register engine (both kernels, partial last chunk, odd widths
+    /// that defeat vector loads, −0), plain and residual form, against the reference's bits.
+    fn register_engine<T: Element, O: Element>(gpu: &crate::Gpu) {
+        let p = RmsnormParams { eps: 1e-5 };
+        for (rows, h, k) in [
+            (140, 8192, RowKernel::Regs),
+            (133, 4097, RowKernel::Regs),
+            (150, 6001, RowKernel::Regs),
+            (135, 4096, RowKernel::Regs4),
+            (140, 3001, RowKernel::Regs4),
+            (3, 1000, RowKernel::Regs4),
+        ] {
+            for residual in [false, true] {
+                let warp = if residual { 4 } else { 2 } * T::DTYPE.size_bytes();
+                assert_eq!(gpu.row_plan(&FMA_V1, rows, h, T::DTYPE, true, Some(warp), true).kernel, k, "{rows}×{h}");
+            }
+            let x = test_rows::<T>(rows, h, -0.0);
+            // A residual unlike x, so that h = round_T(x + r) rounds.
+            let r = x.mapv(|v| T::from_f32(0.3 - 0.7 * v.to_f32()));
+            let w = Array1::from_shape_fn(h, |j| T::from_f32(0.5 + (j % 7) as f32 * 0.25));
+            let what = format!("{rows}×{h} ({} → {})", T::DTYPE, O::DTYPE);
+            let got: ndarray::Array2<O> = gpu.rmsnorm(&FMA_V1, x.view(), w.view(), p).unwrap();
+            assert_same_bits(&got, &reference::rmsnorm(&FMA_V1, x.view(), w.view(), p).unwrap(), &format!("rmsnorm {what}"));
+            let (gy, gh) = gpu.rmsnorm_residual::<T, O>(&FMA_V1, x.view(), r.view(), w.view(), p).unwrap();
+            let (wy, wh) = reference::rmsnorm_residual::<T, O>(&FMA_V1, x.view(), r.view(), w.view(), p).unwrap();
+            assert_same_bits(&gy, &wy, &format!("rmsnorm_residual y {what}"));
+            assert_same_bits(&gh, &wh, &format!("rmsnorm_residual h {what}"));
+        }
+    }
+
+    #[test]
+    fn register_engine_rows_give_the_reference_bits() {
+        with_gpu("rmsnorm register engine", |gpu| {
+            register_engine::<bf16, bf16>(gpu);
+            register_engine::<f32, f32>(gpu);
+            register_engine::<bf16, f32>(gpu);
+        });
     }
 }

@@ -17,8 +17,9 @@ pub(crate) enum RowKernel {
     /// `*_warps_*`: the warp engine, persistent CTAs of [`warp_threads`], each row cached
     /// in shared memory and the next one prefetched.
     Warps,
-    /// `*_regs_*`: the register engine (softmax.cu), one CTA of [`ROW_THREADS`] per row,
-    /// the row held in registers (up to [`ROW_REG_QUADS`] quads per thread).
+    /// `*_regs_*`: the register engine (reduce.cuh `LsRegRow`; softmax and rmsnorm), one
+    /// CTA of [`ROW_THREADS`] per row, the row held in registers (up to [`ROW_REG_QUADS`]
+    /// quads per thread).
     Regs,
     /// `*_regs4_*`: the same for rows of up to half as many quads (fewer registers, 4 CTAs
     /// per SM instead of 3).
@@ -95,15 +96,15 @@ pub(crate) fn max_smem_bytes(lanes: usize) -> usize {
 ///   sm_90+) and the row is too wide to cache in one CTA, or the rows are fewer than the
 ///   SMs (`sm_count`) and at least 8 lanes' chunks wide: then one CTA per row would leave
 ///   SMs idle and its loads too few to cover DRAM latency.
+/// * Else the register engine ([`RowKernel::Regs`], [`RowKernel::Regs4`]) where the op has
+///   one (`regs`) and the row fits it ([`regs_kernel`]): the row is read once into
+///   registers, no shared memory, every load of the row in flight at once.
 /// * Else the warp engine ([`RowKernel::Warps`]) where the op has one (`warp_cache`: the
 ///   bytes per element of its buffers, double buffering included), the lanes suit it and
 ///   the buffers fit in [`ROW_CACHE_MAX`]: its combine costs two barriers (the block
 ///   engine's, one per level), and it loads the next row while it works on this one. The
 ///   grid is one CTA per row here; the launcher caps it at what fits on the device
 ///   ([`crate::device::Gpu::warp_grid`]).
-/// * Else the register engine ([`RowKernel::Regs`], [`RowKernel::Regs4`]) where the op has
-///   one (`regs`) and the row fits it ([`regs_kernel`]): the row is read once into
-///   registers, no shared memory.
 /// * Else one CTA per row ([`RowKernel::Block`]), with the slice cache (read DRAM once,
 ///   later passes from shared memory) when `cache` (the op makes more than one pass) and
 ///   the slice fits in [`ROW_CACHE_MAX`].
@@ -285,5 +286,16 @@ mod tests {
         assert_eq!(plan(64, 6000, 1024).kernel, RowKernel::Regs);
         // Vocabulary rows: a cluster.
         assert_eq!(plan(4096, 151936, 1024).kernel, RowKernel::Wide);
+    }
+
+    #[test]
+    fn rmsnorm_rows_take_the_register_engine_then_the_warp_engine() {
+        // rmsnorm bf16 (both engines; warp buffers 2 × 2 bytes per element), H100.
+        let plan = |rows, h| row_plan(rows, h, 1024, 2, true, Some(4), true, true, 132).kernel;
+        assert_eq!(plan(4096, 8192), RowKernel::Regs);
+        assert_eq!(plan(4096, 4096), RowKernel::Regs4);
+        assert_eq!(plan(4096, 16384), RowKernel::Warps);
+        assert_eq!(plan(64, 8192), RowKernel::Wide);
+        assert_eq!(plan(4096, 151936), RowKernel::Wide);
     }
 }

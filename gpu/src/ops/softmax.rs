@@ -95,43 +95,25 @@ mod gpu_tests {
             (3, 1000, RowKernel::Regs4),
         ] {
             assert_eq!(gpu.row_plan(&FMA_V1, rows, h, T::DTYPE, true, None, true).kernel, k, "{rows}×{h}");
-            let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ (rows * h) as u64;
-            let x = Array2::from_shape_fn((rows, h), |(i, j)| {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                let u = (state >> 40) as f32 / (1u64 << 24) as f32;
-                T::from_f32(match (i + j) % 97 {
-                    0 => f32::NEG_INFINITY,
-                    1 => 3.0,
-                    _ => 16.0 * u - 8.0,
-                })
-            });
+            let x = crate::testing::test_rows::<T>(rows, h, f32::NEG_INFINITY);
             for log_form in [false, true] {
                 let (got, want): (Array2<O>, Array2<O>) = if log_form {
                     (gpu.log_softmax(&FMA_V1, x.view()).unwrap(), reference::log_softmax(&FMA_V1, x.view()).unwrap())
                 } else {
                     (gpu.softmax(&FMA_V1, x.view()).unwrap(), reference::softmax(&FMA_V1, x.view()).unwrap())
                 };
-                for (k, (g, w)) in got.iter().zip(want.iter()).enumerate() {
-                    assert_eq!(
-                        g.bits(),
-                        w.bits(),
-                        "{} {rows}×{h} ({} → {}): element {k}",
-                        if log_form { "log_softmax" } else { "softmax" },
-                        T::DTYPE,
-                        O::DTYPE
-                    );
-                }
+                let op = if log_form { "log_softmax" } else { "softmax" };
+                crate::testing::assert_same_bits(&got, &want, &format!("{op} {rows}×{h} ({} → {})", T::DTYPE, O::DTYPE));
             }
         }
     }
 
     #[test]
     fn register_engine_rows_give_the_reference_bits() {
-        let Some(gpu) = crate::testing::open_or_skip("softmax register engine").unwrap_or_else(|e| panic!("{e}")) else {
-            return;
-        };
-        register_engine::<f32, f32>(&gpu);
-        register_engine::<bf16, f32>(&gpu);
-        register_engine::<f32, bf16>(&gpu);
+        crate::testing::with_gpu("softmax register engine", |gpu| {
+            register_engine::<f32, f32>(gpu);
+            register_engine::<bf16, f32>(gpu);
+            register_engine::<f32, bf16>(gpu);
+        });
     }
 }
