@@ -169,6 +169,29 @@ __host__ __device__ __forceinline__ unsigned long long ls_row_cache_bytes(long l
     return (unsigned long long)((H + LS_LANES - 1) / LS_LANES) * lc * elem;
 }
 
+// Asynchronous copies global → shared (sm_80+). A thread's wait covers its own copies: a
+// thread reads back what it copied itself (the warp engine), or the CTA synchronises after
+// every thread's wait (ls_row_fill).
+#if defined(LS_HOST_EMULATION)
+template <int B> __device__ __forceinline__ void ls_cp_async(void* dst, const void* src) { std::memcpy(dst, src, B); }
+__device__ __forceinline__ void ls_cp_async_commit() {}
+template <int N> __device__ __forceinline__ void ls_cp_async_wait() {}
+#elif __CUDA_ARCH__ >= 800
+template <int B> __device__ __forceinline__ void ls_cp_async(void* dst, const void* src) {
+    const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.ca.shared.global [%0], [%1], %2;" ::"r"(d), "l"(src), "n"(B) : "memory");
+}
+__device__ __forceinline__ void ls_cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N> __device__ __forceinline__ void ls_cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
+#else
+template <int B> __device__ __forceinline__ void ls_cp_async(void* dst, const void* src) {
+    if (B == 16) *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
+    else *reinterpret_cast<uint2*>(dst) = *reinterpret_cast<const uint2*>(src);
+}
+__device__ __forceinline__ void ls_cp_async_commit() {}
+template <int N> __device__ __forceinline__ void ls_cp_async_wait() {}
+#endif
+
 // One CTA's place in its row.
 struct LsRow {
     long long row;  // the row
@@ -225,6 +248,25 @@ __device__ __forceinline__ void ls_row_map(const LsRow& R, Load load, Store stor
         for (int u = 0; u < U; ++u)
             if (n[u] > 0) store(k0 + u * step, e[u], n[u], v[u]);
     }
+}
+
+// Copies this CTA's slice of row `src` (as stored) into the slice cache, every copy in
+// flight at once: one asynchronous copy per full aligned quad, a plain one for the rest.
+// Returns when the whole CTA sees the cache (the same bytes ls_row_map would store).
+template <typename T> __device__ __forceinline__ void ls_row_fill(const LsRow& R, const T* src, T* cache) {
+    const int W = R.lc >= 4 ? 4 : 1;
+    const bool vec = W == 4 && ls_aligned4(src);
+    const long long total = R.slice_len();
+    for (long long k = (long long)W * threadIdx.x; k < total; k += (long long)W * blockDim.x) {
+        const long long e = R.elem(k);
+        const int n = e < R.H ? (int)ls_min_ll(W, R.H - e) : 0;
+        if (vec && n == 4) ls_cp_async<4 * sizeof(T)>(cache + k, src + e);
+        else
+            for (int q = 0; q < n; ++q) cache[k + q] = src[e + q];
+    }
+    ls_cp_async_commit();
+    ls_cp_async_wait<0>();
+    __syncthreads();
 }
 
 // Combines lanes[0 .. L) in place (strides L/2 … 32 through shared memory, 16 … 1 with
@@ -380,28 +422,6 @@ __host__ __device__ __forceinline__ unsigned long long ls_warp_buffer_elems(long
 __host__ __device__ __forceinline__ unsigned long long ls_warp_smem_bytes(long long H, int elem_bytes) {
     return ls_warp_head_bytes() + ls_warp_buffer_elems(H) * elem_bytes;
 }
-
-// Asynchronous copies global → shared (sm_80+), each thread waiting for its own: a thread
-// only ever reads back what it copied itself.
-#if defined(LS_HOST_EMULATION)
-template <int B> __device__ __forceinline__ void ls_cp_async(void* dst, const void* src) { std::memcpy(dst, src, B); }
-__device__ __forceinline__ void ls_cp_async_commit() {}
-template <int N> __device__ __forceinline__ void ls_cp_async_wait() {}
-#elif __CUDA_ARCH__ >= 800
-template <int B> __device__ __forceinline__ void ls_cp_async(void* dst, const void* src) {
-    const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
-    asm volatile("cp.async.ca.shared.global [%0], [%1], %2;" ::"r"(d), "l"(src), "n"(B) : "memory");
-}
-__device__ __forceinline__ void ls_cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
-template <int N> __device__ __forceinline__ void ls_cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
-#else
-template <int B> __device__ __forceinline__ void ls_cp_async(void* dst, const void* src) {
-    if (B == 16) *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
-    else *reinterpret_cast<uint2*>(dst) = *reinterpret_cast<const uint2*>(src);
-}
-__device__ __forceinline__ void ls_cp_async_commit() {}
-template <int N> __device__ __forceinline__ void ls_cp_async_wait() {}
-#endif
 
 // One thread's place in the rows of its CTA.
 struct LsWarpRow {

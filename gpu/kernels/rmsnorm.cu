@@ -5,6 +5,7 @@
 //   3. ms = ss / H;  4. r = rsqrt(ms + eps) (ls_rsqrt of elementwise.cuh);  5. y_i = (h_i * r) * w_i;  6. round to O.
 // Row engine of reduce.cuh: with a slice cache, x (and r) are read once and h is kept in
 // shared memory (h is exactly representable in T) for step 5; without, h is recomputed.
+// The plain form fills the cache with asynchronous copies (h = x), all in flight at once.
 
 template <typename T, typename O>
 __device__ __forceinline__ void ls_rmsnorm(const T* __restrict__ x, const T* __restrict__ res, const T* __restrict__ w, O* __restrict__ y,
@@ -27,7 +28,9 @@ __device__ __forceinline__ void ls_rmsnorm(const T* __restrict__ x, const T* __r
             LS_FOR4(q, n) v[q] = ls_to_f32(ls_from_f32<T>(__fadd_rn(v[q], r4[q])));
         }
     };
-    if (cache) {
+    if (cache && !rr) {
+        ls_row_fill(R, xr, cache);
+    } else if (cache) {
         ls_row_map(
             R, [&](long long, long long e, int n, float v[4]) { load_h(e, n, v); },
             [&](long long k, long long e, int n, const float v[4]) {

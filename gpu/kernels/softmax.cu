@@ -6,7 +6,8 @@
 //   6. round to O. d_i is recomputed, not stored: the same operations, the same bits. e_i
 //      too, except for softmax of f32 input with a slice cache, where pass 4 writes e_i over
 //      x_i in the cache and pass 5 reads it back (one exp per element instead of two).
-// Row engine of reduce.cuh: with a slice cache, x is read from DRAM once for all three passes.
+// Row engine of reduce.cuh: with a slice cache, x is read from DRAM once for all three passes
+// (asynchronous copies into the cache, all in flight at once).
 
 // LOG: log_softmax. A template argument, not a run-time flag: each form is its own kernel.
 template <typename T, typename O, bool LOG>
@@ -16,12 +17,7 @@ __device__ __forceinline__ void ls_softmax(const T* __restrict__ x, O* __restric
     O* yr = y + R.row * H;
     T* cache = reinterpret_cast<T*>(R.cache);
     const bool vx = ls_aligned4(xr), vy = ls_aligned4(yr);
-    if (cache) {
-        ls_row_map(
-            R, [&](long long, long long e, int n, float v[4]) { ls_ld4(xr + e, n, vx, v); },
-            [&](long long k, long long, int n, const float v[4]) { ls_st4(cache + k, n, true, v); });
-        __syncthreads();
-    }
+    if (cache) ls_row_fill(R, xr, cache);
     auto get = [&](long long j, int o, int n, float v[4]) {
         if (cache) ls_ld4(cache + j * R.lc + o, n, true, v);
         else ls_ld4(xr + j * LS_LANES + R.lb + o, n, vx, v);
@@ -39,8 +35,7 @@ __device__ __forceinline__ void ls_softmax(const T* __restrict__ x, O* __restric
     ls_row_map<2>(
         R,
         [&](long long k, long long e, int n, float v[4]) {
-            if (ecache) ls_ld4(ecache + k, n, true, v);
-            else if (cache) ls_ld4(cache + k, n, true, v);
+            if (cache) ls_ld4(cache + k, n, true, v);  // e_i where ecache (the same bytes)
             else ls_ld4(xr + e, n, vx, v);
         },
         [&](long long, long long e, int n, const float v[4]) {
