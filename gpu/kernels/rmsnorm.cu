@@ -127,8 +127,8 @@ __device__ __forceinline__ void ls_rmsnorm_warp(const T* __restrict__ x, const T
 // registers at once and h stays there as stored in T (exact: h is a T value; half the
 // registers of floats for 16-bit types), widened where used; w too, loaded before the
 // reduction so that its latency hides behind the combine (after it for f32 rows of the
-// large kernel: registers). RES: the residual form, its own
-// code path so that each form gets the registers of its own loop.
+// large kernel: registers). RES: the residual form, its own code path so that each form
+// gets the registers of its own loop.
 #ifdef LS_REG_ROWS
 template <typename T, typename O, int Q, bool RES>
 __device__ __forceinline__ void ls_rmsnorm_regs_form(const T* __restrict__ x, const T* __restrict__ res, const T* __restrict__ w,
@@ -144,7 +144,7 @@ __device__ __forceinline__ void ls_rmsnorm_regs_form(const T* __restrict__ x, co
             float a[4], b[4];
             ls_quad_widen(hq[f], a);
             ls_quad_widen(P.n[f] > 0 ? ls_quad_load(res + base + P.elem(f), P.n[f], vr) : hq[f], b);
-            LS_FOR4(q, 4) a[q] = __fadd_rn(a[q], b[q]);  // (past the row's end: 0 + 0, never stored)
+            LS_FOR4(q, 4) a[q] = __fadd_rn(a[q], b[q]);  // (quads past the row's end: never read again)
             hq[f] = ls_quad_narrow<T>(a);
         }
         P.store(h_out + base, hq);
