@@ -33,6 +33,22 @@ pub fn open_or_skip(what: &str) -> Result<Option<Gpu>> {
     }
 }
 
+/// The shapes the GPU unit tests of the register engine run (rows, width, the kernel the
+/// plan must pick at L = 1024): both kernels, a partial last chunk, odd widths that defeat
+/// vector loads, fewer rows than SMs.
+#[cfg(test)]
+pub(crate) const REGISTER_ENGINE_ROWS: [(usize, usize, crate::ops::rowplan::RowKernel); 6] = {
+    use crate::ops::rowplan::RowKernel::{Regs, Regs4};
+    [
+        (140, 8192, Regs),
+        (133, 4097, Regs),
+        (150, 6001, Regs),
+        (135, 4096, Regs4),
+        (140, 3001, Regs4),
+        (3, 1000, Regs4),
+    ]
+};
+
 /// Rows for the GPU unit tests of the row engines: uniform in [-8, 8) from a fixed seed
 /// (so a failure reproduces), with `special` every 97th element (diagonally) and 3.0
 /// (repeated values: ties of max) after it.

@@ -141,25 +141,17 @@ impl Gpu {
 
 #[cfg(test)]
 mod gpu_tests {
-    use crate::ops::rowplan::RowKernel;
     use crate::testing::{assert_same_bits, test_rows, with_gpu};
     use half::bf16;
     use lockstep_reference::rmsnorm::{self as reference, RmsnormParams};
     use lockstep_reference::{Element, FMA_V1};
     use ndarray::Array1;
 
-    /// Rows the plan gives the register engine (both kernels, partial last chunk, odd widths
-    /// that defeat vector loads, −0), plain and residual form, against the reference's bits.
+    /// [`crate::testing::REGISTER_ENGINE_ROWS`] (with −0), plain and residual form, against
+    /// the reference's bits.
     fn register_engine<T: Element, O: Element>(gpu: &crate::Gpu) {
         let p = RmsnormParams { eps: 1e-5 };
-        for (rows, h, k) in [
-            (140, 8192, RowKernel::Regs),
-            (133, 4097, RowKernel::Regs),
-            (150, 6001, RowKernel::Regs),
-            (135, 4096, RowKernel::Regs4),
-            (140, 3001, RowKernel::Regs4),
-            (3, 1000, RowKernel::Regs4),
-        ] {
+        for (rows, h, k) in crate::testing::REGISTER_ENGINE_ROWS {
             for residual in [false, true] {
                 let warp = if residual { 4 } else { 2 } * T::DTYPE.size_bytes();
                 assert_eq!(gpu.row_plan(&FMA_V1, rows, h, T::DTYPE, true, Some(warp), true).kernel, k, "{rows}×{h}");

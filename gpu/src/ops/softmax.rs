@@ -77,23 +77,14 @@ impl Gpu {
 
 #[cfg(test)]
 mod gpu_tests {
-    use crate::ops::rowplan::RowKernel;
     use half::bf16;
     use lockstep_reference::{softmax as reference, Element, FMA_V1};
     use ndarray::Array2;
 
-    /// Rows the plan gives the register engine (both kernels, partial last chunk, odd widths
-    /// that defeat vector loads, -inf and ties), against the reference's bits. Needs a GPU;
-    /// without one it is skipped visibly.
+    /// [`crate::testing::REGISTER_ENGINE_ROWS`] (with -inf and ties), against the
+    /// reference's bits. Needs a GPU; without one it is skipped visibly.
     fn register_engine<T: Element, O: Element>(gpu: &crate::Gpu) {
-        for (rows, h, k) in [
-            (140, 8192, RowKernel::Regs),
-            (133, 4097, RowKernel::Regs),
-            (150, 6001, RowKernel::Regs),
-            (135, 4096, RowKernel::Regs4),
-            (140, 3001, RowKernel::Regs4),
-            (3, 1000, RowKernel::Regs4),
-        ] {
+        for (rows, h, k) in crate::testing::REGISTER_ENGINE_ROWS {
             assert_eq!(gpu.row_plan(&FMA_V1, rows, h, T::DTYPE, true, None, true).kernel, k, "{rows}×{h}");
             let x = crate::testing::test_rows::<T>(rows, h, f32::NEG_INFINITY);
             for log_form in [false, true] {
