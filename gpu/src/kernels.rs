@@ -7,6 +7,7 @@
 //! file `#error`s if a generated constant is missing; none defines a fallback.
 
 use crate::error::{Error, Result};
+use cudarc::driver::sys::CUfunction_attribute;
 use cudarc::driver::{CudaContext, CudaFunction, CudaModule};
 use cudarc::nvrtc::{CompileOptions, Ptx};
 use lockstep_reference::elementwise::Unary;
@@ -35,6 +36,9 @@ pub const fn mm_totals_bytes(bm: usize) -> usize {
 pub const MM_SK_THREADS: usize = 128;
 /// k rows of A per shared-memory stage of the skinny kernels (MM_SK_KS × 16 floats).
 pub const MM_SK_KS: usize = 256;
+/// Most chunks of a cluster-combined skinny launch (sm_90: the chunks of a column block are
+/// one thread-block cluster, 16 the largest the H100 runs; ops/matmul.rs).
+pub const MM_CLUSTER_MAX: usize = 16;
 /// Threads per row block of the row ops (each folds `LANES / ROW_THREADS` lanes).
 pub const ROW_THREADS: usize = 256;
 /// CTAs per row of the `*_wide` row kernels (a thread-block cluster; sm_90 and later):
@@ -101,6 +105,7 @@ pub fn header(c: &Contract) -> String {
          #define LS_MM_THREADS {mt}\n\
          #define LS_MM_SK_THREADS {skt}\n\
          #define LS_MM_SK_KS {sks}\n\
+         #define LS_MM_CLUSTER_MAX {mcm}\n\
          #define LS_ROW_THREADS {rt}\n\
          #define LS_ROW_CLUSTER {rc}\n\
          #define LS_ROW_REG_QUADS {rq}\n\
@@ -119,6 +124,7 @@ pub fn header(c: &Contract) -> String {
         bmh = MM_BM_HALF,
         skt = MM_SK_THREADS,
         sks = MM_SK_KS,
+        mcm = MM_CLUSTER_MAX,
         bnn = MM_BN,
         bk = MM_BK,
         mt = MM_THREADS,
@@ -365,16 +371,36 @@ impl ByPair {
     }
     /// Lets every kernel of the stem take `bytes` of dynamic shared memory (needed above 48 KiB).
     fn allow_dynamic_smem(self, c: &Contract, stem: &str, bytes: usize) -> Result<ByPair> {
+        let what = format!("setting {bytes} bytes of dynamic shared memory");
+        self.set_all(
+            c,
+            stem,
+            CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+            bytes as i32,
+            &what,
+        )
+    }
+    /// Lets every kernel of the stem run in clusters of up to [`MM_CLUSTER_MAX`] CTAs (more
+    /// than 8 is "non-portable": H100 has it, the launch must ask). Only where clusters exist.
+    fn allow_large_clusters(self, c: &Contract, stem: &str, arch: &str) -> Result<ByPair> {
+        if arch != "sm_90a" {
+            return Ok(self);
+        }
+        self.set_all(
+            c,
+            stem,
+            CUfunction_attribute::CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED,
+            1,
+            "allowing clusters of 16",
+        )
+    }
+    fn set_all(self, c: &Contract, stem: &str, attr: CUfunction_attribute, value: i32, what: &str) -> Result<ByPair> {
         for (i, row) in self.0.iter().enumerate() {
             for (o, f) in row.iter().enumerate() {
-                f.set_attribute(
-                    cudarc::driver::sys::CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                    bytes as i32,
-                )
-                .map_err(|e| Error::MissingKernel {
+                f.set_attribute(attr, value).map_err(|e| Error::MissingKernel {
                     symbol: symbol(stem, DType::ALL[i], DType::ALL[o]),
                     contract: c.id(),
-                    detail: format!("setting {bytes} bytes of dynamic shared memory: {e}"),
+                    detail: format!("{what}: {e}"),
                 })?;
             }
         }
@@ -455,11 +481,8 @@ impl Kernels {
         let rows = |stem: &str| ByPair::load(r, c, stem)?.allow_dynamic_smem(c, stem, crate::ops::rowplan::max_smem_bytes(c.lanes));
         let warps = |stem: &str| ByPair::load(r, c, stem)?.allow_dynamic_smem(c, stem, crate::ops::rowplan::max_warp_smem_bytes(c.lanes));
         let skinny = |stem: &str| -> Result<[ByPair; 3]> {
-            Ok([
-                ByPair::load(m, c, stem)?,
-                ByPair::load(m, c, &format!("{stem}_lean"))?,
-                ByPair::load(m, c, &format!("{stem}_narrow"))?,
-            ])
+            let form = |s: String| ByPair::load(m, c, &s)?.allow_large_clusters(c, &s, arch);
+            Ok([form(stem.to_string())?, form(format!("{stem}_lean"))?, form(format!("{stem}_narrow"))?])
         };
         Ok(Kernels {
             matmul_fma: ByPair::load(m, c, "matmul_fma")?.allow_dynamic_smem(c, "matmul_fma", mm_totals_bytes(MM_BM))?,

@@ -11,6 +11,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -59,6 +60,30 @@ struct Variant {
 #define SKIN4(MR, U, MB) SKINL(MR, U, MB, 4, "_lb4")
 #define SKIN_ALL(MR) SKIN(MR, 16, 1), SKIN(MR, 8, 3), SKIN4(MR, 16, 1), SKIN4(MR, 16, 2), SKIN4(MR, 16, 3), SKIN4(MR, 16, 4), SKIN4(MR, 8, 4), SKIN4(MR, 8, 6)
 
+// A tile variant (f32 only): the pipelined template with BK, stages and launch bound, or
+// the launcher's register-staged kernels. Grid as the launcher's: 128- (or 64-) row tiles.
+template <int RQ, int BK, int ST, int MINB>
+__global__ void __launch_bounds__(LS_MM_THREADS, MINB) lab_pipe(const float* A, const float* B, const float* bias, float* C, float* P, int M, int N, int K, int split) {
+    ls_matmul_tile_pipe<float, float, RQ, BK, ST>(A, B, bias, C, P, M, N, K, split);
+}
+template <int RQ, int MINB>
+__global__ void __launch_bounds__(LS_MM_THREADS, MINB) lab_full(const float* A, const float* B, const float* bias, float* C, float* P, int M, int N, int K, int split) {
+    ls_matmul_tile<float, float, RQ, true>(A, B, bias, C, P, M, N, K, split);
+}
+template <bool FULL, int MINB>
+__global__ void __launch_bounds__(128, MINB) lab_w(const float* A, const float* B, const float* bias, float* C, float* P, int M, int N, int K, int split) {
+    ls_matmul_tile_w<float, float, FULL>(A, B, bias, C, P, M, N, K, split);
+}
+struct TileVariant {
+    std::string name;
+    int bm;
+    size_t smem;
+    MmFn f;
+    int threads = LS_MM_THREADS;
+};
+#define PIPE(RQ, BK, ST, MB) \
+    {"pipe" #RQ "_bk" #BK "_s" #ST "_b" #MB, 64 * RQ, LS_MM_PIPE_BYTES(64 * RQ, BK, ST), (MmFn)(void*)lab_pipe<RQ, BK, ST, MB>}
+
 static int sms = 132;
 
 __global__ void lab_fill(unsigned* p, long n_words, unsigned seed, int bf16) {
@@ -83,6 +108,8 @@ static double median(std::vector<float> v) {
     return v[v.size() / 2];
 }
 
+static int run_tiles(const char* filter, int runs, cublasHandle_t h, const cudaDeviceProp& prop);
+
 int main(int argc, char** argv) {
     const char* filter = argc > 1 ? argv[1] : "";
     int runs = getenv("LAB_RUNS") ? atoi(getenv("LAB_RUNS")) : 20;
@@ -93,9 +120,13 @@ int main(int argc, char** argv) {
     cublasHandle_t h;
     CB(cublasCreate(&h));
     CB(cublasSetMathMode(h, CUBLAS_PEDANTIC_MATH));
+    if (strncmp(filter, "tile", 4) == 0) return run_tiles(filter + 4 + (filter[4] == ' '), runs, h, prop);
 
     // The first variant of each MR is the launcher's kernel (the bitwise reference).
-    std::vector<Variant> vs = {SKIN_ALL(4), SKIN_ALL(8), SKIN_ALL(16)};
+    // LAB_ALL=1: every variant; otherwise the launcher's three forms (plain, lean, narrow).
+    std::vector<Variant> vs = getenv("LAB_ALL") ? std::vector<Variant>{SKIN_ALL(4), SKIN_ALL(8), SKIN_ALL(16)}
+                                                : std::vector<Variant>{SKIN(4, 16, 1), SKIN(4, 8, 3), SKIN4(4, 16, 4), SKIN(8, 16, 1), SKIN(8, 8, 3),
+                                                                       SKIN4(8, 16, 4), SKIN(16, 16, 1), SKIN(16, 8, 3), SKIN4(16, 16, 4)};
     for (auto& v : vs) {
         cudaFuncAttributes a, b;
         CK(cudaFuncGetAttributes(&a, (const void*)v.f32));
@@ -171,12 +202,29 @@ int main(int argc, char** argv) {
             std::string best;
             double best_t = 1e30;
             for (int i : idx)
-                for (int split = 0; split < (chunks > 1 ? 2 : 1); ++split) {
+                for (int split = 0; split < (chunks > 1 ? (chunks <= LS_MM_CLUSTER_MAX ? 3 : 2) : 1); ++split) {
                     const Variant& v = vs[i];
                     MmFn f = bf ? v.bf16 : v.f32;
                     const long cols = LS_MM_SK_THREADS * (v.lb / eb);
                     dim3 grid((n + cols - 1) / cols, 1, split ? chunks : 1), block(LS_MM_SK_THREADS);
+                    if (split == 2) CK(cudaFuncSetAttribute((const void*)f, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
                     auto call = [&](int s) {
+                        if (split == 2) {
+                            // The cluster-combined launch: the chunks of a column block form one cluster.
+                            cudaLaunchConfig_t cfg = {};
+                            cfg.gridDim = grid, cfg.blockDim = block;
+                            cudaLaunchAttribute at[1];
+                            at[0].id = cudaLaunchAttributeClusterDimension;
+                            at[0].val.clusterDim.x = 1, at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = (unsigned)chunks;
+                            cfg.attrs = at, cfg.numAttrs = 1;
+                            const void *a = A[s], *b = B[s];
+                            const float* nb = nullptr;
+                            void* c = C[s];
+                            int mi = (int)m, ni = (int)n, ki = (int)k, sp = 2;
+                            void* args[] = {(void*)&a, (void*)&b, (void*)&nb, (void*)&c, (void*)&P, &mi, &ni, &ki, &sp};
+                            CK(cudaLaunchKernelExC(&cfg, (const void*)f, args));
+                            return;
+                        }
                         f<<<grid, block>>>(A[s], B[s], nullptr, C[s], P, m, n, k, split);
                         if (split) {
                             long total = m * n;
@@ -193,9 +241,10 @@ int main(int argc, char** argv) {
                     if (!have_ref) ref = got, have_ref = true;
                     else verdict = memcmp(ref.data(), got.data(), bytes_c) == 0 ? "EQUAL" : "DIFFERENT";
                     double gbs = (double)bytes_b / (t * 1e-3) / 1e9;
+                    const char* how = split == 2 ? " cluster" : split ? " split" : "";
                     printf("%-16s %-5s %6ld %7ld %6ld | %9.4f %9.4f %6.2f %6.0f | %s grid %u×%u×%u%s\n", v.name.c_str(), bf ? "bf16" : "f32", m, n, k, t, tb, tb / t,
-                           gbs, verdict, grid.x, grid.y, grid.z, split ? " split" : "");
-                    if (t < best_t) best_t = t, best = v.name + (split ? " split" : "");
+                           gbs, verdict, grid.x, grid.y, grid.z, how);
+                    if (t < best_t) best_t = t, best = v.name + how;
                     fflush(stdout);
                 }
             printf("BEST %-5s M %ld N %ld K %ld: %s %.4f ms (%.2f× cuBLAS)\n", bf ? "bf16" : "f32", m, n, k, best.c_str(), best_t, tb / best_t);
@@ -204,5 +253,117 @@ int main(int argc, char** argv) {
             cudaEventDestroy(e0), cudaEventDestroy(e1);
         }
     }
+    return 0;
+}
+
+// Tile mode (`lab "tile[ FILTER]"`): the launcher's tile kernels and the pipelined variants
+// at M ≥ 256, f32, whole and split, each checked bit for bit against the launcher's tile
+// kernel (whole).
+static int run_tiles(const char* filter, int runs, cublasHandle_t h, const cudaDeviceProp& prop) {
+    std::vector<TileVariant> vs = {
+        {"tile", 128, LS_MM_TOTALS(128) * 4, (MmFn)(void*)matmul_fma_f32_f32},
+        {"half", 64, LS_MM_TOTALS(64) * 4, (MmFn)(void*)matmul_fma_half_f32_f32},
+        {"full", 128, LS_MM_TOTALS(128) * 4, (MmFn)(void*)lab_full<2, 2>},
+        PIPE(2, 8, 3, 2), PIPE(2, 16, 2, 2),
+        {"w_b2", 128, LS_MM_TOTALS(128) * 4, (MmFn)(void*)lab_w<false, 2>, 128},
+        {"wfull_b2", 128, LS_MM_TOTALS(128) * 4, (MmFn)(void*)lab_w<true, 2>, 128},
+        {"wfull_b3", 128, LS_MM_TOTALS(128) * 4, (MmFn)(void*)lab_w<true, 3>, 128},
+    };
+    for (auto& v : vs) {
+        CK(cudaFuncSetAttribute((const void*)v.f, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)v.smem));
+        cudaFuncAttributes a;
+        CK(cudaFuncGetAttributes(&a, (const void*)v.f));
+        int occ = 0;
+        CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, (const void*)v.f, v.threads, v.smem));
+        printf("regs %-18s %3d (local %zu B), smem %zu B, %d CTAs/SM\n", v.name.c_str(), a.numRegs, a.localSizeBytes, v.smem, occ);
+    }
+    const long NK[4][2] = {{4096, 4096}, {14336, 4096}, {151936, 4096}, {4096, 14336}};
+    std::vector<Shape> shapes;
+    for (long m : {256, 1024, 4096})
+        for (auto& nk : NK) shapes.push_back({m, nk[0], nk[1]});
+    printf("%-18s %6s %7s %6s | %9s %9s %6s | %s\n", "variant", "M", "N", "K", "ours ms", "cublas ms", "ratio", "bits vs tile");
+    double log_best = 0, log_tile = 0;
+    std::vector<double> vlog(vs.size(), 0.0);
+    int count = 0;
+    for (auto& sh : shapes) {
+        const long m = sh.m, n = sh.n, k = sh.k;
+        std::string tag = std::to_string(m) + " " + std::to_string(n) + " " + std::to_string(k);
+        if (tag.find(filter) == std::string::npos) continue;
+        const long kc = LS_KC > 0 ? LS_KC : k, chunks = (k + kc - 1) / kc;
+        const size_t bytes_a = m * k * 4, bytes_b = k * n * 4, bytes_c = m * n * 4;
+        const size_t set_bytes = bytes_a + bytes_b + bytes_c;
+        int sets = (int)std::min<size_t>(16, std::max<size_t>(1, (3 * (size_t)prop.l2CacheSize) / set_bytes + 1));
+        std::vector<void*> A(sets), B(sets), C(sets);
+        for (int s = 0; s < sets; ++s) {
+            CK(cudaMalloc(&A[s], bytes_a));
+            CK(cudaMalloc(&B[s], bytes_b));
+            CK(cudaMalloc(&C[s], bytes_c));
+            lab_fill<<<1024, 256>>>((unsigned*)A[s], bytes_a / 4, 17 + s, 0);
+            lab_fill<<<1024, 256>>>((unsigned*)B[s], bytes_b / 4, 1017 + s, 0);
+        }
+        float* P = nullptr;
+        const size_t pbytes = chunks * m * n * 4;
+        const bool can_split = pbytes <= (size_t)1 << 31;
+        if (can_split) CK(cudaMalloc(&P, pbytes));
+        std::vector<unsigned char> ref(bytes_c), got(bytes_c);
+        cudaEvent_t e0, e1;
+        CK(cudaEventCreate(&e0));
+        CK(cudaEventCreate(&e1));
+        auto time = [&](auto&& call) {
+            for (int w = 0; w < 2; ++w) call(w % sets);
+            std::vector<float> t;
+            for (int r = 0; r < runs; ++r) {
+                CK(cudaEventRecord(e0));
+                call(r % sets);
+                CK(cudaEventRecord(e1));
+                CK(cudaEventSynchronize(e1));
+                float ms;
+                CK(cudaEventElapsedTime(&ms, e0, e1));
+                t.push_back(ms);
+            }
+            CK(cudaGetLastError());
+            return median(t);
+        };
+        const float one = 1.0f, zero = 0.0f;
+        double tb = time([&](int s) {
+            CB(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, n, m, k, &one, (const float*)B[s], n, (const float*)A[s], k, &zero, (float*)C[s], n));
+        });
+        bool have_ref = false;
+        std::string best;
+        double best_t = 1e30, tile_t = 1e30;
+        for (size_t vi = 0; vi < vs.size(); ++vi) {
+            const TileVariant& v = vs[vi];
+            double vt = 1e30;
+            for (int split = 0; split < (chunks > 1 && can_split ? 2 : 1); ++split) {
+                dim3 grid((n + LS_MM_BN - 1) / LS_MM_BN, (m + v.bm - 1) / v.bm, split ? chunks : 1), block(v.threads);
+                auto call = [&](int s) {
+                    v.f<<<grid, block, v.smem>>>(A[s], B[s], nullptr, C[s], P, m, n, k, split);
+                    if (split) matmul_fma_combine_f32<<<(m * n + 255) / 256, 256>>>(P, nullptr, (float*)C[s], m, n, k, 1);
+                };
+                double t = time(call);
+                CK(cudaMemset(C[0], 0, bytes_c));
+                call(0);
+                CK(cudaDeviceSynchronize());
+                CK(cudaMemcpy(got.data(), C[0], bytes_c, cudaMemcpyDeviceToHost));
+                const char* verdict = "reference";
+                if (!have_ref) ref = got, have_ref = true;
+                else verdict = memcmp(ref.data(), got.data(), bytes_c) == 0 ? "EQUAL" : "DIFFERENT";
+                printf("%-18s %6ld %7ld %6ld | %9.4f %9.4f %6.2f | %s grid %u×%u×%u%s\n", v.name.c_str(), m, n, k, t, tb, tb / t, verdict, grid.x, grid.y,
+                       grid.z, split ? " split" : "");
+                fflush(stdout);
+                if (t < best_t) best_t = t, best = v.name + (split ? " split" : "");
+                if (v.name == "tile" || v.name == "half") tile_t = std::min(tile_t, t);
+                vt = std::min(vt, t);
+            }
+            vlog[vi] += log(tb / vt);
+        }
+        printf("BEST M %ld N %ld K %ld: %s %.4f ms (%.2f× cuBLAS; launcher kernels %.2f×)\n", m, n, k, best.c_str(), best_t, tb / best_t, tb / tile_t);
+        log_best += log(tb / best_t), log_tile += log(tb / tile_t), ++count;
+        for (int s = 0; s < sets; ++s) cudaFree(A[s]), cudaFree(B[s]), cudaFree(C[s]);
+        if (P) cudaFree(P);
+        cudaEventDestroy(e0), cudaEventDestroy(e1);
+    }
+    for (size_t vi = 0; count && vi < vs.size(); ++vi) printf("GEOMEAN %-18s %.3f× cuBLAS (whole or split, the faster)\n", vs[vi].name.c_str(), exp(vlog[vi] / count));
+    if (count) printf("GEOMEAN over %d shapes: best %.3f× cuBLAS, launcher kernels %.3f×\n", count, exp(log_best / count), exp(log_tile / count));
     return 0;
 }

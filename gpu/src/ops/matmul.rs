@@ -7,8 +7,8 @@
 use super::{fma_only, grid1, need, Workspace, NULL};
 use crate::device::Gpu;
 use crate::error::{At, Result};
-use crate::kernels::{mm_totals_bytes, Kernels, FLAT_THREADS, MM_BM, MM_BM_HALF, MM_BN, MM_SK_THREADS, MM_THREADS};
-use cudarc::driver::{CudaFunction, CudaSlice, LaunchConfig, PushKernelArg};
+use crate::kernels::{mm_totals_bytes, Kernels, FLAT_THREADS, MM_BM, MM_BM_HALF, MM_BN, MM_CLUSTER_MAX, MM_SK_THREADS, MM_THREADS};
+use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, DevicePtr, DevicePtrMut, DriverError, LaunchConfig, PushKernelArg};
 use lockstep_reference::matmul::check;
 use lockstep_reference::{Contract, Element, KStepKind};
 use ndarray::{Array2, Array3, ArrayView1, ArrayView2, ArrayView3};
@@ -188,7 +188,17 @@ impl Gpu {
     pub(crate) fn matmul_fma_plan<T: Element>(&self, c: &Contract, sh: MmShape) -> Option<MmPlan> {
         let MmShape { batch, m, k, n } = sh;
         let chunks = k.div_ceil(c.kc.unwrap_or(k).max(1));
-        plan(m, n, k, chunks, batch, std::mem::size_of::<T>(), self.info().sm_count.max(1) as usize)
+        let info = self.info();
+        plan(
+            m,
+            n,
+            k,
+            chunks,
+            batch,
+            std::mem::size_of::<T>(),
+            info.sm_count.max(1) as usize,
+            info.arch == "sm_90a",
+        )
     }
 
     /// [`Self::matmul_fma_device`] with the launch given (any plan covering the shape gives
@@ -219,12 +229,44 @@ impl Gpu {
             need(&at, "bias", bias, n * 4)?;
         }
         need(&at, "C", dc, batch * m * n * O::DTYPE.size_bytes())?;
-        let dp = ws.get(s, if split { batch * chunks * m * n * 4 } else { 4 }).map_err(|e| at.err(e))?;
+        let partials = split && !plan.cluster;
+        let dp = ws.get(s, if partials { batch * chunks * m * n * 4 } else { 4 }).map_err(|e| at.err(e))?;
         let (mi, ni, ki) = (m as i32, n as i32, k as i32);
 
         let cfg = plan.config();
-        let split_flag = split as i32;
         let f = plan.kernel.function(&kern, T::DTYPE, O::DTYPE);
+        if plan.cluster {
+            if !split || chunks > MM_CLUSTER_MAX || !matches!(plan.kernel, MmKernel::Skinny { .. }) {
+                return Err(at.err(format!(
+                    "a cluster launch is a split skinny launch of at most {MM_CLUSTER_MAX} chunks: {plan:?}"
+                )));
+            }
+            let bias = dbias.map(|b| b.device_ptr(s));
+            let (pa, _ga) = da.device_ptr(s);
+            let (pb, _gb) = db.device_ptr(s);
+            let (pc, _gc) = dc.device_ptr_mut(s);
+            let (pp, _gp) = dp.device_ptr(s); // unused by split = 2
+            let mut pbias = bias.as_ref().map_or(0, |b| b.0);
+            let (mut pa, mut pb, mut pc, mut pp) = (pa, pb, pc, pp);
+            let (mut mi, mut ni, mut ki, mut mode) = (mi, ni, ki, 2i32);
+            let mut args: [*mut std::ffi::c_void; 9] = [
+                (&mut pa as *mut u64).cast(),
+                (&mut pb as *mut u64).cast(),
+                (&mut pbias as *mut u64).cast(),
+                (&mut pc as *mut u64).cast(),
+                (&mut pp as *mut u64).cast(),
+                (&mut mi as *mut i32).cast(),
+                (&mut ni as *mut i32).cast(),
+                (&mut ki as *mut i32).cast(),
+                (&mut mode as *mut i32).cast(),
+            ];
+            // SAFETY: the argument list matches every skinny `matmul_fma_mr*` kernel (split = 2:
+            // the chunks of a column block are one cluster, the grid's z is batch × chunks);
+            // buffers as checked above; the pointers' guards live until after the launch.
+            unsafe { launch_clustered(s, f, cfg, (1, 1, chunks as u32), &mut args) }.map_err(|e| at.err(e))?;
+            return Ok(());
+        }
+        let split_flag = split as i32;
         let mut l = s.launch_builder(f);
         l.arg(da).arg(db);
         match dbias {
@@ -332,6 +374,10 @@ pub(crate) struct MmPlan {
     pub kernel: MmKernel,
     /// One CTA per (outputs, chunk), then `matmul_fma_combine_*` adds the partials in chunk order.
     pub split: bool,
+    /// With `split` (skinny kernels, sm_90): the chunks of a column block run as one
+    /// thread-block cluster that adds its partials itself, through distributed shared
+    /// memory, in chunk order: no partial buffer, no combine launch.
+    pub cluster: bool,
     pub grid: (u32, u32, u32),
 }
 
@@ -344,10 +390,10 @@ impl MmPlan {
             MmKernel::Half => "half".to_string(),
             MmKernel::Skinny { mr, form } => format!("mr{mr}{}", form.suffix()),
         };
-        if self.split {
-            format!("{k} split")
-        } else {
-            k
+        match (self.split, self.cluster) {
+            (true, true) => format!("{k} cluster"),
+            (true, false) => format!("{k} split"),
+            _ => k,
         }
     }
 
@@ -381,15 +427,17 @@ const MEM_BYTES_PER_S: f64 = 3e12;
 ///   and a split also pays for writing and reading its partials.
 ///
 /// A split needs more than one chunk, batch × chunks ≤ 65535 and partials within
-/// `SPLIT_BYTES_MAX`.
-pub(crate) fn plan(m: usize, n: usize, k: usize, chunks: usize, batch: usize, in_bytes: usize, sms: usize) -> Option<MmPlan> {
+/// `SPLIT_BYTES_MAX`. `large_clusters`: the device runs clusters of [`MM_CLUSTER_MAX`] CTAs
+/// (the H100), which [`skinny_plan`] may use instead of the combine launch.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn plan(m: usize, n: usize, k: usize, chunks: usize, batch: usize, in_bytes: usize, sms: usize, large_clusters: bool) -> Option<MmPlan> {
     if m.max(n).max(k) > i32::MAX as usize || batch > GRID_YZ_MAX {
         return None;
     }
     let can_split = chunks > 1 && batch * chunks <= GRID_YZ_MAX && batch * chunks * m * n * 4 <= SPLIT_BYTES_MAX;
     let z = |split: bool| (if split { batch * chunks } else { batch }) as u32;
     if m <= 16 {
-        return Some(skinny_plan(m, n, chunks, batch, in_bytes, sms, can_split));
+        return Some(skinny_plan(m, n, chunks, batch, in_bytes, sms, can_split, large_clusters));
     }
     let kc = k.div_ceil(chunks);
     let mut best: Option<(f64, MmPlan)> = None;
@@ -410,6 +458,7 @@ pub(crate) fn plan(m: usize, n: usize, k: usize, chunks: usize, batch: usize, in
             let p = MmPlan {
                 kernel,
                 split,
+                cluster: false,
                 grid: (n.div_ceil(MM_BN) as u32, m.div_ceil(bm) as u32, z(split)),
             };
             if best.is_none_or(|(bt, _)| t < bt) {
@@ -434,7 +483,12 @@ pub(crate) fn plan(m: usize, n: usize, k: usize, chunks: usize, batch: usize, in
 ///   f32 B (narrow measured slower everywhere) and elsewhere the lean kernels once that
 ///   gives more than 2 CTAs per SM, except `mr4` and bf16/f16 `mr16`, which were faster
 ///   plain there.
-fn skinny_plan(m: usize, n: usize, chunks: usize, batch: usize, in_bytes: usize, sms: usize, can_split: bool) -> MmPlan {
+/// - a split of M ≤ 8 rows into at most [`MM_CLUSTER_MAX`] chunks on a grid of at most
+///   [`CLUSTER_GRID_MAX`] CTAs runs as clusters (`large_clusters`): there the combine
+///   launch was a visible share of the call (lab, H100: 1.02–1.09× at N = 4096 and 14336);
+///   on vocabulary grids and at M = 16 the clusters were slower (0.87–0.97×).
+#[allow(clippy::too_many_arguments)]
+fn skinny_plan(m: usize, n: usize, chunks: usize, batch: usize, in_bytes: usize, sms: usize, can_split: bool, large_clusters: bool) -> MmPlan {
     let mr = match m {
         0..=4 => 4,
         5..=8 => 8,
@@ -455,16 +509,22 @@ fn skinny_plan(m: usize, n: usize, chunks: usize, batch: usize, in_bytes: usize,
     } else {
         (Skinny::Plain, can_split)
     };
+    let grid = (
+        n.div_ceil(form.cta_columns(in_bytes)) as u32,
+        1,
+        (if split { batch * chunks } else { batch }) as u32,
+    );
+    let cluster = large_clusters && split && chunks <= MM_CLUSTER_MAX && m <= 8 && grid.0 as usize * grid.2 as usize <= CLUSTER_GRID_MAX;
     MmPlan {
         kernel: MmKernel::Skinny { mr, form },
         split,
-        grid: (
-            n.div_ceil(form.cta_columns(in_bytes)) as u32,
-            1,
-            (if split { batch * chunks } else { batch }) as u32,
-        ),
+        cluster,
+        grid,
     }
 }
+
+/// Most CTAs of a cluster-combined skinny launch (see [`skinny_plan`]).
+const CLUSTER_GRID_MAX: usize = 1024;
 
 #[cfg(test)]
 mod tests {
@@ -474,41 +534,65 @@ mod tests {
     fn plan_covers_the_output_and_picks_the_decode_and_tile_kernels() {
         use Skinny::{Lean, Narrow, Plain};
         let sk = |mr, form| MmKernel::Skinny { mr, form };
-        let p = plan(1, 4096, 4096, 16, 1, 4, 132).unwrap();
-        assert_eq!((p.kernel, p.split, p.grid), (sk(4, Plain), true, (16, 1, 16)));
+        let p = plan(1, 4096, 4096, 16, 1, 4, 132, false).unwrap();
+        assert_eq!((p.kernel, p.split, p.cluster, p.grid), (sk(4, Plain), true, false, (16, 1, 16)));
         // A vocabulary projection: the lean kernel over split chunks (M > 4), lean and whole
         // for f32 M ≤ 4, plain and whole for bf16 M ≤ 4.
-        let p = plan(16, 151_936, 4096, 16, 1, 2, 132).unwrap();
+        let p = plan(16, 151_936, 4096, 16, 1, 2, 132, false).unwrap();
         assert_eq!((p.kernel, p.split, p.grid.2), (sk(16, Lean), true, 16));
         assert!(p.grid.0 as usize * MM_SK_THREADS * 4 >= 151_936);
-        assert_eq!(plan(2, 151_936, 4096, 16, 1, 4, 132).unwrap().kernel, sk(4, Lean));
-        assert!(!plan(2, 151_936, 4096, 16, 1, 4, 132).unwrap().split);
-        assert_eq!(plan(3, 151_936, 4096, 16, 1, 2, 132).unwrap().kernel, sk(4, Plain));
+        assert_eq!(plan(2, 151_936, 4096, 16, 1, 4, 132, false).unwrap().kernel, sk(4, Lean));
+        assert!(!plan(2, 151_936, 4096, 16, 1, 4, 132, false).unwrap().split);
+        assert_eq!(plan(3, 151_936, 4096, 16, 1, 2, 132, false).unwrap().kernel, sk(4, Plain));
         // bf16 at N = K = 4096: 8 column blocks × 16 chunks leave SMs idle, so the narrow
         // kernel, whose blocks are half as wide (16 × 16 CTAs).
-        let p = plan(8, 4096, 4096, 16, 1, 2, 132).unwrap();
+        let p = plan(8, 4096, 4096, 16, 1, 2, 132, false).unwrap();
         assert_eq!((p.kernel, p.split, p.grid), (sk(8, Narrow), true, (16, 1, 16)));
-        assert_eq!(plan(1, 4096, 4096, 16, 1, 2, 132).unwrap().kernel, sk(4, Narrow));
+        assert_eq!(plan(1, 4096, 4096, 16, 1, 2, 132, false).unwrap().kernel, sk(4, Narrow));
         // More than 2 CTAs per SM once split: lean for mr8 and f32 mr16; bf16 mr16 narrow.
-        assert_eq!(plan(8, 14_336, 4096, 16, 1, 2, 132).unwrap().kernel, sk(8, Lean));
-        assert_eq!(plan(16, 14_336, 4096, 16, 1, 4, 132).unwrap().kernel, sk(16, Lean));
-        assert_eq!(plan(16, 14_336, 4096, 16, 1, 2, 132).unwrap().kernel, sk(16, Narrow));
-        assert_eq!(plan(9, 4096, 4096, 16, 1, 2, 132).unwrap().kernel, sk(16, Narrow));
-        assert_eq!(plan(4, 14_336, 4096, 16, 1, 2, 132).unwrap().kernel, sk(4, Plain));
-        let p = plan(4096, 4096, 4096, 16, 1, 4, 132).unwrap();
+        assert_eq!(plan(8, 14_336, 4096, 16, 1, 2, 132, false).unwrap().kernel, sk(8, Lean));
+        assert_eq!(plan(16, 14_336, 4096, 16, 1, 4, 132, false).unwrap().kernel, sk(16, Lean));
+        assert_eq!(plan(16, 14_336, 4096, 16, 1, 2, 132, false).unwrap().kernel, sk(16, Narrow));
+        assert_eq!(plan(9, 4096, 4096, 16, 1, 2, 132, false).unwrap().kernel, sk(16, Narrow));
+        assert_eq!(plan(4, 14_336, 4096, 16, 1, 2, 132, false).unwrap().kernel, sk(4, Plain));
+        let p = plan(4096, 4096, 4096, 16, 1, 4, 132, false).unwrap();
         assert_eq!((p.kernel, p.split, p.grid), (MmKernel::Tile, false, (32, 32, 1)));
         // Too few 128-row tiles to fill the SMs: more, smaller CTAs.
-        let p = plan(256, 4096, 4096, 16, 1, 4, 132).unwrap();
+        let p = plan(256, 4096, 4096, 16, 1, 4, 132, false).unwrap();
         assert!(p.split || p.kernel == MmKernel::Half, "{p:?}");
         // Bmm: the batch is the grid's z (times the chunks when split).
-        let p = plan(130, 70, 600, 3, 2, 4, 132).unwrap();
+        let p = plan(130, 70, 600, 3, 2, 4, 132, false).unwrap();
         assert_eq!(p.grid.2, if p.split { 6 } else { 2 });
-        assert!(plan(17, 1, 1, 1, GRID_YZ_MAX + 1, 4, 132).is_none());
+        assert!(plan(17, 1, 1, 1, GRID_YZ_MAX + 1, 4, 132, false).is_none());
         for (m, n) in [(17, 1), (130, 129), (5000, 3)] {
-            let p = plan(m, n, 300, 2, 1, 2, 8).unwrap();
+            let p = plan(m, n, 300, 2, 1, 2, 8, false).unwrap();
             let bm = if p.kernel == MmKernel::Tile { MM_BM } else { MM_BM_HALF };
             assert!(p.grid.0 as usize * MM_BN >= n && p.grid.1 as usize * bm >= m, "{p:?}");
         }
+    }
+
+    #[test]
+    fn clusters_replace_the_combine_launch_only_for_few_rows_chunks_and_ctas() {
+        let on = |m, n, k, in_bytes| plan(m, n, k, k.div_ceil(256), 1, in_bytes, 132, true).unwrap();
+        // N = K = 4096 at M ≤ 8: the split's 16 chunks as one cluster per column block.
+        for (m, in_bytes) in [(1, 4), (4, 4), (8, 4), (1, 2), (8, 2)] {
+            let p = on(m, 4096, 4096, in_bytes);
+            assert!(p.split && p.cluster && p.grid.2 == 16, "M {m}: {p:?}");
+            assert_eq!(p.name(), format!("{} cluster", p.name().trim_end_matches(" cluster")));
+        }
+        assert!(on(8, 14_336, 4096, 4).cluster);
+        // M = 16, more than 16 chunks, a vocabulary grid, no split, no large clusters: not.
+        assert!(!on(16, 4096, 4096, 4).cluster);
+        assert!(!on(1, 4096, 14_336, 4).cluster);
+        assert!(!on(8, 151_936, 4096, 4).cluster);
+        assert!(!on(2, 151_936, 4096, 4).cluster);
+        assert!(!plan(1, 4096, 4096, 16, 1, 4, 132, false).unwrap().cluster);
+        assert!(!on(64, 4096, 4096, 4).cluster);
+        // Batched: each batch's chunks are their own clusters (the grid's z is batch × chunks).
+        let p = plan(2, 4096, 4096, 16, 3, 4, 132, true).unwrap();
+        assert_eq!((p.cluster, p.grid), (true, (16, 1, 48)));
+        let p = plan(2, 4096, 4096, 16, 5, 4, 132, true).unwrap();
+        assert_eq!((p.cluster, p.grid), (false, (16, 1, 80)), "16 × 80 CTAs > 1024");
     }
 }
 
@@ -519,12 +603,14 @@ mod gpu_tests {
     use lockstep_reference::FMA_V1;
     use ndarray::Array2;
 
-    /// Every skinny kernel, whole and split, on shapes that leave partial chunks, partial
-    /// column blocks and M below the kernel's rows: the reference's bits (the launch plan picks
-    /// among these by speed only). Needs a GPU; without one it is skipped visibly.
+    /// Every skinny kernel, whole, split and (on the H100) cluster-combined, on shapes that
+    /// leave partial chunks, partial column blocks and M below the kernel's rows, and one of
+    /// 16 chunks (the largest cluster): the reference's bits (the launch plan picks among
+    /// these by speed only). Needs a GPU; without one it is skipped visibly.
     fn every_skinny_kernel<T: Element, O: Element>(gpu: &Gpu) {
         let val = |i: usize| T::from_f32(((i.wrapping_mul(2_654_435_761) >> 7) % 2001) as f32 / 1000.0 - 1.0);
-        for (m, n, k) in [(1, 1030, 600), (3, 517, 513), (7, 1030, 600), (13, 260, 777), (16, 1024, 256)] {
+        let clusters = gpu.info().arch == "sm_90a";
+        for (m, n, k) in [(1, 1030, 600), (3, 517, 513), (7, 1030, 600), (13, 260, 777), (16, 1024, 256), (5, 700, 4096)] {
             let a = Array2::from_shape_fn((m, k), |(i, j)| val(i * k + j));
             let b = Array2::from_shape_fn((k, n), |(i, j)| val(7 + i * n + j));
             let want: Array2<O> = lockstep_reference::matmul::mm(&FMA_V1, a.view(), b.view()).unwrap();
@@ -533,11 +619,13 @@ mod gpu_tests {
             let db = gpu.upload(b.as_slice().unwrap()).unwrap();
             for mr in [4, 8, 16].into_iter().filter(|&mr| mr >= m) {
                 for form in Skinny::ALL {
-                    for split in [false, true] {
+                    let modes = [(false, false), (true, false), (true, true)];
+                    for (split, cluster) in modes.into_iter().filter(|&(_, c)| !c || (clusters && chunks > 1 && chunks <= MM_CLUSTER_MAX)) {
                         let gx = n.div_ceil(form.cta_columns(std::mem::size_of::<T>()));
                         let plan = MmPlan {
                             kernel: MmKernel::Skinny { mr, form },
                             split,
+                            cluster,
                             grid: (gx as u32, 1, if split { chunks as u32 } else { 1 }),
                         };
                         let mut dc = gpu.alloc::<O>(m * n).unwrap();
@@ -555,11 +643,48 @@ mod gpu_tests {
     }
 
     #[test]
-    fn every_skinny_kernel_whole_and_split_gives_the_reference_bits() {
+    fn every_skinny_kernel_whole_split_and_clustered_gives_the_reference_bits() {
         crate::testing::with_gpu("every skinny matmul kernel", |gpu| {
             every_skinny_kernel::<f32, f32>(gpu);
             every_skinny_kernel::<bf16, bf16>(gpu);
             every_skinny_kernel::<bf16, f32>(gpu);
         });
     }
+}
+
+/// Launches `f` in thread-block clusters of `cluster` CTAs: cudarc's launch builder has no
+/// cluster attribute, so this calls `cuLaunchKernelEx` with one.
+///
+/// # Safety
+/// As `LaunchArgs::launch`: `args` points at one value per kernel parameter, in order, each
+/// of the parameter's type, and the buffers behind them outlive the kernel's use of them.
+unsafe fn launch_clustered(
+    stream: &CudaStream,
+    f: &CudaFunction,
+    cfg: LaunchConfig,
+    cluster: (u32, u32, u32),
+    args: &mut [*mut std::ffi::c_void],
+) -> std::result::Result<(), DriverError> {
+    use cudarc::driver::sys;
+    stream.context().bind_to_thread()?;
+    // SAFETY: an all-zero attribute is a valid value of the C struct; id and value are set below.
+    let mut attr: sys::CUlaunchAttribute = unsafe { std::mem::zeroed() };
+    attr.id = sys::CUlaunchAttributeID::CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+    attr.value.clusterDim.x = cluster.0;
+    attr.value.clusterDim.y = cluster.1;
+    attr.value.clusterDim.z = cluster.2;
+    let lc = sys::CUlaunchConfig {
+        gridDimX: cfg.grid_dim.0,
+        gridDimY: cfg.grid_dim.1,
+        gridDimZ: cfg.grid_dim.2,
+        blockDimX: cfg.block_dim.0,
+        blockDimY: cfg.block_dim.1,
+        blockDimZ: cfg.block_dim.2,
+        sharedMemBytes: cfg.shared_mem_bytes,
+        hStream: stream.cu_stream(),
+        attrs: &mut attr,
+        numAttrs: 1,
+    };
+    // SAFETY: the caller's contract; `lc` and `attr` live through the call.
+    unsafe { sys::cuLaunchKernelEx(&lc, f.cu_function(), args.as_mut_ptr(), std::ptr::null_mut()) }.result()
 }
