@@ -33,6 +33,9 @@
 #ifndef LS_MM_SK_THREADS
 #error "LS_MM_SK_THREADS is not defined: compile through gpu/src/kernels.rs (generated header)"
 #endif
+#ifndef LS_MM_CLUSTER_MAX
+#error "LS_MM_CLUSTER_MAX is not defined: compile through gpu/src/kernels.rs (generated header)"
+#endif
 #ifndef LS_MM_SK_KS
 #error "LS_MM_SK_KS is not defined: compile through gpu/src/kernels.rs (generated header)"
 #endif
@@ -136,7 +139,7 @@ __device__ __forceinline__ void ls_mm_fetch_b(const T* __restrict__ B, long long
     }
 }
 
-template <typename T, typename O, int RQ, bool FULL = false>
+template <typename T, typename O, int RQ>
 __device__ __forceinline__ void ls_matmul_tile(const T* __restrict__ A, const T* __restrict__ B, const float* __restrict__ bias, O* __restrict__ C,
                                                float* __restrict__ P, int M, int N, int K, int split) {
     constexpr int BM = 64 * RQ, BN = LS_MM_BN, BK = LS_MM_BK, TM = 4 * RQ, NT = LS_MM_THREADS;
@@ -186,13 +189,8 @@ __device__ __forceinline__ void ls_matmul_tile(const T* __restrict__ A, const T*
 #define LS_MM_FETCH(c_, s_, klen_)                                                                                               \
     do {                                                                                                                         \
         const int k0_ = (c_) * kc, kp_ = (s_) * BK;                                                                              \
-        if constexpr (FULL) {                                                                                                    \
-            if (a_loader) ls_load4(A + a_row + k0_ + kp_, ra);                                                                   \
-            ls_load4(B + (long long)(k0_ + kp_ + bk) * N + col0 + bn, rb);                                                       \
-        } else {                                                                                                                 \
-            if (a_loader) ls_mm_fetch_a(A, a_row + k0_ + kp_, a_row_ok, (klen_) - kp_ - ak, a_vec, ra);                        \
-            ls_mm_fetch_b(B, (long long)(k0_ + kp_ + bk) * N + col0 + bn, kp_ + bk < (klen_), N - col0 - bn, b_vec, rb);     \
-        }                                                                                                                        \
+        if (a_loader) ls_mm_fetch_a(A, a_row + k0_ + kp_, a_row_ok, (klen_) - kp_ - ak, a_vec, ra);                            \
+        ls_mm_fetch_b(B, (long long)(k0_ + kp_ + bk) * N + col0 + bn, kp_ + bk < (klen_), N - col0 - bn, b_vec, rb);         \
     } while (0)
 #define LS_MM_STASH(buf_)                                                                                                        \
     do {                                                                                                                         \
@@ -277,284 +275,7 @@ __device__ __forceinline__ void ls_matmul_tile(const T* __restrict__ A, const T*
         }
 }
 
-// ---- wide-thread tile kernel: 128 × 128 outputs, 128 threads of 8 × 16 each ----
-// Thread (tr, tc) of a 16 × 8 grid owns rows q·64 + 4·tr + i (q < 2, i < 4) and columns
-// h·32 + 4·tc + j (h < 4, j < 4): 128 fmas per k for 6 16-byte shared loads (the tile kernel:
-// 64 for 4). A warp covers 8 tr × 4 tc. Loads, slices, chunk totals as in the tile kernel.
-template <typename T, typename O, bool FULL>
-__device__ __forceinline__ void ls_matmul_tile_w(const T* __restrict__ A, const T* __restrict__ B, const float* __restrict__ bias, O* __restrict__ C,
-                                                 float* __restrict__ P, int M, int N, int K, int split) {
-    constexpr int BM = 128, BN = LS_MM_BN, BK = LS_MM_BK, NT = 128;
-    const int kc = LS_KC > 0 ? LS_KC : K;
-    const int nchunks = (K + kc - 1) / kc;
-    int batch, c_begin, c_end;
-    if (split) {
-        batch = blockIdx.z / nchunks;
-        c_begin = blockIdx.z % nchunks;
-        c_end = c_begin + 1;
-    } else {
-        batch = blockIdx.z;
-        c_begin = 0;
-        c_end = nchunks;
-    }
-    A += (long long)batch * M * K;
-    B += (long long)batch * K * N;
-
-    __shared__ __align__(16) float As[2][BK][BM + 4];
-    __shared__ __align__(16) float Bs[2][BK][BN];
-    float* Ts = LS_MM_DYN_SMEM;
-    const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-    const int tr = (warp / 2) * 8 + lane / 4, tc = (warp % 2) * 4 + lane % 4;
-    const int row0 = blockIdx.y * BM, col0 = blockIdx.x * BN;
-
-    // Staging: thread t loads A[row0 + t/2 + 64p][4·(t%2) ..+4] and B[t/32 + 4p][col0 + 4·(t%32) ..+4], p < 2.
-    const int am = tid / 2, ak = (tid % 2) * 4, bk = tid / 32, bn = (tid % 32) * 4;
-    const bool a_vec = K % 4 == 0 && kc % 4 == 0 && ls_aligned(A, 4);
-    const bool b_vec = N % 4 == 0 && ls_aligned(B, 4);
-    float ra[2][4], rb[2][4];
-
-    float acc[8][16];
-#pragma unroll
-    for (int i = 0; i < 8; ++i)
-#pragma unroll
-        for (int j = 0; j < 16; ++j) acc[i][j] = 0.0f;
-
-    int c = c_begin, s = 0, buf = 0;
-    int klen = min(kc, K - c * kc);
-    auto fetch = [&](int c_, int s_, int klen_) {
-        const int k0 = c_ * kc, kp = s_ * BK;
-#pragma unroll
-        for (int p = 0; p < 2; ++p) {
-            const long long arow = (long long)(row0 + am + 64 * p) * K + k0 + kp + ak;
-            const long long brow = (long long)(k0 + kp + bk + 4 * p) * N + col0 + bn;
-            if constexpr (FULL) {
-                ls_load4(A + arow, ra[p]);
-                ls_load4(B + brow, rb[p]);
-            } else {
-                ls_mm_fetch_a(A, arow, row0 + am + 64 * p < M, klen_ - kp - ak, a_vec, ra[p]);
-                ls_mm_fetch_b(B, brow, kp + bk + 4 * p < klen_, N - col0 - bn, b_vec, rb[p]);
-            }
-        }
-    };
-    auto stash = [&](int b_) {
-#pragma unroll
-        for (int p = 0; p < 2; ++p) {
-#pragma unroll
-            for (int e = 0; e < 4; ++e) As[b_][ak + e][am + 64 * p] = ra[p][e];
-            *reinterpret_cast<float4*>(&Bs[b_][bk + 4 * p][bn]) = make_float4(rb[p][0], rb[p][1], rb[p][2], rb[p][3]);
-        }
-    };
-    fetch(c, s, klen);
-    stash(0);
-    __syncthreads();
-    for (;;) {
-        int nc = c, ns = s + 1, nklen = klen;
-        if (ns * BK >= klen) {
-            nc = c + 1, ns = 0;
-            nklen = min(kc, K - nc * kc);
-        }
-        const bool more = nc < c_end;
-        if (more) fetch(nc, ns, nklen);
-#pragma unroll
-        for (int kk = 0; kk < BK; ++kk) {
-            float a[8], b[16];
-#pragma unroll
-            for (int q = 0; q < 2; ++q) {
-                const float4 v = *reinterpret_cast<const float4*>(&As[buf][kk][q * 64 + tr * 4]);
-                a[4 * q] = v.x, a[4 * q + 1] = v.y, a[4 * q + 2] = v.z, a[4 * q + 3] = v.w;
-            }
-#pragma unroll
-            for (int h = 0; h < 4; ++h) {
-                const float4 v = *reinterpret_cast<const float4*>(&Bs[buf][kk][h * 32 + tc * 4]);
-                b[4 * h] = v.x, b[4 * h + 1] = v.y, b[4 * h + 2] = v.z, b[4 * h + 3] = v.w;
-            }
-#pragma unroll
-            for (int i = 0; i < 8; ++i)
-#pragma unroll
-                for (int j = 0; j < 16; ++j) acc[i][j] = LS_KSTEP(a[i], b[j], acc[i][j]);
-        }
-        if (ns == 0) {
-            const bool first = c == c_begin, last = !more;
-#pragma unroll
-            for (int i = 0; i < 8; ++i)
-#pragma unroll
-                for (int j = 0; j < 16; ++j) {
-                    float* t = &Ts[(i * 16 + j) * NT + tid];
-                    const float v = first ? acc[i][j] : __fadd_rn(*t, acc[i][j]);
-                    if (last) {
-                        acc[i][j] = v;
-                    } else {
-                        *t = v;
-                        acc[i][j] = 0.0f;
-                    }
-                }
-        }
-        if (!more) break;
-        stash(buf ^ 1);
-        __syncthreads();
-        buf ^= 1, c = nc, s = ns, klen = nklen;
-    }
-
-#pragma unroll
-    for (int q = 0; q < 2; ++q)
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-            const int gr = row0 + q * 64 + tr * 4 + i;
-            if (gr >= M) continue;
-#pragma unroll
-            for (int h = 0; h < 4; ++h)
-#pragma unroll
-                for (int j = 0; j < 4; ++j) {
-                    const int gc = col0 + h * 32 + tc * 4 + j;
-                    if (gc >= N) continue;
-                    ls_mm_store<O>(C, P, bias, ((long long)batch * M + gr) * N + gc, ((long long)blockIdx.z * M + gr) * N + gc, gc,
-                                   acc[4 * q + i][4 * h + j], split);
-                }
-        }
-}
-
-// ---- pipelined tile kernel (f32 inputs; K and the chunk length multiples of BK) ----
-// The tile kernel's thread layout and k loop, with the slices copied global → shared by
-// cp.async into STAGES buffers (STAGES − 1 slices in flight while one is computed) instead of
-// being staged through registers. A is transposed on the way (4-byte copies into As[k][m]);
-// B's rows are 16-byte copies. Rows past M and columns past N read a clamped row or column
-// (their outputs are never stored), and the plan gives it only shapes with no partial slice,
-// so no padding value enters any chain. Dynamic shared memory: the stages, then the chunk
-// totals (LS_MM_PIPE_BYTES).
-#define LS_MM_PIPE_BYTES(BM, BK, STAGES) ((STAGES) * (BK) * ((BM) + 4 + LS_MM_BN) * 4 + LS_MM_TOTALS(BM) * 4)
-template <typename T, typename O, int RQ, int BK, int STAGES>
-__device__ __forceinline__ void ls_matmul_tile_pipe(const T* __restrict__ A, const T* __restrict__ B, const float* __restrict__ bias, O* __restrict__ C,
-                                                    float* __restrict__ P, int M, int N, int K, int split) {
-    static_assert(sizeof(T) == 4 && BK % 8 == 0 && STAGES >= 2, "f32 inputs, whole 8-k groups");
-    constexpr int BM = 64 * RQ, BN = LS_MM_BN, TM = 4 * RQ, NT = LS_MM_THREADS, AP = BM + 4;
-    const int kc = LS_KC > 0 ? LS_KC : K;
-    const int nchunks = (K + kc - 1) / kc;
-    int batch, c_begin, c_end;
-    if (split) {
-        batch = blockIdx.z / nchunks;
-        c_begin = blockIdx.z % nchunks;
-        c_end = c_begin + 1;
-    } else {
-        batch = blockIdx.z;
-        c_begin = 0;
-        c_end = nchunks;
-    }
-    A += (long long)batch * M * K;
-    B += (long long)batch * K * N;
-
-    float* As = LS_MM_DYN_SMEM;             // [STAGES][BK][AP]
-    float* Bs = As + STAGES * BK * AP;      // [STAGES][BK][BN]
-    float* Ts = Bs + STAGES * BK * BN;      // chunk totals, as in the tile kernel
-    const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-    const int tr = (warp / 2) * 4 + lane / 8, tc = (warp % 2) * 8 + lane % 8;
-    const int row0 = blockIdx.y * BM, col0 = blockIdx.x * BN;
-
-    // Copies of one slice: thread t takes A[row0 + t/2][k + 4·(t%2) + 8g .. +4] (threads
-    // t < 2·BM) and B[k + t/32 + 8g][col0 + 4·(t%32) .. +4], for g < BK/8.
-    const int am = tid / 2, ak = (tid % 2) * 4, bk = tid / 32, bn = (tid % 32) * 4;
-    const bool a_loader = tid < 2 * BM;
-    const int kb = c_begin * kc, ke = min(c_end * kc, K);
-    const int slices = (ke - kb) / BK, per_chunk = kc / BK;
-    const T* ag = A + (long long)min(row0 + am, M - 1) * K + kb + ak;
-    const T* bg = B + (long long)(kb + bk) * N + min(col0 + bn, N - 4);
-    auto issue = [&](int g) {
-        const int st = g % STAGES;
-        if (a_loader) {
-            const T* a = ag + g * BK;
-            float* d = As + st * BK * AP + ak * AP + am;
-#pragma unroll
-            for (int q = 0; q < BK / 8; ++q)
-#pragma unroll
-                for (int e = 0; e < 4; ++e) ls_cp_async<4>(d + (8 * q + e) * AP, a + 8 * q + e);
-        }
-        const T* b = bg + (long long)g * BK * N;
-        float* d = Bs + st * BK * BN + bk * BN + bn;
-#pragma unroll
-        for (int q = 0; q < BK / 8; ++q) ls_cp_async<16>(d + 8 * q * BN, b + (long long)8 * q * N);
-    };
-
-    float acc[TM][8];
-#pragma unroll
-    for (int i = 0; i < TM; ++i)
-#pragma unroll
-        for (int j = 0; j < 8; ++j) acc[i][j] = 0.0f;
-
-#pragma unroll
-    for (int g = 0; g < STAGES - 1; ++g) {
-        if (g < slices) issue(g);
-        ls_cp_async_commit();
-    }
-    int in_chunk = 0;
-    bool first = true;
-    for (int g = 0; g < slices; ++g) {
-        // Slice g has landed (each thread waits for its own copies, the barrier for all);
-        // every thread is past slice g − 1, whose buffer the next copy reuses.
-        ls_cp_async_wait<STAGES - 2>();
-        __syncthreads();
-        if (g + STAGES - 1 < slices) issue(g + STAGES - 1);
-        ls_cp_async_commit();
-        const float* as = As + (g % STAGES) * BK * AP;
-        const float* bs = Bs + (g % STAGES) * BK * BN;
-#pragma unroll
-        for (int kk = 0; kk < BK; ++kk) {
-            float a[TM], b[8];
-#pragma unroll
-            for (int q = 0; q < RQ; ++q) {
-                const float4 v = *reinterpret_cast<const float4*>(as + kk * AP + q * 64 + tr * 4);
-                a[4 * q] = v.x, a[4 * q + 1] = v.y, a[4 * q + 2] = v.z, a[4 * q + 3] = v.w;
-            }
-#pragma unroll
-            for (int h = 0; h < 2; ++h) {
-                const float4 v = *reinterpret_cast<const float4*>(bs + kk * BN + h * 64 + tc * 4);
-                b[4 * h] = v.x, b[4 * h + 1] = v.y, b[4 * h + 2] = v.z, b[4 * h + 3] = v.w;
-            }
-#pragma unroll
-            for (int i = 0; i < TM; ++i)
-#pragma unroll
-                for (int j = 0; j < 8; ++j) acc[i][j] = LS_KSTEP(a[i], b[j], acc[i][j]);
-        }
-        const bool last = g + 1 == slices;
-        if (++in_chunk == per_chunk || last) {
-            // Step 3 in chunk order, as in the tile kernel.
-#pragma unroll
-            for (int i = 0; i < TM; ++i)
-#pragma unroll
-                for (int j = 0; j < 8; ++j) {
-                    float* t = &Ts[(i * 8 + j) * NT + tid];
-                    const float v = first ? acc[i][j] : __fadd_rn(*t, acc[i][j]);
-                    if (last) {
-                        acc[i][j] = v;
-                    } else {
-                        *t = v;
-                        acc[i][j] = 0.0f;
-                    }
-                }
-            in_chunk = 0, first = false;
-        }
-    }
-
-#pragma unroll
-    for (int q = 0; q < RQ; ++q)
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-            const int gr = row0 + q * 64 + tr * 4 + i;
-            if (gr >= M) continue;
-#pragma unroll
-            for (int h = 0; h < 2; ++h)
-#pragma unroll
-                for (int j = 0; j < 4; ++j) {
-                    const int gc = col0 + h * 64 + tc * 4 + j;
-                    if (gc >= N) continue;
-                    ls_mm_store<O>(C, P, bias, ((long long)batch * M + gr) * N + gc, ((long long)blockIdx.z * M + gr) * N + gc, gc,
-                                   acc[4 * q + i][4 * h + j], split);
-                }
-        }
-}
-
 // ---- skinny kernel (M ≤ MR) ----
-// Most chunks a cluster-combined launch (split = 2) may have: H100's largest (non-portable)
-// cluster.
-#define LS_MM_CLUSTER_MAX 16
 // Each thread owns W = LB / sizeof(T) consecutive columns for all MR rows (LB = 8 bytes, 4 in
 // the narrow kernels); B is read once, LB bytes per thread per k row, in groups of U rows (16,
 // or 8 in the lean kernels); for MR > 4 the next group's loads are issued (kept raw) before
@@ -692,6 +413,7 @@ __device__ __forceinline__ void ls_matmul_skinny(const T* __restrict__ A, const 
         ls_cluster_sync();
         for (unsigned e = r; e < (unsigned)(MR * W); e += Z) {
             const int i = (int)e / W, gc = j0 + (int)e % W;
+            if (i >= M) break;
             float* mine = &Ts[e][threadIdx.x];
             float v[LS_MM_CLUSTER_MAX];  // every load in flight before the adds
 #pragma unroll
@@ -701,7 +423,7 @@ __device__ __forceinline__ void ls_matmul_skinny(const T* __restrict__ A, const 
 #pragma unroll
             for (unsigned c = 1; c < LS_MM_CLUSTER_MAX; ++c)
                 if (c < Z) t = __fadd_rn(t, v[c]);
-            if (active && i < M && gc < N) ls_mm_store<O>(C, P, bias, ((long long)batch * M + i) * N + gc, 0, gc, t, 0);
+            if (active && gc < N) ls_mm_store<O>(C, P, bias, ((long long)batch * M + i) * N + gc, 0, gc, t, 0);
         }
         ls_cluster_sync();  // no CTA leaves while another reads its partials
         return;

@@ -60,20 +60,9 @@ struct Variant {
 #define SKIN4(MR, U, MB) SKINL(MR, U, MB, 4, "_lb4")
 #define SKIN_ALL(MR) SKIN(MR, 16, 1), SKIN(MR, 8, 3), SKIN4(MR, 16, 1), SKIN4(MR, 16, 2), SKIN4(MR, 16, 3), SKIN4(MR, 16, 4), SKIN4(MR, 8, 4), SKIN4(MR, 8, 6)
 
-// A tile variant (f32 only): the pipelined template with BK, stages and launch bound, or
-// the launcher's register-staged kernels. Grid as the launcher's: 128- (or 64-) row tiles.
-template <int RQ, int BK, int ST, int MINB>
-__global__ void __launch_bounds__(LS_MM_THREADS, MINB) lab_pipe(const float* A, const float* B, const float* bias, float* C, float* P, int M, int N, int K, int split) {
-    ls_matmul_tile_pipe<float, float, RQ, BK, ST>(A, B, bias, C, P, M, N, K, split);
-}
-template <int RQ, int MINB>
-__global__ void __launch_bounds__(LS_MM_THREADS, MINB) lab_full(const float* A, const float* B, const float* bias, float* C, float* P, int M, int N, int K, int split) {
-    ls_matmul_tile<float, float, RQ, true>(A, B, bias, C, P, M, N, K, split);
-}
-template <bool FULL, int MINB>
-__global__ void __launch_bounds__(128, MINB) lab_w(const float* A, const float* B, const float* bias, float* C, float* P, int M, int N, int K, int split) {
-    ls_matmul_tile_w<float, float, FULL>(A, B, bias, C, P, M, N, K, split);
-}
+// A tile kernel of the launcher (f32), with its rows per CTA and dynamic shared memory.
+// (The pipelined, 8 × 16-thread and bounds-free variants measured on 2026-12-06 are in
+// commit 4fadc43; docs/perf.md.)
 struct TileVariant {
     std::string name;
     int bm;
@@ -81,8 +70,6 @@ struct TileVariant {
     MmFn f;
     int threads = LS_MM_THREADS;
 };
-#define PIPE(RQ, BK, ST, MB) \
-    {"pipe" #RQ "_bk" #BK "_s" #ST "_b" #MB, 64 * RQ, LS_MM_PIPE_BYTES(64 * RQ, BK, ST), (MmFn)(void*)lab_pipe<RQ, BK, ST, MB>}
 
 static int sms = 132;
 
@@ -256,18 +243,13 @@ int main(int argc, char** argv) {
     return 0;
 }
 
-// Tile mode (`lab "tile[ FILTER]"`): the launcher's tile kernels and the pipelined variants
+// Tile mode (`lab "tile[ FILTER]"`): the launcher's tile kernels (and variants, when added)
 // at M ≥ 256, f32, whole and split, each checked bit for bit against the launcher's tile
 // kernel (whole).
 static int run_tiles(const char* filter, int runs, cublasHandle_t h, const cudaDeviceProp& prop) {
     std::vector<TileVariant> vs = {
         {"tile", 128, LS_MM_TOTALS(128) * 4, (MmFn)(void*)matmul_fma_f32_f32},
         {"half", 64, LS_MM_TOTALS(64) * 4, (MmFn)(void*)matmul_fma_half_f32_f32},
-        {"full", 128, LS_MM_TOTALS(128) * 4, (MmFn)(void*)lab_full<2, 2>},
-        PIPE(2, 8, 3, 2), PIPE(2, 16, 2, 2),
-        {"w_b2", 128, LS_MM_TOTALS(128) * 4, (MmFn)(void*)lab_w<false, 2>, 128},
-        {"wfull_b2", 128, LS_MM_TOTALS(128) * 4, (MmFn)(void*)lab_w<true, 2>, 128},
-        {"wfull_b3", 128, LS_MM_TOTALS(128) * 4, (MmFn)(void*)lab_w<true, 3>, 128},
     };
     for (auto& v : vs) {
         CK(cudaFuncSetAttribute((const void*)v.f, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)v.smem));
