@@ -563,10 +563,12 @@ template <bool Full, typename T> __device__ __forceinline__ void ls_warp_prefetc
 #define LS_REG_ROWS 1
 #define LS_REG_G (LS_LANES / (4 * LS_ROW_THREADS))
 
-// The combine's exchange ((R − 1) × 32 × 4 floats) and result (the last float): one array
-// per kernel, reused by each of its reductions (ls_quad_combine allows that).
+// The combine's exchange ((R − 1) × 32 × 4 floats, R = LS_ROW_THREADS / 32 warps) and, after
+// it, the result: one array per kernel, reused by each of its reductions (ls_quad_combine
+// allows that).
+#define LS_REG_XCH_FLOATS ((LS_ROW_THREADS / 32 > 1 ? LS_ROW_THREADS / 32 - 1 : 1) * 32 * 4)
 __device__ __forceinline__ float* ls_reg_exchange() {
-    __shared__ __align__(16) float xch[(LS_ROW_THREADS / 32 > 1 ? LS_ROW_THREADS / 32 - 1 : 1) * 32 * 4 + 4];
+    __shared__ __align__(16) float xch[LS_REG_XCH_FLOATS + 4];
     return xch;
 }
 
@@ -615,7 +617,7 @@ template <int Q> struct LsRegRow {
 #pragma unroll
         for (int f = 0; f < Q; ++f) LS_FOR4(q, n[f]) acc[f % G][q] = Op::fold(acc[f % G][q], value(f, q));
         float* xch = ls_reg_exchange();
-        return ls_quad_combine<Op, R, G>(acc, xch, xch + (R > 1 ? R - 1 : 1) * 32 * 4, (int)threadIdx.x / 32, (int)threadIdx.x % 32);
+        return ls_quad_combine<Op, R, G>(acc, xch, xch + LS_REG_XCH_FLOATS, (int)threadIdx.x / 32, (int)threadIdx.x % 32);
     }
 };
 #endif

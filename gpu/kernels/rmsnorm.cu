@@ -141,10 +141,11 @@ __device__ __forceinline__ void ls_rmsnorm_regs_form(const T* __restrict__ x, co
         const bool vr = ls_aligned4(res + base);
 #pragma unroll
         for (int f = 0; f < Q; ++f) {
+            if (P.n[f] == 0) continue;  // past the row's end
             float a[4], b[4];
             ls_quad_widen(hq[f], a);
-            ls_quad_widen(P.n[f] > 0 ? ls_quad_load(res + base + P.elem(f), P.n[f], vr) : hq[f], b);
-            LS_FOR4(q, 4) a[q] = __fadd_rn(a[q], b[q]);  // (quads past the row's end: never read again)
+            ls_quad_widen(ls_quad_load(res + base + P.elem(f), P.n[f], vr), b);
+            LS_FOR4(q, 4) a[q] = __fadd_rn(a[q], b[q]);
             hq[f] = ls_quad_narrow<T>(a);
         }
         P.store(h_out + base, hq);
