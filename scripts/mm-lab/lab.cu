@@ -95,6 +95,77 @@ static double median(std::vector<float> v) {
     return v[v.size() / 2];
 }
 
+// One shape's buffers and clock, for every variant timed on it: sets of A, B and C (random,
+// never zero) rotated so that one cycle touches more than 3 × L2, CUDA events around each
+// call (median of `runs` after two warm-ups), and the bitwise check against the first
+// variant checked.
+struct ShapeRun {
+    long m, n, k;
+    bool bf;
+    int runs, sets;
+    size_t bytes_a, bytes_b, bytes_c;
+    std::vector<void*> A, B, C;
+    std::vector<unsigned char> ref, got;
+    bool have_ref = false;
+    cudaEvent_t e0, e1;
+    ShapeRun(long m_, long n_, long k_, bool bf_, int runs_, size_t l2) : m(m_), n(n_), k(k_), bf(bf_), runs(runs_) {
+        const int eb = bf ? 2 : 4;
+        bytes_a = m * k * eb, bytes_b = k * n * eb, bytes_c = m * n * eb;
+        sets = (int)std::min<size_t>(16, std::max<size_t>(1, 3 * l2 / (bytes_a + bytes_b + bytes_c) + 1));
+        A.resize(sets), B.resize(sets), C.resize(sets);
+        for (int s = 0; s < sets; ++s) {
+            CK(cudaMalloc(&A[s], bytes_a));
+            CK(cudaMalloc(&B[s], bytes_b));
+            CK(cudaMalloc(&C[s], bytes_c));
+            lab_fill<<<1024, 256>>>((unsigned*)A[s], bytes_a / 4, 17 + s, bf);
+            lab_fill<<<1024, 256>>>((unsigned*)B[s], bytes_b / 4, 1017 + s, bf);
+        }
+        ref.resize(bytes_c), got.resize(bytes_c);
+        CK(cudaEventCreate(&e0));
+        CK(cudaEventCreate(&e1));
+    }
+    ~ShapeRun() {
+        for (int s = 0; s < sets; ++s) cudaFree(A[s]), cudaFree(B[s]), cudaFree(C[s]);
+        cudaEventDestroy(e0), cudaEventDestroy(e1);
+    }
+    // Median time of call(set).
+    template <typename F> double time(F&& call) {
+        for (int w = 0; w < 2; ++w) call(w % sets);
+        std::vector<float> t;
+        for (int r = 0; r < runs; ++r) {
+            CK(cudaEventRecord(e0));
+            call(r % sets);
+            CK(cudaEventRecord(e1));
+            CK(cudaEventSynchronize(e1));
+            float ms;
+            CK(cudaEventElapsedTime(&ms, e0, e1));
+            t.push_back(ms);
+        }
+        CK(cudaGetLastError());
+        return median(t);
+    }
+    // cuBLAS, row-major C = A·B as column-major Cᵀ = Bᵀ·Aᵀ.
+    double cublas(cublasHandle_t h) {
+        const float one = 1.0f, zero = 0.0f;
+        return time([&](int s) {
+            if (bf)
+                CB(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, n, m, k, &one, B[s], CUDA_R_16BF, n, A[s], CUDA_R_16BF, k, &zero, C[s], CUDA_R_16BF, n,
+                                CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+            else
+                CB(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, n, m, k, &one, (const float*)B[s], n, (const float*)A[s], k, &zero, (float*)C[s], n));
+        });
+    }
+    // call(0)'s output against the first one checked: "reference", "EQUAL" or "DIFFERENT".
+    template <typename F> const char* check(F&& call) {
+        CK(cudaMemset(C[0], 0, bytes_c));
+        call(0);
+        CK(cudaDeviceSynchronize());
+        CK(cudaMemcpy(got.data(), C[0], bytes_c, cudaMemcpyDeviceToHost));
+        if (!have_ref) return ref = got, have_ref = true, "reference";
+        return memcmp(ref.data(), got.data(), bytes_c) == 0 ? "EQUAL" : "DIFFERENT";
+    }
+};
+
 static int run_tiles(const char* filter, int runs, cublasHandle_t h, const cudaDeviceProp& prop);
 
 int main(int argc, char** argv) {
@@ -142,50 +213,11 @@ int main(int argc, char** argv) {
                 idx.push_back(i);
             }
             if (idx.empty()) continue;
-            const size_t bytes_a = m * k * eb, bytes_b = k * n * eb, bytes_c = m * n * eb;
-            // Rotated sets of B (and A, C) so that one cycle touches > 3 × L2.
-            const size_t set_bytes = bytes_a + bytes_b + bytes_c;
-            int sets = (int)std::min<size_t>(16, std::max<size_t>(1, (3 * (size_t)prop.l2CacheSize) / set_bytes + 1));
-            std::vector<void*> A(sets), B(sets), C(sets);
-            for (int s = 0; s < sets; ++s) {
-                CK(cudaMalloc(&A[s], bytes_a));
-                CK(cudaMalloc(&B[s], bytes_b));
-                CK(cudaMalloc(&C[s], bytes_c));
-                lab_fill<<<1024, 256>>>((unsigned*)A[s], bytes_a / 4, 17 + s, bf);
-                lab_fill<<<1024, 256>>>((unsigned*)B[s], bytes_b / 4, 1017 + s, bf);
-            }
+            ShapeRun R(m, n, k, bf, runs, prop.l2CacheSize);
+            auto &A = R.A, &B = R.B, &C = R.C;
             float* P = nullptr;
-            const size_t pbytes = chunks * m * n * 4;
-            CK(cudaMalloc(&P, std::max<size_t>(pbytes, 4)));
-            std::vector<unsigned char> ref(bytes_c), got(bytes_c);
-            cudaEvent_t e0, e1;
-            CK(cudaEventCreate(&e0));
-            CK(cudaEventCreate(&e1));
-            auto time = [&](auto&& call) {
-                for (int w = 0; w < 2; ++w) call(w % sets);
-                std::vector<float> t;
-                for (int r = 0; r < runs; ++r) {
-                    CK(cudaEventRecord(e0));
-                    call(r % sets);
-                    CK(cudaEventRecord(e1));
-                    CK(cudaEventSynchronize(e1));
-                    float ms;
-                    CK(cudaEventElapsedTime(&ms, e0, e1));
-                    t.push_back(ms);
-                }
-                CK(cudaGetLastError());
-                return median(t);
-            };
-            // cuBLAS, row-major C = A·B as column-major Cᵀ = Bᵀ·Aᵀ.
-            const float one = 1.0f, zero = 0.0f;
-            double tb = time([&](int s) {
-                if (bf)
-                    CB(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, n, m, k, &one, B[s], CUDA_R_16BF, n, A[s], CUDA_R_16BF, k, &zero, C[s], CUDA_R_16BF, n,
-                                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-                else
-                    CB(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, n, m, k, &one, (const float*)B[s], n, (const float*)A[s], k, &zero, (float*)C[s], n));
-            });
-            bool have_ref = false;
+            CK(cudaMalloc(&P, std::max<size_t>(chunks * m * n * 4, 4)));
+            const double tb = R.cublas(h);
             std::string best;
             double best_t = 1e30;
             for (int i : idx)
@@ -219,15 +251,9 @@ int main(int argc, char** argv) {
                             else matmul_fma_combine_f32<<<(total + 255) / 256, 256>>>(P, nullptr, (float*)C[s], m, n, k, 1);
                         }
                     };
-                    double t = time(call);
-                    CK(cudaMemset(C[0], 0, bytes_c));
-                    call(0);
-                    CK(cudaDeviceSynchronize());
-                    CK(cudaMemcpy(got.data(), C[0], bytes_c, cudaMemcpyDeviceToHost));
-                    const char* verdict = "reference";
-                    if (!have_ref) ref = got, have_ref = true;
-                    else verdict = memcmp(ref.data(), got.data(), bytes_c) == 0 ? "EQUAL" : "DIFFERENT";
-                    double gbs = (double)bytes_b / (t * 1e-3) / 1e9;
+                    const double t = R.time(call);
+                    const char* verdict = R.check(call);
+                    const double gbs = (double)R.bytes_b / (t * 1e-3) / 1e9;
                     const char* how = split == 2 ? " cluster" : split ? " split" : "";
                     printf("%-16s %-5s %6ld %7ld %6ld | %9.4f %9.4f %6.2f %6.0f | %s grid %u×%u×%u%s\n", v.name.c_str(), bf ? "bf16" : "f32", m, n, k, t, tb, tb / t,
                            gbs, verdict, grid.x, grid.y, grid.z, how);
@@ -235,9 +261,7 @@ int main(int argc, char** argv) {
                     fflush(stdout);
                 }
             printf("BEST %-5s M %ld N %ld K %ld: %s %.4f ms (%.2f× cuBLAS)\n", bf ? "bf16" : "f32", m, n, k, best.c_str(), best_t, tb / best_t);
-            for (int s = 0; s < sets; ++s) cudaFree(A[s]), cudaFree(B[s]), cudaFree(C[s]);
             cudaFree(P);
-            cudaEventDestroy(e0), cudaEventDestroy(e1);
         }
     }
     return 0;
@@ -272,45 +296,13 @@ static int run_tiles(const char* filter, int runs, cublasHandle_t h, const cudaD
         std::string tag = std::to_string(m) + " " + std::to_string(n) + " " + std::to_string(k);
         if (tag.find(filter) == std::string::npos) continue;
         const long kc = LS_KC > 0 ? LS_KC : k, chunks = (k + kc - 1) / kc;
-        const size_t bytes_a = m * k * 4, bytes_b = k * n * 4, bytes_c = m * n * 4;
-        const size_t set_bytes = bytes_a + bytes_b + bytes_c;
-        int sets = (int)std::min<size_t>(16, std::max<size_t>(1, (3 * (size_t)prop.l2CacheSize) / set_bytes + 1));
-        std::vector<void*> A(sets), B(sets), C(sets);
-        for (int s = 0; s < sets; ++s) {
-            CK(cudaMalloc(&A[s], bytes_a));
-            CK(cudaMalloc(&B[s], bytes_b));
-            CK(cudaMalloc(&C[s], bytes_c));
-            lab_fill<<<1024, 256>>>((unsigned*)A[s], bytes_a / 4, 17 + s, 0);
-            lab_fill<<<1024, 256>>>((unsigned*)B[s], bytes_b / 4, 1017 + s, 0);
-        }
+        ShapeRun R(m, n, k, false, runs, prop.l2CacheSize);
+        auto &A = R.A, &B = R.B, &C = R.C;
         float* P = nullptr;
         const size_t pbytes = chunks * m * n * 4;
         const bool can_split = pbytes <= (size_t)1 << 31;
         if (can_split) CK(cudaMalloc(&P, pbytes));
-        std::vector<unsigned char> ref(bytes_c), got(bytes_c);
-        cudaEvent_t e0, e1;
-        CK(cudaEventCreate(&e0));
-        CK(cudaEventCreate(&e1));
-        auto time = [&](auto&& call) {
-            for (int w = 0; w < 2; ++w) call(w % sets);
-            std::vector<float> t;
-            for (int r = 0; r < runs; ++r) {
-                CK(cudaEventRecord(e0));
-                call(r % sets);
-                CK(cudaEventRecord(e1));
-                CK(cudaEventSynchronize(e1));
-                float ms;
-                CK(cudaEventElapsedTime(&ms, e0, e1));
-                t.push_back(ms);
-            }
-            CK(cudaGetLastError());
-            return median(t);
-        };
-        const float one = 1.0f, zero = 0.0f;
-        double tb = time([&](int s) {
-            CB(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, n, m, k, &one, (const float*)B[s], n, (const float*)A[s], k, &zero, (float*)C[s], n));
-        });
-        bool have_ref = false;
+        const double tb = R.cublas(h);
         std::string best;
         double best_t = 1e30, tile_t = 1e30;
         for (size_t vi = 0; vi < vs.size(); ++vi) {
@@ -322,14 +314,8 @@ static int run_tiles(const char* filter, int runs, cublasHandle_t h, const cudaD
                     v.f<<<grid, block, v.smem>>>(A[s], B[s], nullptr, C[s], P, m, n, k, split);
                     if (split) matmul_fma_combine_f32<<<(m * n + 255) / 256, 256>>>(P, nullptr, (float*)C[s], m, n, k, 1);
                 };
-                double t = time(call);
-                CK(cudaMemset(C[0], 0, bytes_c));
-                call(0);
-                CK(cudaDeviceSynchronize());
-                CK(cudaMemcpy(got.data(), C[0], bytes_c, cudaMemcpyDeviceToHost));
-                const char* verdict = "reference";
-                if (!have_ref) ref = got, have_ref = true;
-                else verdict = memcmp(ref.data(), got.data(), bytes_c) == 0 ? "EQUAL" : "DIFFERENT";
+                const double t = R.time(call);
+                const char* verdict = R.check(call);
                 printf("%-18s %6ld %7ld %6ld | %9.4f %9.4f %6.2f | %s grid %u×%u×%u%s\n", v.name.c_str(), m, n, k, t, tb, tb / t, verdict, grid.x, grid.y,
                        grid.z, split ? " split" : "");
                 fflush(stdout);
@@ -341,9 +327,7 @@ static int run_tiles(const char* filter, int runs, cublasHandle_t h, const cudaD
         }
         printf("BEST M %ld N %ld K %ld: %s %.4f ms (%.2f× cuBLAS; launcher kernels %.2f×)\n", m, n, k, best.c_str(), best_t, tb / best_t, tb / tile_t);
         log_best += log(tb / best_t), log_tile += log(tb / tile_t), ++count;
-        for (int s = 0; s < sets; ++s) cudaFree(A[s]), cudaFree(B[s]), cudaFree(C[s]);
         if (P) cudaFree(P);
-        cudaEventDestroy(e0), cudaEventDestroy(e1);
     }
     for (size_t vi = 0; count && vi < vs.size(); ++vi) printf("GEOMEAN %-18s %.3f× cuBLAS (whole or split, the faster)\n", vs[vi].name.c_str(), exp(vlog[vi] / count));
     if (count) printf("GEOMEAN over %d shapes: best %.3f× cuBLAS, launcher kernels %.3f×\n", count, exp(log_best / count), exp(log_tile / count));

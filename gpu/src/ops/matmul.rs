@@ -241,13 +241,14 @@ impl Gpu {
                     "a cluster launch is a split skinny launch of at most {MM_CLUSTER_MAX} chunks: {plan:?}"
                 )));
             }
+            // cuLaunchKernelEx takes a pointer to each argument's value: device pointers
+            // (their guards order this launch after earlier writes) and ints.
             let bias = dbias.map(|b| b.device_ptr(s));
-            let (pa, _ga) = da.device_ptr(s);
-            let (pb, _gb) = db.device_ptr(s);
-            let (pc, _gc) = dc.device_ptr_mut(s);
-            let (pp, _gp) = dp.device_ptr(s); // unused by split = 2
             let mut pbias = bias.as_ref().map_or(0, |b| b.0);
-            let (mut pa, mut pb, mut pc, mut pp) = (pa, pb, pc, pp);
+            let (mut pa, _ga) = da.device_ptr(s);
+            let (mut pb, _gb) = db.device_ptr(s);
+            let (mut pc, _gc) = dc.device_ptr_mut(s);
+            let (mut pp, _gp) = dp.device_ptr(s); // unused by split = 2
             let (mut mi, mut ni, mut ki, mut mode) = (mi, ni, ki, 2i32);
             let mut args: [*mut std::ffi::c_void; 9] = [
                 (&mut pa as *mut u64).cast(),
