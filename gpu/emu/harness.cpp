@@ -72,8 +72,9 @@ static std::vector<O> naive_matmul(const std::vector<T>& A, const std::vector<T>
     return C;
 }
 
-// Every kernel of the family (gpu/src/ops/matmul.rs `plan` picks one), whole and split:
-// the grids below are the launcher's for that kernel.
+// Every kernel of the family (gpu/src/ops/matmul.rs `plan` picks one), whole (split 0),
+// split + combine (1) and, for the skinny kernels, split with the chunks of a column block
+// as one cluster along z (2): the grids below are the launcher's for that kernel.
 enum MmKernel { MM_TILE, MM_HALF, MM_MR4, MM_MR8, MM_MR16 };
 static const char* const MM_NAMES[] = {"tile128", "tile64 ", "mr4    ", "mr8    ", "mr16   "};
 template <typename T, typename O>
@@ -99,9 +100,15 @@ static void run_matmul(MmKernel kern, int variant, int split, const T* A, const 
             constexpr int U = decltype(u)::value, LB = decltype(lb)::value;
             const unsigned cols = LS_MM_SK_THREADS * (LB / sizeof(T) > 0 ? LB / sizeof(T) : 1);
             const ls_dim3 grid{(unsigned)((N + cols - 1) / cols), 1, z};
-            if (kern == MM_MR4) go([&] { ls_matmul_skinny<T, O, 4, U, LB>(A, B, bias, C, P, M, N, K, split); }, grid, LS_MM_SK_THREADS);
-            else if (kern == MM_MR8) go([&] { ls_matmul_skinny<T, O, 8, U, LB>(A, B, bias, C, P, M, N, K, split); }, grid, LS_MM_SK_THREADS);
-            else go([&] { ls_matmul_skinny<T, O, 16, U, LB>(A, B, bias, C, P, M, N, K, split); }, grid, LS_MM_SK_THREADS);
+            const unsigned cluster = split == 2 ? (unsigned)chunks : 1;
+            auto sk = [&](auto mr) {
+                constexpr int MR = decltype(mr)::value;
+                ls_launch_ex(grid, LS_MM_SK_THREADS, ls_mm_skinny_emu_bytes<T, MR, LB>(), cluster,
+                             [&] { ls_matmul_skinny<T, O, MR, U, LB>(A, B, bias, C, P, M, N, K, split); }, split == 2);
+            };
+            if (kern == MM_MR4) sk(std::integral_constant<int, 4>{});
+            else if (kern == MM_MR8) sk(std::integral_constant<int, 8>{});
+            else sk(std::integral_constant<int, 16>{});
         };
         using I = std::integral_constant<int, 16>;
         if (variant == 0) skinny(I{}, std::integral_constant<int, 8>{});
@@ -110,7 +117,7 @@ static void run_matmul(MmKernel kern, int variant, int split, const T* A, const 
         break;
     }
     }
-    if (split) {
+    if (split == 1) {
         const long long total = (long long)batch * M * N;
         ls_launch({(unsigned)((total + 255) / 256), 1, 1}, 256, [&] { ls_matmul_combine<O>(P, bias, C, M, N, K, batch); });
     }
@@ -129,13 +136,15 @@ template <typename T, typename O> static void check_matmul(int batch, int M, int
         const bool skinny = kern == MM_MR4 || kern == MM_MR8 || kern == MM_MR16;
         // Skinny variants: plain, lean and narrow.
         for (int variant = 0; variant < (skinny ? 3 : 1); ++variant)
-            for (int split = 0; split < 2; ++split) {
+            for (int split = 0; split < 3; ++split) {
                 if (split && chunks < 2) continue;
-                std::vector<float> P(split ? (size_t)batch * chunks * M * N : 1);
+                if (split == 2 && (!skinny || chunks > LS_MM_CLUSTER_MAX)) continue;
+                std::vector<float> P(split == 1 ? (size_t)batch * chunks * M * N : 1);
                 std::vector<O> C((size_t)batch * M * N);
                 run_matmul<T, O>(kern, variant, split, A.data(), B.data(), bp, C.data(), P.data(), batch, M, N, K);
-                std::snprintf(name, sizeof name, "matmul %s v%d %s b%d m%d n%d k%d bias%d sp%d (%zu->%zu B)", MM_NAMES[kern], variant, split ? "split" : "whole", batch,
-                              M, N, K, with_bias, specials, sizeof(T), sizeof(O));
+                static const char* const how[] = {"whole", "split", "cluster"};
+                std::snprintf(name, sizeof name, "matmul %s v%d %s b%d m%d n%d k%d bias%d sp%d (%zu->%zu B)", MM_NAMES[kern], variant, how[split], batch, M, N,
+                              K, with_bias, specials, sizeof(T), sizeof(O));
                 expect_equal(name, want, C);
             }
     }
@@ -548,6 +557,7 @@ int main(int argc, char** argv) {
     check_matmul<ls_bf16, float>(2, 130, 260, 2 * kc + 88, true, false);
     check_matmul<ls_f16, ls_f16>(2, 17, 5, 40, true, false);
     check_matmul<ls_f16, float>(1, 4, 1030, kc - 1, true, true);
+    check_matmul<ls_bf16, ls_bf16>(2, 5, 300, LS_MM_CLUSTER_MAX * kc, true, false);  // the largest cluster
     }
     if (matmul_only) {
         std::printf("%d checks, %d failed (matmul only)\n", g_checks, g_failures);

@@ -3,7 +3,7 @@
 // std::barrier for __syncthreads, blocks one after another (so `__shared__` = static),
 // except the blocks of one cluster (ls_launch_ex), which run together: each has its own
 // dynamic shared memory, and ls_map_rank reaches the others'. Kernels run in a cluster use
-// dynamic shared memory only.
+// dynamic shared memory only (the skinny matmul keeps its arrays there under emulation).
 // Only the kernels' indexing, tiling and order of operations are checked this way; the
 // device's own arithmetic is checked on the GPU (bundle/run-all).
 #pragma once
@@ -108,15 +108,16 @@ using std::min;
 using std::max;
 
 // Runs `kernel` on grid × block with `smem` bytes of dynamic shared memory per block, in
-// clusters of `cluster` consecutive blocks along x (grid.x a multiple of it): one cluster
-// at a time, one std::thread per CUDA thread.
-inline void ls_launch_ex(ls_dim3 grid, unsigned threads, unsigned smem, unsigned cluster, const std::function<void()>& kernel) {
+// clusters of `cluster` consecutive blocks along x (along z with `along_z`; that grid
+// dimension a multiple of it): one cluster at a time, one std::thread per CUDA thread.
+inline void ls_launch_ex(ls_dim3 grid, unsigned threads, unsigned smem, unsigned cluster, const std::function<void()>& kernel, bool along_z = false) {
     gridDim = grid;
     blockDim = {threads, 1, 1};
-    if (cluster == 0 || grid.x % cluster != 0 || threads > 1024) std::abort();
-    for (unsigned z = 0; z < grid.z; ++z)
+    if (cluster == 0 || (along_z ? grid.z : grid.x) % cluster != 0 || threads > 1024) std::abort();
+    const unsigned sx = along_z ? 1 : cluster, sz = along_z ? cluster : 1;  // blocks per step
+    for (unsigned z = 0; z < grid.z; z += sz)
         for (unsigned y = 0; y < grid.y; ++y)
-            for (unsigned x0 = 0; x0 < grid.x; x0 += cluster) {
+            for (unsigned x0 = 0; x0 < grid.x; x0 += sx) {
                 std::barrier<> cbar((std::ptrdiff_t)(threads * cluster));
                 ls_cluster_state cs{&cbar, {}};
                 std::vector<std::unique_ptr<std::barrier<>>> owned;
@@ -143,7 +144,7 @@ inline void ls_launch_ex(ls_dim3 grid, unsigned threads, unsigned smem, unsigned
                     for (unsigned t = 0; t < threads; ++t)
                         ts.emplace_back([&, t, r, x0, y, z] {
                             threadIdx = {t, 0, 0};
-                            blockIdx = {x0 + r, y, z};
+                            blockIdx = along_z ? ls_dim3{x0, y, z + r} : ls_dim3{x0 + r, y, z};
                             ls_block = cs.blocks[r];
                             ls_cluster = &cs;
                             ls_rank = r;

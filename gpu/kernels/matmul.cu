@@ -320,8 +320,17 @@ __device__ __forceinline__ void ls_matmul_skinny(const T* __restrict__ A, const 
     A += (long long)batch * M * K;
     B += (long long)batch * K * N;
 
+#ifdef LS_HOST_EMULATION
+    // Emulation runs the blocks of a cluster together, where `__shared__` would be one array
+    // for all of them: each block's own, in its dynamic shared memory (ls_mm_skinny_emu_bytes).
+    typedef float AsArray[KS][MR];
+    typedef float TsArray[MR * W][LS_MM_SK_THREADS];
+    AsArray& As = *reinterpret_cast<AsArray*>(ls_dyn_smem());
+    TsArray& Ts = *reinterpret_cast<TsArray*>(ls_dyn_smem() + sizeof(AsArray));
+#else
     __shared__ __align__(16) float As[KS][MR];
     __shared__ float Ts[MR * W][LS_MM_SK_THREADS];  // chunk totals: thread t's in column t
+#endif
     const int j0 = (blockIdx.x * LS_MM_SK_THREADS + threadIdx.x) * W;
     const bool active = j0 < N;
     const bool vec = N % W == 0 && ls_aligned(B, W);
@@ -402,7 +411,7 @@ __device__ __forceinline__ void ls_matmul_skinny(const T* __restrict__ A, const 
                 *t = (c == c_begin) ? acc[i][j] : __fadd_rn(*t, acc[i][j]);
             }
     }
-#if __CUDA_ARCH__ >= 900 && !defined(LS_HOST_EMULATION)
+#if __CUDA_ARCH__ >= 900 || defined(LS_HOST_EMULATION)
     if (split == 2) {
         // The chunks of this column block are the CTAs of one cluster (rank = chunk), each
         // holding its chunk's partials in Ts. Rank r adds up rows r, r + Z, … of Ts (one
@@ -444,6 +453,13 @@ __device__ __forceinline__ void ls_matmul_skinny(const T* __restrict__ A, const 
         }
     }
 }
+
+#ifdef LS_HOST_EMULATION
+// Dynamic shared memory an emulated skinny block needs for As and Ts (see the kernel).
+template <typename T, int MR, int LB> constexpr unsigned ls_mm_skinny_emu_bytes() {
+    return 4u * (LS_MM_SK_KS * MR + MR * (LB / (int)sizeof(T)) * LS_MM_SK_THREADS);
+}
+#endif
 
 // Steps 3-5 over the partials P[batch][chunk][M][N] written by a split launch.
 template <typename O>
