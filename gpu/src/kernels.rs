@@ -37,7 +37,7 @@ pub const MM_SK_THREADS: usize = 128;
 /// k rows of A per shared-memory stage of the skinny kernels (MM_SK_KS × 16 floats).
 pub const MM_SK_KS: usize = 256;
 /// Most chunks of a cluster-combined skinny launch (sm_90: the chunks of a column block are
-/// one thread-block cluster, 16 the largest the H100 runs; ops/matmul.rs).
+/// one thread-block cluster, 16 the largest sm_90 runs; ops/matmul.rs).
 pub const MM_CLUSTER_MAX: usize = 16;
 /// Threads per row block of the row ops (each folds `LANES / ROW_THREADS` lanes).
 pub const ROW_THREADS: usize = 256;
@@ -381,7 +381,7 @@ impl ByPair {
         )
     }
     /// Lets every kernel of the stem run in clusters of up to [`MM_CLUSTER_MAX`] CTAs (more
-    /// than 8 is "non-portable": H100 has it, the launch must ask). Only where clusters exist.
+    /// than 8 is "non-portable": sm_90 has it, the function must allow it). Only on sm_90a.
     fn allow_large_clusters(self, c: &Contract, stem: &str, arch: &str) -> Result<ByPair> {
         if arch != "sm_90a" {
             return Ok(self);

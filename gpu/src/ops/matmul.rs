@@ -429,7 +429,7 @@ const MEM_BYTES_PER_S: f64 = 3e12;
 ///
 /// A split needs more than one chunk, batch × chunks ≤ 65535 and partials within
 /// `SPLIT_BYTES_MAX`. `large_clusters`: the device runs clusters of [`MM_CLUSTER_MAX`] CTAs
-/// (the H100), which [`skinny_plan`] may use instead of the combine launch.
+/// (sm_90a: H100, H200), which [`skinny_plan`] may use instead of the combine launch.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn plan(m: usize, n: usize, k: usize, chunks: usize, batch: usize, in_bytes: usize, sms: usize, large_clusters: bool) -> Option<MmPlan> {
     if m.max(n).max(k) > i32::MAX as usize || batch > GRID_YZ_MAX {
@@ -604,7 +604,7 @@ mod gpu_tests {
     use lockstep_reference::FMA_V1;
     use ndarray::Array2;
 
-    /// Every skinny kernel, whole, split and (on the H100) cluster-combined, on shapes that
+    /// Every skinny kernel, whole, split and (on sm_90a) cluster-combined, on shapes that
     /// leave partial chunks, partial column blocks and M below the kernel's rows, and one of
     /// 16 chunks (the largest cluster): the reference's bits (the launch plan picks among
     /// these by speed only). Needs a GPU; without one it is skipped visibly.
