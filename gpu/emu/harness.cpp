@@ -103,7 +103,7 @@ static void run_matmul(MmKernel kern, int variant, int split, const T* A, const 
             const unsigned cluster = split == 2 ? (unsigned)chunks : 1;
             auto sk = [&](auto mr) {
                 constexpr int MR = decltype(mr)::value;
-                ls_launch_ex(grid, LS_MM_SK_THREADS, ls_mm_skinny_emu_bytes<T, MR, LB>(), cluster,
+                ls_launch_ex(grid, LS_MM_SK_THREADS, (unsigned)sizeof(LsSkinnyEmuShared<T, MR, LB>), cluster,
                              [&] { ls_matmul_skinny<T, O, MR, U, LB>(A, B, bias, C, P, M, N, K, split); }, split == 2);
             };
             if (kern == MM_MR4) sk(std::integral_constant<int, 4>{});

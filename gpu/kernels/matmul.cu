@@ -299,6 +299,15 @@ __device__ __forceinline__ void ls_skinny_k(const float* as, const float b[W], f
         for (int j = 0; j < W; ++j) acc[i][j] = LS_KSTEP(a[i], b[j], acc[i][j]);
 }
 
+#ifdef LS_HOST_EMULATION
+// Emulation runs the blocks of a cluster together, where `__shared__` would be one array for
+// all of them: the skinny kernel's arrays are each block's own, in its dynamic shared memory
+// (sizeof of this, which the harness allocates).
+template <typename T, int MR, int LB> struct LsSkinnyEmuShared {
+    alignas(16) float As[LS_MM_SK_KS][MR];
+    float Ts[MR * (LB / (int)sizeof(T))][LS_MM_SK_THREADS];
+};
+#endif
 template <typename T, typename O, int MR, int U, int LB = 8>
 __device__ __forceinline__ void ls_matmul_skinny(const T* __restrict__ A, const T* __restrict__ B, const float* __restrict__ bias, O* __restrict__ C,
                                                  float* __restrict__ P, int M, int N, int K, int split) {
@@ -321,12 +330,9 @@ __device__ __forceinline__ void ls_matmul_skinny(const T* __restrict__ A, const 
     B += (long long)batch * K * N;
 
 #ifdef LS_HOST_EMULATION
-    // Emulation runs the blocks of a cluster together, where `__shared__` would be one array
-    // for all of them: each block's own, in its dynamic shared memory (ls_mm_skinny_emu_bytes).
-    typedef float AsArray[KS][MR];
-    typedef float TsArray[MR * W][LS_MM_SK_THREADS];
-    AsArray& As = *reinterpret_cast<AsArray*>(ls_dyn_smem());
-    TsArray& Ts = *reinterpret_cast<TsArray*>(ls_dyn_smem() + sizeof(AsArray));
+    LsSkinnyEmuShared<T, MR, LB>& S = *reinterpret_cast<LsSkinnyEmuShared<T, MR, LB>*>(ls_dyn_smem());
+    auto& As = S.As;
+    auto& Ts = S.Ts;
 #else
     __shared__ __align__(16) float As[KS][MR];
     __shared__ float Ts[MR * W][LS_MM_SK_THREADS];  // chunk totals: thread t's in column t
@@ -453,13 +459,6 @@ __device__ __forceinline__ void ls_matmul_skinny(const T* __restrict__ A, const 
         }
     }
 }
-
-#ifdef LS_HOST_EMULATION
-// Dynamic shared memory an emulated skinny block needs for As and Ts (see the kernel).
-template <typename T, int MR, int LB> constexpr unsigned ls_mm_skinny_emu_bytes() {
-    return 4u * (LS_MM_SK_KS * MR + MR * (LB / (int)sizeof(T)) * LS_MM_SK_THREADS);
-}
-#endif
 
 // Steps 3-5 over the partials P[batch][chunk][M][N] written by a split launch.
 template <typename O>

@@ -39,6 +39,11 @@ pub const MM_SK_KS: usize = 256;
 /// Most chunks of a cluster-combined skinny launch (sm_90: the chunks of a column block are
 /// one thread-block cluster, 16 the largest sm_90 runs; ops/matmul.rs).
 pub const MM_CLUSTER_MAX: usize = 16;
+/// Whether a device of this architecture runs clusters of [`MM_CLUSTER_MAX`] CTAs (the
+/// "non-portable" size: sm_90, the H100 and H200; measured there only).
+pub fn large_clusters(arch: &str) -> bool {
+    arch == "sm_90a"
+}
 /// Threads per row block of the row ops (each folds `LANES / ROW_THREADS` lanes).
 pub const ROW_THREADS: usize = 256;
 /// CTAs per row of the `*_wide` row kernels (a thread-block cluster; sm_90 and later):
@@ -383,7 +388,7 @@ impl ByPair {
     /// Lets every kernel of the stem run in clusters of up to [`MM_CLUSTER_MAX`] CTAs (more
     /// than 8 is "non-portable": sm_90 has it, the function must allow it). Only on sm_90a.
     fn allow_large_clusters(self, c: &Contract, stem: &str, arch: &str) -> Result<ByPair> {
-        if arch != "sm_90a" {
+        if !large_clusters(arch) {
             return Ok(self);
         }
         self.set_all(

@@ -7,7 +7,7 @@
 use super::{fma_only, grid1, need, Workspace, NULL};
 use crate::device::Gpu;
 use crate::error::{At, Result};
-use crate::kernels::{mm_totals_bytes, Kernels, FLAT_THREADS, MM_BM, MM_BM_HALF, MM_BN, MM_CLUSTER_MAX, MM_SK_THREADS, MM_THREADS};
+use crate::kernels::{large_clusters, mm_totals_bytes, Kernels, FLAT_THREADS, MM_BM, MM_BM_HALF, MM_BN, MM_CLUSTER_MAX, MM_SK_THREADS, MM_THREADS};
 use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, DevicePtr, DevicePtrMut, DriverError, LaunchConfig, PushKernelArg};
 use lockstep_reference::matmul::check;
 use lockstep_reference::{Contract, Element, KStepKind};
@@ -197,7 +197,7 @@ impl Gpu {
             batch,
             std::mem::size_of::<T>(),
             info.sm_count.max(1) as usize,
-            info.arch == "sm_90a",
+            large_clusters(&info.arch),
         )
     }
 
@@ -610,7 +610,7 @@ mod gpu_tests {
     /// these by speed only). Needs a GPU; without one it is skipped visibly.
     fn every_skinny_kernel<T: Element, O: Element>(gpu: &Gpu) {
         let val = |i: usize| T::from_f32(((i.wrapping_mul(2_654_435_761) >> 7) % 2001) as f32 / 1000.0 - 1.0);
-        let clusters = gpu.info().arch == "sm_90a";
+        let clusters = large_clusters(&gpu.info().arch);
         for (m, n, k) in [(1, 1030, 600), (3, 517, 513), (7, 1030, 600), (13, 260, 777), (16, 1024, 256), (5, 700, 4096)] {
             let a = Array2::from_shape_fn((m, k), |(i, j)| val(i * k + j));
             let b = Array2::from_shape_fn((k, n), |(i, j)| val(7 + i * n + j));
