@@ -410,14 +410,14 @@ template <typename T> static void run_attn_case(std::istream& in, const std::str
     expect_equal("attention " + name + " (bf16 out, vs Rust reference)", want16, y16);
     // attn_warp where the launcher would pick it (ops/attention.rs `warp_plan`).
     if (wgh > 0) {
-        if (wsmem != ls_attn_warp_smem((int)d, (int)sizeof(T))) {
+        if (wsmem != ls_attn_warp_smem((int)d, (int)wgh, (int)sizeof(T))) {
             std::printf("FAIL attention %s: launcher warp smem %lld, kernel layout %lld\n", name.c_str(), wsmem,
-                        ls_attn_warp_smem((int)d, (int)sizeof(T)));
+                        ls_attn_warp_smem((int)d, (int)wgh, (int)sizeof(T)));
             ++g_failures;
             return;
         }
         std::fill(st.begin(), st.end(), __uint_as_float(0x7fc00001u));
-        ls_launch_ex({(unsigned)wgrid_x, (unsigned)wgrid_y, 1}, LS_ATTN_WARP_THREADS, (unsigned)wsmem, 1, [&] {
+        ls_launch_ex({(unsigned)wgrid_x, (unsigned)wgrid_y, 1}, 32 * LS_ATTN_WARPS_PER_HEAD * (unsigned)wgh, (unsigned)wsmem, 1, [&] {
             ls_attn_warp_any<T>(q.data(), k.data(), v.data(), wtiles.data(), rows.data(), base, table, page, max_blocks, (int)hq, (int)hkv, (int)d,
                                 scale, window, st.data(), nsplit, (int)wgh, (int)wnhc);
         });

@@ -426,21 +426,6 @@ fn main() {
         Some(su),
     );
     cached::<bf16>(&mut out, &mut r, &c, "tile-decode-contig-gqa20-d128", None, &[s + 1], 20, 1, 128, None, None);
-    // attn_warp with fewer heads than its CTA holds: GQA 6 (a chunk of 4, then of 2) and 3.
-    cached::<f32>(
-        &mut out,
-        &mut r,
-        &c,
-        "tile-decode-paged-gqa6-d128",
-        Some(16),
-        &[2 * s + 3, 50],
-        12,
-        2,
-        128,
-        None,
-        None,
-    );
-    cached::<bf16>(&mut out, &mut r, &c, "tile-decode-contig-gqa3-d64", None, &[s + 7, 1], 3, 1, 64, None, None);
     let tspans = [
         Span {
             seq: 1,

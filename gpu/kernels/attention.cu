@@ -468,320 +468,265 @@ __device__ __forceinline__ void ls_attn_tile(const T* __restrict__ q, const T* _
 
 // Kernel 1c, attn_warp_{T}: the same split states once more, for tiles of one query row
 // (decode; ops/attention.rs picks it when no two rows share a tile and a GQA group holds at
-// least two query heads), computed by one CTA of NT = LS_ATTN_WARP_THREADS threads per (row,
-// KV head, chunk of up to GH <= LS_ATTN_WARP_HEADS query heads of its group, split). All
-// heads of a tile share the row, hence the key range lo..hi, so every thread works on all
-// of them: each K and V element is widened once for GH fma chains. The split is taken a
-// chunk of CK keys at a time (ls_attn_warp_chunk: the whole split where S <= NT):
-//   - K of the chunk and V of its first two blocks are copied (cp.async) in their storage
-//     type into shared memory (16 bytes of padding per row); once the scores are done, V of
-//     the chunk's other blocks goes where K was;
-//   - scores: thread i scores key i of the chunk for every head, an fma chain over d in order
-//     from +0 (q from shared memory, broadcast), then * scale;
-//   - block maxima: one warp per (head, block), max2 over the block's scores (exact: any
-//     order); the running maximum m after block j is the max2 chain over the split's blocks
-//     up to j, which the threads computing e and lane h of warp 0 (alpha = exp(m - m') per
-//     block, for the rescaling) evaluate alike;
-//   - e = exp(score - m) per key and head into shared memory, then the blocks in order:
-//     thread d (< D) rescales and adds acc_h = fma(e_h, v_d, acc_h) for every head over the
-//     block's keys in order; lane h of the last warp does l = l * alpha, l = l + e.
-// Shapes: D in {64, 128, 256}, d * sizeof(T) a multiple of 16. Dynamic shared memory:
-// ls_attn_warp_smem(d, sizeof(T)) bytes (ops/attention.rs `warp_smem` computes the same).
+// least two query heads), computed by one CTA per (row, KV head, chunk of up to
+// LS_ATTN_WARP_HEADS query heads of its group, split) with WPH = LS_ATTN_WARPS_PER_HEAD warps
+// per query head. All heads of a tile share the row, hence the key range lo..hi, so the warps
+// of a head run its tree among themselves and the CTA shares only K and V:
+//   - K and V blocks stay in their storage type in shared memory (16 bytes of padding per
+//     row), two buffers: the copies of block b + 1 (cp.async) are in flight while block b
+//     is computed; the storage rows of block b + 2 are looked up meanwhile;
+//   - scores: lane i of part p owns keys 32p + i, 32p + i + 32 WPH, ... of the block, each an
+//     fma chain over d in order from +0 (q from shared memory, broadcast), then * scale;
+//   - mb = max2 over all the head's scores (max2 is exact: a butterfly per warp, then the
+//     parts' maxima through shared memory), then m, alpha, l = l * alpha, acc = acc * alpha
+//     (or the first block's init), every warp of the head with the same bits;
+//   - e = exp(score - m) per key into the head's row of shared memory, then keys in order:
+//     l = l + e (every lane), acc_d = fma(e, v_d, acc_d) for the D / (32 WPH) dims the lane
+//     owns (part p owns the p-th share of the dims).
+// Threads: 32 * WPH * gh (gh <= LS_ATTN_WARP_HEADS heads per CTA). Shapes: D in {64, 128, 256},
+// d * sizeof(T) a multiple of 16. Dynamic shared memory: ls_attn_warp_smem(d, gh, sizeof(T))
+// bytes (ops/attention.rs computes the same).
 #ifndef LS_ATTN_WARP_HEADS
 #error "LS_ATTN_WARP_HEADS is not defined: compile through gpu/src/kernels.rs (generated header)"
 #endif
-#ifndef LS_ATTN_WARP_THREADS
-#error "LS_ATTN_WARP_THREADS is not defined: compile through gpu/src/kernels.rs (generated header)"
+#ifndef LS_ATTN_WARPS_PER_HEAD
+#error "LS_ATTN_WARPS_PER_HEAD is not defined: compile through gpu/src/kernels.rs (generated header)"
 #endif
 #ifndef LS_ATTN_WARP_CTAS
 #error "LS_ATTN_WARP_CTAS is not defined: compile through gpu/src/kernels.rs (generated header)"
 #endif
-// Keys per chunk: the split where it has at most one key per thread, else as many whole
-// BN blocks as threads (at least one block).
-__device__ __host__ constexpr int ls_attn_warp_chunk() {
-    return LS_ATTN_SPLIT <= LS_ATTN_WARP_THREADS ? LS_ATTN_SPLIT
-           : LS_ATTN_BLOCK >= LS_ATTN_WARP_THREADS ? LS_ATTN_BLOCK
-                                                   : LS_ATTN_WARP_THREADS / LS_ATTN_BLOCK * LS_ATTN_BLOCK;
-}
-// Shared-memory layout of attn_warp (bytes; every part a multiple of 16): K [CK] rows of
-// d * elem + 16 bytes (later V of the chunk's third and later blocks), V [2][BN] such rows,
-// Q [H][d] float, the scores [H][CK] float (later e [CK][H]), block maxima and alpha [2][H][NBC]
-// float, the running maximum carried between chunks [H] float (padded to 16 bytes), the
-// split's storage rows [S] long long; H = LS_ATTN_WARP_HEADS, NBC = blocks per chunk.
+// Shared-memory layout of attn_warp (bytes, each part 16-byte aligned): K [2][BN] and V [2][BN]
+// rows of d * elem + 16 bytes, Q [gh][d] float, storage rows [2][BN] long long, e [gh][BN] float,
+// the warps' block maxima [gh][WPH] float.
 __device__ __host__ __forceinline__ long long ls_attn_warp_kv_row(int d, int elem) { return (long long)d * elem + 16; }
-__device__ __host__ __forceinline__ long long ls_attn_warp_smem(int d, int elem) {
-    const long long ck = ls_attn_warp_chunk(), h = LS_ATTN_WARP_HEADS, nbc = (ck + LS_ATTN_BLOCK - 1) / LS_ATTN_BLOCK;
-    return (ck + 2LL * LS_ATTN_BLOCK) * ls_attn_warp_kv_row(d, elem) + 4 * h * d + 4 * h * ck + 8 * h * nbc + 16 * ((h + 3) / 4) +
-           8LL * LS_ATTN_SPLIT;
+__device__ __host__ __forceinline__ long long ls_attn_warp_smem(int d, int gh, int elem) {
+    return 16LL * LS_ATTN_BLOCK + 4LL * gh * LS_ATTN_BLOCK + 4LL * gh * LS_ATTN_WARPS_PER_HEAD + 4LL * gh * d +
+           4LL * LS_ATTN_BLOCK * ls_attn_warp_kv_row(d, elem);
 }
 
-// Copies n rows of D elements into consecutive shared-memory rows: row i from storage row
-// kr[i] (KV head kh) to dst + i * RS bytes.
+// N consecutive elements of T from shared memory, widened, with the widest loads that fit.
+template <typename T, int N> __device__ __forceinline__ void ls_widen_n(const T* p, float (&out)[N]) {
+    constexpr int B = N * (int)sizeof(T), EPV = 16 / (int)sizeof(T);
+    if constexpr (B % 16 == 0) {
+#pragma unroll
+        for (int u = 0; u < B / 16; ++u) {
+            const ls_v16 x = ls_ld16(p + u * EPV);
+#pragma unroll
+            for (int e = 0; e < EPV; ++e) out[u * EPV + e] = ls_v16_elem<T>(x, e);
+        }
+    } else if constexpr (B == 8) {
+        const uint2 u = *reinterpret_cast<const uint2*>(p);
+        const ls_v16 x = {{u.x, u.y, 0u, 0u}};
+#pragma unroll
+        for (int e = 0; e < N; ++e) out[e] = ls_v16_elem<T>(x, e);
+    } else if constexpr (B == 4) {
+        const ls_v16 x = {{*reinterpret_cast<const unsigned*>(p), 0u, 0u, 0u}};
+#pragma unroll
+        for (int e = 0; e < N; ++e) out[e] = ls_v16_elem<T>(x, e);
+    } else {
+#pragma unroll
+        for (int e = 0; e < N; ++e) out[e] = ls_to_f32(p[e]);
+    }
+}
+
+// Issues the copies of the K and V rows bl..bh of a block (storage rows kr) into one buffer.
 template <typename T, int D>
-__device__ __forceinline__ void ls_attn_warp_rows(const T* __restrict__ src, const long long* kr, int n, int hkv, int kh, unsigned char* dst,
-                                                  bool vec) {
+__device__ __forceinline__ void ls_attn_warp_load(const T* __restrict__ k, const T* __restrict__ v, const long long* kr, int bl, int bh,
+                                                  int hkv, int kh, unsigned char* kd, unsigned char* vd, bool vec) {
     constexpr int EPV = 16 / (int)sizeof(T), VPR = D / EPV;
-    constexpr long long RS = (long long)D * sizeof(T) + 16;
+    const long long rs = ls_attn_warp_kv_row(D, (int)sizeof(T));
     if (vec) {
-        for (int i = threadIdx.x; i < n * VPR; i += LS_ATTN_WARP_THREADS) {
-            const int r = i / VPR, part = i % VPR;
-            ls_cp_async<16>(dst + r * RS + part * 16, src + (kr[r] * hkv + kh) * (long long)D + part * EPV);
+        for (int i = threadIdx.x; i < (bh - bl + 1) * VPR; i += blockDim.x) {
+            const int key = bl + i / VPR, part = i % VPR;
+            const long long off = (kr[key] * hkv + kh) * (long long)D + part * EPV;
+            ls_cp_async<16>(kd + key * rs + part * 16, k + off);
+            ls_cp_async<16>(vd + key * rs + part * 16, v + off);
         }
     } else {
-        for (int i = threadIdx.x; i < n * D; i += LS_ATTN_WARP_THREADS) {
-            const int r = i / D, dd = i % D;
-            reinterpret_cast<T*>(dst + r * RS)[dd] = src[(kr[r] * hkv + kh) * (long long)D + dd];
+        for (int i = threadIdx.x; i < (bh - bl + 1) * D; i += blockDim.x) {
+            const int key = bl + i / D, dd = i % D;
+            const long long off = (kr[key] * hkv + kh) * (long long)D + dd;
+            reinterpret_cast<T*>(kd + key * rs)[dd] = k[off];
+            reinterpret_cast<T*>(vd + key * rs)[dd] = v[off];
         }
     }
     ls_cp_async_commit();
 }
 
-template <typename T, int D, int GH>
+template <typename T, int D>
 __device__ __forceinline__ void ls_attn_warp(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
                                              const long long* __restrict__ tiles, const long long* __restrict__ rows,
                                              const long long* __restrict__ base, const long long* __restrict__ table, long long page,
                                              long long max_blocks, int hq, int hkv, float scale, long long window, float* __restrict__ st,
                                              int nsplit, int gh, int nhc) {
-    constexpr int BN = LS_ATTN_BLOCK, S = LS_ATTN_SPLIT, NT = LS_ATTN_WARP_THREADS, NW = NT / 32, H = LS_ATTN_WARP_HEADS;
-    constexpr int CK = ls_attn_warp_chunk(), KPT = (CK + NT - 1) / NT, NBC = (CK + BN - 1) / BN;
-    constexpr int EPV = 16 / (int)sizeof(T);
+    constexpr int BN = LS_ATTN_BLOCK, S = LS_ATTN_SPLIT, WPH = LS_ATTN_WARPS_PER_HEAD;
+    constexpr int EPV = 16 / (int)sizeof(T), KPL = (BN + 32 * WPH - 1) / (32 * WPH), DPL = D / (32 * WPH);
     constexpr int RS = D * (int)sizeof(T) + 16, VS = RS / (int)sizeof(T);  // row stride: bytes, elements
-    static_assert(D <= NT && D % EPV == 0 && GH <= H && (GH == 2 || GH == 4), "attn_warp: D <= threads, 16-byte rows, 2 or 4 heads");
+    static_assert(DPL >= 1 && D % (32 * WPH) == 0 && (D * (int)sizeof(T)) % 16 == 0, "attn_warp: D a multiple of 32 * WPH and of 16 bytes");
 #ifdef LS_HOST_EMULATION
     unsigned char* sm = ls_dyn_smem();
 #else
     extern __shared__ float4 ls_attn_dyn[];
     unsigned char* sm = reinterpret_cast<unsigned char*>(ls_attn_dyn);
 #endif
-    unsigned char* kbuf = sm;                                   // [CK] rows: K, then V of blocks 2.. of the chunk
-    unsigned char* vbuf = kbuf + CK * RS;                       // [2][BN] rows: V of the chunk's first two blocks
-    float* qs = reinterpret_cast<float*>(vbuf + 2 * BN * RS);  // [H][D]
-    float* sc = qs + H * D;                                     // [H][CK]: scores, until the block maxima are taken
-    float* es = sc;                                             // [CK][H]: then e of key i, head h at i * H + h
-    float* bm = sc + H * CK;                                    // [H][NBC]: block maxima
-    float* al = bm + H * NBC;                                   // [H][NBC]: alpha of each block
-    float* mp = al + H * NBC;                                   // [H]: the running maximum after the previous chunk
-    long long* krow = reinterpret_cast<long long*>(mp + (H + 3) / 4 * 4);  // [S]: storage row of key s * S + i
+    unsigned char* kbuf = sm;  // [2][BN] rows of RS bytes: block b in buffer (b - b0) & 1
+    unsigned char* vbuf = kbuf + 2 * BN * RS;
+    float* qs = reinterpret_cast<float*>(vbuf + 2 * BN * RS);     // [gh][D]
+    long long* krow = reinterpret_cast<long long*>(qs + gh * D);  // [2][BN]: block b's rows at (b - b0) & 1
+    float* es = reinterpret_cast<float*>(krow + 2 * BN);           // [gh][BN]
+    float* smax = es + gh * BN;                                    // [gh][WPH]: each warp's block maximum
 
     const int t = threadIdx.x, lane = t & 31, w = t >> 5;
+    const int hw = w / WPH, part = w % WPH;  // this warp's head in the chunk, and its part of that head
     const long long tile = blockIdx.x / ((long long)hkv * nhc);
     const int kh = (int)((blockIdx.x / nhc) % hkv);
     const int hc = (int)(blockIdx.x % nhc);
     const int group = hq / hkv;
-    const int ghc = gh < group - hc * gh ? gh : group - hc * gh;  // heads of this chunk (<= GH)
+    const int ghc = gh < group - hc * gh ? gh : group - hc * gh;  // heads of this chunk
     const long long row = tiles[2 * tile];
     const long long seq = rows[2 * row], pos = rows[2 * row + 1];
     const long long first = ls_attn_first(pos, window);
     const long long s = first / S + blockIdx.y;
     if (s > pos / S) return;  // uniform over the CTA
-    const long long s0 = s * S;
-    const long long lo = first > s0 ? first : s0;
-    const long long hi = pos < s0 + S - 1 ? pos : s0 + S - 1;
-    const long long b0 = lo / BN;
+    const long long lo = first > s * S ? first : s * S;
+    const long long hi = pos < s * S + S - 1 ? pos : s * S + S - 1;
+    const long long b0 = lo / BN, b1 = hi / BN;
     const long long rh0 = row * hq + kh * group + hc * gh;  // (row, head) of the chunk's first head
-    for (int i = t; i < GH * D; i += NT) qs[i] = i < ghc * D ? ls_to_f32(q[rh0 * D + i]) : 0.0f;  // heads past ghc: never used
-    for (int i = t; i < S; i += NT)
-        if (s0 + i >= lo && s0 + i <= hi) krow[i] = ls_kv_row(base, table, page, max_blocks, seq, s0 + i);
+    for (int i = t; i < ghc * D; i += blockDim.x) qs[i] = ls_to_f32(q[rh0 * D + i]);
+    for (int i = t; i < 2 * BN; i += blockDim.x) {
+        const long long key = b0 * BN + i;
+        if (key >= lo && key <= hi) krow[i] = ls_kv_row(base, table, page, max_blocks, seq, key);
+    }
     const bool vec = ((reinterpret_cast<unsigned long long>(k) | reinterpret_cast<unsigned long long>(v)) & 15ULL) == 0;
-    // cp.async groups complete in commit order: waiting for group g, the most recent one may
-    // stay in flight unless it is g itself.
-    int grp = 0, kg = 0, vg[3] = {0, 0, 0};  // ids: K, V into vbuf slot 0 / 1, V into kbuf
-    auto wait = [&](int g) {
-        if (g == grp)
-            ls_cp_async_wait<0>();
-        else
-            ls_cp_async_wait<1>();
-    };
-    // Chunk c (from the split's start): its keys cl..ch relative to cs = s0 + c * CK, its
-    // blocks j0..j1 (chunk-local); block j's keys j * BN + (0..BN-1) clipped to cl..ch.
-    const int c0 = (int)((lo - s0) / CK), c1 = (int)((hi - s0) / CK);
-    auto range = [&](int c, int& cl, int& ch) {
-        const long long cs = s0 + (long long)c * CK;
-        cl = (int)((lo > cs ? lo : cs) - cs);
-        ch = (int)((hi < cs + CK - 1 ? hi : cs + CK - 1) - cs);
-    };
-    auto issue = [&](int c) {  // K of chunk c into kbuf, V of its first two blocks into vbuf
-        int cl, ch;
-        range(c, cl, ch);
-        const long long* kr = krow + c * CK;
-        ls_attn_warp_rows<T, D>(k, kr + cl, ch - cl + 1, hkv, kh, kbuf + cl * RS, vec);
-        kg = ++grp;
-        for (int u = 0; u < 2; ++u) {
-            const int j = cl / BN + u;
-            const int bl = cl > j * BN ? cl : j * BN, bh = ch < j * BN + BN - 1 ? ch : j * BN + BN - 1;
-            if (bl <= bh) {
-                ls_attn_warp_rows<T, D>(v, kr + bl, bh - bl + 1, hkv, kh, vbuf + u * BN * RS + (bl - j * BN) * RS, vec);
-                vg[u] = ++grp;
+    __syncthreads();
+    {
+        const int bl = (int)(lo - b0 * BN), bh = (int)((hi < b0 * BN + BN - 1 ? hi : b0 * BN + BN - 1) - b0 * BN);
+        ls_attn_warp_load<T, D>(k, v, krow, bl, bh, hkv, kh, kbuf, vbuf, vec);
+    }
+    const bool busy = hw < ghc;
+    float m = 0.0f, l = 0.0f, acc[DPL];
+#pragma unroll
+    for (int j = 0; j < DPL; ++j) acc[j] = 0.0f;
+    const float* qh = qs + (busy ? hw : 0) * D;
+    float* eh = es + (busy ? hw : 0) * BN;
+    for (long long b = b0; b <= b1; ++b) {
+        const int buf = (int)((b - b0) & 1);
+        const int bl = (int)((lo > b * BN ? lo : b * BN) - b * BN);
+        const int bh = (int)((hi < b * BN + BN - 1 ? hi : b * BN + BN - 1) - b * BN);
+        __syncthreads();  // block b - 1 is done: its buffer and the storage rows of block b are free
+        if (b < b1) {
+            const int nh = (int)((hi < (b + 1) * BN + BN - 1 ? hi : (b + 1) * BN + BN - 1) - (b + 1) * BN);
+            ls_attn_warp_load<T, D>(k, v, krow + (buf ^ 1) * BN, 0, nh, hkv, kh, kbuf + (buf ^ 1) * BN * RS, vbuf + (buf ^ 1) * BN * RS, vec);
+            for (int i = t; i < BN; i += blockDim.x) {
+                const long long key = (b + 2) * BN + i;
+                if (key <= hi) krow[buf * BN + i] = ls_kv_row(base, table, page, max_blocks, seq, key);
             }
+            ls_cp_async_wait<1>();
+        } else {
+            ls_cp_async_wait<0>();
         }
-    };
-    __syncthreads();  // q and the storage rows are in shared memory
-    issue(c0);
-    float m = 0.0f, l = 0.0f, acc[GH];  // m: lane h of warp 0; l: lane h of the last warp; acc: thread d < D
+        __syncthreads();  // block b is in shared memory
+        const unsigned char* kb = kbuf + buf * BN * RS;
+        const T* vb = reinterpret_cast<const T*>(vbuf + buf * BN * RS);
+        // Scores of the lane's keys (part · 32 + lane, then + 32 · WPH, ...): an fma chain over
+        // d in order from +0, then * scale; this warp's maximum of them.
+        float x[KPL];
+        float mb = __int_as_float(0xff800000);
+        if (busy) {
 #pragma unroll
-    for (int h = 0; h < GH; ++h) acc[h] = 0.0f;
-    for (int c = c0; c <= c1; ++c) {
-        int cl, ch;
-        range(c, cl, ch);
-        const int j0 = cl / BN, j1 = ch / BN;
-        wait(kg);
-        __syncthreads();  // K of the chunk is in shared memory
-        // Scores of the thread's keys (t, t + NT, ...; past the chunk: a valid row, never used)
-        // for every head: an fma chain over d in order from +0, then * scale.
-        float x[KPT][GH];
-#pragma unroll
-        for (int u = 0; u < KPT; ++u)
-#pragma unroll
-            for (int h = 0; h < GH; ++h) x[u][h] = 0.0f;
-#pragma unroll 2
-        for (int dd = 0; dd < D; dd += EPV) {
-            float qv[GH][EPV];
-#pragma unroll
-            for (int h = 0; h < GH; ++h)
+            for (int c = 0; c < KPL; ++c) x[c] = 0.0f;
+            for (int dd = 0; dd < D; dd += EPV) {
+                float qv[EPV];
 #pragma unroll
                 for (int e = 0; e < EPV; e += 4) {
-                    const float4 q4 = *reinterpret_cast<const float4*>(qs + h * D + dd + e);
-                    qv[h][e] = q4.x;
-                    qv[h][e + 1] = q4.y;
-                    qv[h][e + 2] = q4.z;
-                    qv[h][e + 3] = q4.w;
+                    const float4 q4 = *reinterpret_cast<const float4*>(qh + dd + e);
+                    qv[e] = q4.x;
+                    qv[e + 1] = q4.y;
+                    qv[e + 2] = q4.z;
+                    qv[e + 3] = q4.w;
                 }
 #pragma unroll
-            for (int u = 0; u < KPT; ++u) {
-                const int key = t + u * NT < CK ? t + u * NT : CK - 1;
-                const ls_v16 kv = ls_ld16(kbuf + key * RS + dd * (int)sizeof(T));
+                for (int c = 0; c < KPL; ++c) {
+                    const int key = (part + WPH * c) * 32 + lane;
+                    if (key >= bl && key <= bh) {
+                        const ls_v16 kv = ls_ld16(kb + key * RS + dd * (int)sizeof(T));
 #pragma unroll
-                for (int e = 0; e < EPV; ++e) {
-                    const float kf = ls_v16_elem<T>(kv, e);
-#pragma unroll
-                    for (int h = 0; h < GH; ++h) x[u][h] = __fmaf_rn(qv[h][e], kf, x[u][h]);
+                        for (int e = 0; e < EPV; ++e) x[c] = __fmaf_rn(qv[e], ls_v16_elem<T>(kv, e), x[c]);
+                    }
                 }
             }
-        }
 #pragma unroll
-        for (int u = 0; u < KPT; ++u) {
-            const int key = t + u * NT;
-            if (key >= cl && key <= ch)
-#pragma unroll
-                for (int h = 0; h < GH; ++h) {
-                    x[u][h] = __fmul_rn(x[u][h], scale);
-                    sc[h * CK + key] = x[u][h];
+            for (int c = 0; c < KPL; ++c) {
+                const int key = (part + WPH * c) * 32 + lane;
+                if (key >= bl && key <= bh) {
+                    x[c] = __fmul_rn(x[c], scale);
+                    mb = ls_max2(mb, x[c]);
                 }
-        }
-        __syncthreads();  // the scores are in shared memory; kbuf is free
-        {  // V of the chunk's third and later blocks, where K was
-            const int bl = (j0 + 2) * BN > cl ? (j0 + 2) * BN : cl;
-            ls_attn_warp_rows<T, D>(v, krow + c * CK + bl, ch - bl + 1 > 0 ? ch - bl + 1 : 0, hkv, kh, kbuf + bl * RS, vec);
-            vg[2] = ++grp;
-        }
-        // Block maxima: one warp per (head, block).
-        for (int p = w; p < GH * NBC; p += NW) {
-            const int h = p / NBC, j = p % NBC;
-            if (h >= ghc || j < j0 || j > j1) continue;  // uniform over the warp
-            const int bl = cl > j * BN ? cl : j * BN, bh = ch < j * BN + BN - 1 ? ch : j * BN + BN - 1;
-            float mb = __int_as_float(0xff800000);
-            for (int i = bl + lane; i <= bh; i += 32) mb = ls_max2(mb, sc[h * CK + i]);
+            }
 #pragma unroll
             for (int o = 16; o > 0; o >>= 1) mb = ls_max2(mb, __shfl_xor_sync(0xffffffffu, mb, o));
-            if (lane == 0) bm[h * NBC + j] = mb;
+            if (lane == 0) smax[hw * WPH + part] = mb;
         }
-        __syncthreads();  // the block maxima are in shared memory
-        // The running maximum after each block: the first block of the split sets it, every
-        // later block j moves it to max2(m, mb_j) with alpha_j = exp(m - m') (lane h of warp 0).
-        if (w == 0 && lane < ghc) {
-            for (int j = j0; j <= j1; ++j) {
-                const float mb = bm[lane * NBC + j];
-                if (c == c0 && j == j0) {
-                    m = mb;
-                } else {
-                    const float mn = ls_max2(m, mb);
-                    al[lane * NBC + j] = ls_exp(__fsub_rn(m, mn));
-                    m = mn;
-                }
+        if (WPH > 1) __syncthreads();  // every part's maximum is in smax
+        if (busy) {
+            // The block maximum (max2 is exact: the parts' order does not matter), then the
+            // running state, with the same bits in every warp of the head.
+            mb = smax[hw * WPH];
+#pragma unroll
+            for (int p2 = 1; p2 < WPH; ++p2) mb = ls_max2(mb, smax[hw * WPH + p2]);
+            if (b == b0) {
+                m = mb;
+                l = 0.0f;
+            } else {
+                const float mn = ls_max2(m, mb);
+                const float alpha = ls_exp(__fsub_rn(m, mn));
+                l = __fmul_rn(l, alpha);
+#pragma unroll
+                for (int j = 0; j < DPL; ++j) acc[j] = __fmul_rn(acc[j], alpha);
+                m = mn;
+            }
+#pragma unroll
+            for (int c = 0; c < KPL; ++c) {
+                const int key = (part + WPH * c) * 32 + lane;
+                if (key >= bl && key <= bh) eh[key] = ls_exp(__fsub_rn(x[c], m));
             }
         }
-        // e = exp(score - m) of the thread's keys, with m after the key's block (the same max2
-        // chain from the split's first block: the same bits as lane h's m).
+        __syncthreads();  // every e of the block is in es
+        if (!busy) continue;
+        // Keys in increasing order: l = l + e, acc_d = fma(e, v_d, acc_d) for the lane's dims.
+        const T* vl = vb + (part * 32 + lane) * DPL;
+        auto step = [&](int i, float e) {
+            float vv[DPL];
+            ls_widen_n<T, DPL>(vl + i * VS, vv);
+            l = __fadd_rn(l, e);
 #pragma unroll
-        for (int u = 0; u < KPT; ++u) {
-            const int key = t + u * NT;
-            if (key >= cl && key <= ch) {
-                const int jk = key / BN;
-#pragma unroll
-                for (int h = 0; h < GH; ++h) {
-                    if (h >= ghc) break;
-                    float mh = c == c0 ? bm[h * NBC + j0] : ls_max2(mp[h], bm[h * NBC + j0]);
-                    for (int j = j0 + 1; j <= jk; ++j) mh = ls_max2(mh, bm[h * NBC + j]);
-                    es[key * H + h] = ls_exp(__fsub_rn(x[u][h], mh));
-                }
+            for (int j = 0; j < DPL; ++j) acc[j] = __fmaf_rn(e, vv[j], acc[j]);
+        };
+        int i = bl;
+        if (BN % 4 == 0) {  // e four keys at a time where they are 16-byte aligned
+            for (; i <= bh && (i & 3) != 0; ++i) step(i, eh[i]);
+            for (; i + 3 <= bh; i += 4) {
+                const float4 e4 = *reinterpret_cast<const float4*>(eh + i);
+                step(i, e4.x);
+                step(i + 1, e4.y);
+                step(i + 2, e4.z);
+                step(i + 3, e4.w);
             }
         }
-        // Blocks in order: acc_h = acc_h * alpha (not the split's first block), then keys in
-        // order acc_h = fma(e_h, v_d, acc_h) (thread d); l the same way (lane h, last warp).
-        for (int j = j0; j <= j1; ++j) {
-            const int slot = j - j0 < 2 ? j - j0 : 2;
-            if (slot < 2 || j == j0 + 2) wait(vg[slot]);
-            if (slot < 2 || j == j0 + 2) __syncthreads();  // e (first time) and V of block j are in shared memory
-            const bool firstb = c == c0 && j == j0;
-            const int bl = cl > j * BN ? cl : j * BN, bh = ch < j * BN + BN - 1 ? ch : j * BN + BN - 1;
-            if (t < D) {
-                // Key i of the chunk: row i - j * BN of a vbuf slot, or row i of kbuf.
-                const T* vb = reinterpret_cast<const T*>(slot < 2 ? vbuf + slot * BN * RS : kbuf) + t;
-                const int r0 = slot < 2 ? j * BN : 0;
-                if (!firstb)
-#pragma unroll
-                    for (int h = 0; h < GH; ++h) acc[h] = __fmul_rn(acc[h], al[h * NBC + j]);
-#pragma unroll 4
-                for (int i = bl; i <= bh; ++i) {
-                    const float vv = ls_to_f32(vb[(i - r0) * VS]);
-                    float e[GH];
-                    if constexpr (GH == 4) {
-                        const float4 e4 = *reinterpret_cast<const float4*>(es + i * H);
-                        e[0] = e4.x;
-                        e[1] = e4.y;
-                        e[2] = e4.z;
-                        e[3] = e4.w;
-                    } else {
-                        const float2 e2 = *reinterpret_cast<const float2*>(es + i * H);
-                        e[0] = e2.x;
-                        e[1] = e2.y;
-                    }
-#pragma unroll
-                    for (int h = 0; h < GH; ++h) acc[h] = __fmaf_rn(e[h], vv, acc[h]);
-                }
-            }
-            if (w == NW - 1 && lane < ghc) {
-                if (!firstb) l = __fmul_rn(l, al[lane * NBC + j]);
-                for (int i = bl; i <= bh; ++i) l = __fadd_rn(l, es[i * H + lane]);
-            }
-        }
-        if (w == 0 && lane < ghc) mp[lane] = m;
-        __syncthreads();  // the chunk is done: kbuf, vbuf, es, sc, bm, al free; mp holds m
-        if (c < c1) issue(c + 1);
+        for (; i <= bh; ++i) step(i, eh[i]);
     }
-    float* out = st + (rh0 * nsplit + blockIdx.y) * (long long)(2 + D);
-    const long long hs = (long long)nsplit * (2 + D);  // from one head's state to the next
-    if (w == 0 && lane < ghc) out[lane * hs] = m;
-    if (w == NW - 1 && lane < ghc) out[lane * hs + 1] = l;
-    if (t < D)
+    if (busy) {
+        float* out = st + ((rh0 + hw) * nsplit + blockIdx.y) * (long long)(2 + D);
+        if (part == 0 && lane == 0) {
+            out[0] = m;
+            out[1] = l;
+        }
 #pragma unroll
-        for (int h = 0; h < GH; ++h)
-            if (h < ghc) out[h * hs + 2 + t] = acc[h];
+        for (int j = 0; j < DPL; ++j) out[2 + (part * 32 + lane) * DPL + j] = acc[j];
+    }
 }
 
-// The kernel entry: one symbol per storage type, the head dimension and the heads per CTA
-// (2, or 4 for 3 and 4) picked at run time.
-template <typename T, int D>
-__device__ __forceinline__ void ls_attn_warp_gh(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
-                                                const long long* __restrict__ tiles, const long long* __restrict__ rows,
-                                                const long long* __restrict__ base, const long long* __restrict__ table, long long page,
-                                                long long max_blocks, int hq, int hkv, float scale, long long window,
-                                                float* __restrict__ st, int nsplit, int gh, int nhc) {
-    if (gh <= 2)
-        ls_attn_warp<T, D, 2>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, scale, window, st, nsplit, gh, nhc);
-    else
-        ls_attn_warp<T, D, 4>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, scale, window, st, nsplit, gh, nhc);
-}
+// The kernel entry: one symbol per storage type, the head dimension picked at run time.
 template <typename T>
 __device__ __forceinline__ void ls_attn_warp_any(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
                                                  const long long* __restrict__ tiles, const long long* __restrict__ rows,
@@ -789,9 +734,9 @@ __device__ __forceinline__ void ls_attn_warp_any(const T* __restrict__ q, const 
                                                  long long max_blocks, int hq, int hkv, int d, float scale, long long window,
                                                  float* __restrict__ st, int nsplit, int gh, int nhc) {
     switch (d) {
-        case 64: ls_attn_warp_gh<T, 64>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, scale, window, st, nsplit, gh, nhc); break;
-        case 128: ls_attn_warp_gh<T, 128>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, scale, window, st, nsplit, gh, nhc); break;
-        case 256: ls_attn_warp_gh<T, 256>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, scale, window, st, nsplit, gh, nhc); break;
+        case 64: ls_attn_warp<T, 64>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, scale, window, st, nsplit, gh, nhc); break;
+        case 128: ls_attn_warp<T, 128>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, scale, window, st, nsplit, gh, nhc); break;
+        case 256: ls_attn_warp<T, 256>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, scale, window, st, nsplit, gh, nhc); break;
         default: __trap();
     }
 }
@@ -854,7 +799,7 @@ __device__ __forceinline__ void ls_kv_append(const T* __restrict__ kn, const T* 
         ls_attn_tile<T, LS_ATTN_FEW_SLOTS>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, d, scale, window, st, nsplit, gh, nhc, \
                                            qsp);                                                                                             \
     }                                                                                                                                        \
-    extern "C" __global__ void __launch_bounds__(LS_ATTN_WARP_THREADS, LS_ATTN_WARP_CTAS)                                                                   \
+    extern "C" __global__ void __launch_bounds__(32 * LS_ATTN_WARPS_PER_HEAD * LS_ATTN_WARP_HEADS, LS_ATTN_WARP_CTAS)                                                                   \
         attn_warp_##SUFFIX(const T* q, const T* k, const T* v, const long long* tiles, const long long* rows, const long long* base,           \
                            const long long* table, long long page, long long max_blocks, int hq, int hkv, int d, float scale, long long window, \
                            float* st, int nsplit, int gh, int nhc, int qsp) {                                                                \

@@ -67,15 +67,14 @@ pub const ATTN_SLOTS: usize = 16;
 /// Most slots per thread of `attn_tile_few` (decode-sized tiles, built for 3 CTAs per SM;
 /// ops/attention.rs picks it where a tile needs no more; no effect on the tree).
 pub const ATTN_FEW_SLOTS: usize = 4;
-/// Most query heads per `attn_warp` CTA, the kernel for tiles of one query row (decode;
-/// ops/attention.rs picks it): every thread scores its key for all of them, each K and V
-/// element widened once for that many fma chains (no effect on the tree).
+/// Most query heads ([`ATTN_WARPS_PER_HEAD`] warps each) per `attn_warp` CTA, the kernel for
+/// tiles of one query row (decode; ops/attention.rs picks it; no effect on the tree).
 pub const ATTN_WARP_HEADS: usize = 4;
-/// CTAs per SM `attn_warp` is built for (its shared memory: 2 × 110 KB at D = 128 in bf16).
-pub const ATTN_WARP_CTAS: usize = 2;
-/// Threads of an `attn_warp` CTA: one per key of a chunk of the split (scores), one per head
-/// dim (the V accumulators of every head), so at least the largest D (no effect on the tree).
-pub const ATTN_WARP_THREADS: usize = 256;
+/// CTAs per SM `attn_warp` is built for (its register limit: 3 × 256 threads × 80 registers).
+pub const ATTN_WARP_CTAS: usize = 3;
+/// Warps per query head of `attn_warp`: they split the block's keys (scores) and the head's
+/// dims (accumulators), for more warps per SM at the same shared memory (no effect on the tree).
+pub const ATTN_WARPS_PER_HEAD: usize = 2;
 
 /// Sources in compile order, prelude first. Adding an op means one line here and one
 /// entry in [`Kernels`].
@@ -119,7 +118,7 @@ pub fn header(c: &Contract) -> String {
          #define LS_ATTN_SLOTS {asl}\n\
          #define LS_ATTN_FEW_SLOTS {afs}\n\
          #define LS_ATTN_WARP_HEADS {awh}\n\
-         #define LS_ATTN_WARP_THREADS {awt}\n\
+         #define LS_ATTN_WARPS_PER_HEAD {awp}\n\
          #define LS_ATTN_WARP_CTAS {awc}\n",
         id = c.id(),
         kc = c.kc.unwrap_or(0),
@@ -141,7 +140,7 @@ pub fn header(c: &Contract) -> String {
         asl = ATTN_SLOTS,
         afs = ATTN_FEW_SLOTS,
         awh = ATTN_WARP_HEADS,
-        awt = ATTN_WARP_THREADS,
+        awp = ATTN_WARPS_PER_HEAD,
         awc = ATTN_WARP_CTAS,
     );
     // Op codes of the elementwise kernel: the index in `Unary::ALL` (ops/elementwise.rs).

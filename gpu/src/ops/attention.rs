@@ -6,7 +6,7 @@
 use super::{grid1, need, Workspace, NULL};
 use crate::device::Gpu;
 use crate::error::{At, Result};
-use crate::kernels::{ATTN_FEW_SLOTS, ATTN_SLOTS, ATTN_THREADS, ATTN_WARP_HEADS, ATTN_WARP_THREADS, FLAT_THREADS};
+use crate::kernels::{ATTN_FEW_SLOTS, ATTN_SLOTS, ATTN_THREADS, ATTN_WARPS_PER_HEAD, ATTN_WARP_HEADS, FLAT_THREADS};
 use cudarc::driver::sys::{CUdevice_attribute, CUfunction_attribute_enum};
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 use lockstep_reference::attention::{self, AttnParams, KvCache, KvLayout, Plan, PlanMap, Span};
@@ -326,7 +326,7 @@ impl Gpu {
             shared_mem_bytes: smem,
         };
         // SAFETY: matches `attn_tile_*`, `attn_tile_few_*` (128 threads), `attn_warp_*`
-        // (`tp.threads()`: ATTN_WARP_THREADS; tiles of one row, d in
+        // (`tp.threads()`: 32 · ATTN_WARPS_PER_HEAD per head of a chunk; tiles of one row, d in
         // {64, 128, 256}), each with `tp.smem`
         // bytes of dynamic shared memory within the attribute just set, tiles being runs of
         // plan rows, and `attn_split_*` in attention.cu; every storage row the plan reads is below
@@ -408,9 +408,9 @@ fn storage<'a, T>(cache: &KvCache<'a, T>) -> (ArrayView4<'a, T>, ArrayView4<'a, 
     }
 }
 
-/// Most dynamic shared memory the tile kernels may use (the H100/H200 opt-in limit is 227
-/// KiB; `attn_warp` at D = 256 in bf16 takes 208 KiB); larger shapes take `attn_split`.
-pub const ATTN_SMEM_MAX: usize = 227 * 1024;
+/// Most dynamic shared memory `attn_tile` may use (the H100/H200 opt-in limit is 227 KiB);
+/// larger shapes take `attn_split`.
+pub const ATTN_SMEM_MAX: usize = 200 * 1024;
 
 /// Which kernel of attention.cu serves a [`TilePlan`]: the same split states from each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -419,9 +419,9 @@ pub enum TileKernel {
     Tile,
     /// `attn_tile_few`: the same with at most [`ATTN_FEW_SLOTS`] slots per thread (3 CTAs per SM).
     Few,
-    /// `attn_warp`: tiles of one row (decode), [`ATTN_WARP_THREADS`] threads for up to
-    /// [`ATTN_WARP_HEADS`] query heads, every thread on all of them (scores of its key, the
-    /// accumulators of its head dim), K and V kept in their storage type in shared memory.
+    /// `attn_warp`: tiles of one row (decode), [`ATTN_WARPS_PER_HEAD`] warps per query head,
+    /// K and V kept in their storage type in shared memory and the next block's copies in
+    /// flight during this one.
     Warp,
 }
 
@@ -448,32 +448,17 @@ impl TilePlan {
     /// Threads per CTA of the plan's kernel.
     pub fn threads(&self) -> usize {
         match self.kernel {
-            TileKernel::Warp => ATTN_WARP_THREADS,
+            TileKernel::Warp => 32 * ATTN_WARPS_PER_HEAD * self.gh,
             TileKernel::Tile | TileKernel::Few => ATTN_THREADS,
         }
     }
 }
 
-/// Keys of the split `attn_warp` scores at once (`ls_attn_warp_chunk` of attention.cu): the
-/// split where it has at most one key per thread, else whole BN blocks, as many as threads.
-pub fn warp_chunk(bn: usize, sp: usize) -> usize {
-    let nt = ATTN_WARP_THREADS;
-    if sp <= nt {
-        sp
-    } else if bn >= nt {
-        bn
-    } else {
-        nt / bn * bn
-    }
-}
-
-/// Dynamic shared memory of `attn_warp` (`ls_attn_warp_smem` of attention.cu): K of a chunk
-/// and V of two blocks in rows of `d · elem + 16` bytes, Q of [`ATTN_WARP_HEADS`] heads,
-/// their scores (later e) over the chunk, block maxima and alphas, the running maximum, the
-/// split's storage rows.
-pub fn warp_smem(d: usize, bn: usize, sp: usize, elem: usize) -> usize {
-    let (ck, h) = (warp_chunk(bn, sp), ATTN_WARP_HEADS);
-    (ck + 2 * bn) * (d * elem + 16) + 4 * h * d + 4 * h * ck + 8 * h * ck.div_ceil(bn) + 16 * h.div_ceil(4) + 8 * sp
+/// Dynamic shared memory of `attn_warp` (`ls_attn_warp_smem` of attention.cu): K and V, two
+/// buffers of BN rows of `d · elem + 16` bytes each, Q and e of `gh` heads, the storage rows,
+/// each warp's block maximum.
+pub fn warp_smem(d: usize, gh: usize, bn: usize, elem: usize) -> usize {
+    16 * bn + 4 * gh * bn + 4 * gh * ATTN_WARPS_PER_HEAD + 4 * gh * d + 4 * bn * (d * elem + 16)
 }
 
 /// The tile-kernel plan the launcher runs for these rows: [`warp_plan`] where it applies
@@ -536,7 +521,7 @@ pub fn warp_plan(
     let group = hq / hkv;
     let gh = group.min(ATTN_WARP_HEADS);
     let nhc = group.div_ceil(gh);
-    let smem = warp_smem(d, bn, sp, elem);
+    let smem = warp_smem(d, gh, bn, elem);
     let grid_x = (tiles.len() / 2).checked_mul(hkv * nhc)?;
     if most_rows > 1 || smem > smem_max || grid_x > i32::MAX as usize || splits > 65535 {
         return None;
@@ -598,10 +583,7 @@ mod tests {
         let tp = tile_plan(&rows, 32, 8, 128, 64, 256, 0, 2, ATTN_SMEM_MAX).expect("d = 128 takes a tile kernel");
         assert_eq!((tp.gh, tp.nhc, tp.qsp, tp.grid_x, tp.splits), (4, 1, 4, 24, 4));
         assert_eq!(tp.kernel, TileKernel::Warp, "decode with a GQA group of 4 runs attn_warp");
-        // K of the split's 256 keys and V of two 64-key blocks in rows of 272 bytes, Q, the
-        // scores, block maxima and alphas, the running maximum, the storage rows.
-        assert_eq!((tp.threads(), tp.smem), (256, 384 * 272 + 2048 + 4096 + 128 + 16 + 2048));
-        assert_eq!(tp.smem, 112_784, "two CTAs per SM (228 KiB, 1 KiB reserved per CTA)");
+        assert_eq!((tp.threads(), tp.smem), (256, 1024 + 1024 + 32 + 2048 + 4 * 64 * 272));
         assert_eq!(tp.tiles, vec![0, 1, 1, 1, 2, 1]);
         // GQA 8 and 16: 4 heads per CTA, two and four chunks.
         let tp = tile_plan(&rows, 64, 8, 128, 64, 256, 0, 2, ATTN_SMEM_MAX).expect("tile");
