@@ -527,6 +527,39 @@ static void check_attention_cases(const char* path) {
     }
 }
 
+// softmax.cu's `ls_div` (the quotient by a row's shared divisor through its reciprocal and one
+// correction) against IEEE division: every one of the 2^23 significands of v against divisors
+// whose significands are the worst cases (all ones, and just above 1) and random ones (the
+// fast path's result depends on the significands only: in its range every exponent shift is
+// exact), then v and s across the whole range and the special values (the fallback's edges).
+static void check_ls_div() {
+    ++g_checks;
+    long bad = 0, n = 0;
+    auto one = [&](float v, float s) {
+        const float want = v / s, got = ls_div(v, ls_divisor(s));
+        ++n;
+        if (!same(want, got) && bad++ < 5) std::printf("FAIL ls_div: %a / %a: want %a got %a\n", v, s, want, got);
+    };
+    std::vector<uint32_t> sig;
+    for (uint32_t k = 0; k < 12; ++k) sig.push_back(0x7fffffu - k), sig.push_back(k);
+    for (int k = 0; k < 24; ++k) sig.push_back(__float_as_uint(uniform() + 2.0f) & 0x7fffffu);
+    for (uint32_t sm : sig)
+        for (uint32_t vm = 0; vm < 0x800000u; ++vm) one(__uint_as_float(0x3f800000u | vm), __uint_as_float(0x3f800000u | sm));
+    const unsigned sp[] = {0x0u, 0x80000000u, 0x1u, 0x7fffffu, 0x800000u, 0x1f7fffffu, 0x1f800000u, 0x5f800000u, 0x5f800001u,
+                           0x7f7fffffu, 0x7f800000u, 0xff800000u, 0x7fc00000u, 0x3f800000u, 0xbf800000u, 0x3f7fffffu, 0x4f7fffffu, 0x4f800000u};
+    for (unsigned a : sp)
+        for (unsigned b : sp) one(__uint_as_float(a), __uint_as_float(b));
+    for (int ev = -160; ev <= 130; ++ev)
+        for (int es = -2; es <= 40; ++es)
+            for (int k = 0; k < 8; ++k) {
+                const float v = std::ldexp(uniform() + 2.0f, ev), s = std::ldexp(uniform() + 2.0f, es);
+                one(v, s);
+                one(-v, s);
+            }
+    if (bad) ++g_failures;
+    else std::printf("ok   ls_div (%ld quotients)\n", n);
+}
+
 int main(int argc, char** argv) {
     std::printf("contract %s: KC = %d, L = %d, BN = %d, S = %d\n", LS_CONTRACT, LS_KC, LS_LANES, LS_ATTN_BLOCK, LS_ATTN_SPLIT);
     check_bf16_rounding();
@@ -563,6 +596,7 @@ int main(int argc, char** argv) {
         std::printf("%d checks, %d failed (matmul only)\n", g_checks, g_failures);
         return g_failures || g_checks == 0 ? 1 : 0;
     }
+    check_ls_div();
     for (int H : {1, 3, 7, 1023, 1024, 1025}) check_rows_all<float, float>(2, H, true);
     for (int H : {3000, 4099}) check_rows_all<float, float>(2, H, false);
     check_rows_all<ls_bf16, float>(2, 8191, true);  // the register engine's last quads
