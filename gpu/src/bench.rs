@@ -998,8 +998,9 @@ pub const SWEEP_LANES: [usize; 4] = [256, 512, 1024, 2048];
 pub const SWEEP_ROWS: [(usize, usize); 2] = [(4096, 8192), (64, 151936)];
 /// (BN, S) of the attention-decode sweep.
 pub const SWEEP_ATTN: [(usize, usize); 6] = [(64, 128), (64, 256), (64, 512), (128, 512), (64, 1024), (32, 256)];
-/// (sequences, tokens) of the attention-decode sweep.
-pub const SWEEP_DECODE: [(usize, usize); 2] = [(16, 8192), (1, 32768)];
+/// (sequences, tokens) of the attention-decode sweep: the bench's whole decode grid, since S
+/// trades CTAs on short sequences against splits to combine on long ones (docs/perf.md).
+pub const SWEEP_DECODE: [(usize, usize); 9] = DECODE;
 /// Contracts NVRTC compiles at once before a sweep (each already compiles its 4 parts in
 /// parallel: 4 × 4 threads fill a 16-core host).
 pub const SWEEP_COMPILE_THREADS: usize = 4;
@@ -1296,7 +1297,7 @@ mod tests {
         assert!(SWEEP_KC.contains(&FMA_V1.kc) && SWEEP_KC.contains(&None));
         assert!(SWEEP_LANES.contains(&FMA_V1.lanes));
         assert!(SWEEP_ATTN.contains(&(FMA_V1.attn_block, FMA_V1.attn_split)));
-        assert_eq!(jobs.len(), 6 * 2 + 2 * 4 * 2 + 6 * 2);
+        assert_eq!(jobs.len(), 6 * 2 + 2 * 4 * 2 + 6 * DECODE.len());
         for j in &jobs {
             let c = &j.contract;
             c.validate().unwrap();
@@ -1332,7 +1333,7 @@ mod tests {
         for (m, n, k) in SWEEP_MM {
             assert!(jobs.iter().any(|j| j.job == Job::Matmul { kind: MmKind::FmaF32, m, n, k }));
         }
-        for (seqs, tokens) in [(16, 8192), (1, 32768)] {
+        for (seqs, tokens) in DECODE {
             assert!(jobs.iter().any(|j| j.job == Job::Decode { seqs, tokens }));
         }
         // Contracts: 6 KC + 4 L + 6 (BN, S), fma-v1 counted once.
