@@ -998,9 +998,6 @@ pub const SWEEP_LANES: [usize; 4] = [256, 512, 1024, 2048];
 pub const SWEEP_ROWS: [(usize, usize); 2] = [(4096, 8192), (64, 151936)];
 /// (BN, S) of the attention-decode sweep.
 pub const SWEEP_ATTN: [(usize, usize); 6] = [(64, 128), (64, 256), (64, 512), (128, 512), (64, 1024), (32, 256)];
-/// (sequences, tokens) of the attention-decode sweep: the bench's whole decode grid, since S
-/// trades CTAs on short sequences against splits to combine on long ones (docs/perf.md).
-pub const SWEEP_DECODE: [(usize, usize); 9] = DECODE;
 /// Contracts NVRTC compiles at once before a sweep (each already compiles its 4 parts in
 /// parallel: 4 × 4 threads fill a 16-core host).
 pub const SWEEP_COMPILE_THREADS: usize = 4;
@@ -1079,7 +1076,9 @@ pub fn sweep_grid(kcs: &[Option<usize>], lanes: &[usize], attn: &[(usize, usize)
         }
     }
     for &(bn, sp) in attn {
-        let js = SWEEP_DECODE[..take(SWEEP_DECODE.len())]
+        // The bench's whole decode grid: S trades CTAs on short sequences against splits to
+        // combine on long ones (docs/perf.md).
+        let js = DECODE[..take(DECODE.len())]
             .iter()
             .map(|&(seqs, tokens)| Job::Decode { seqs, tokens })
             .collect();
