@@ -210,7 +210,7 @@ pub fn run_gpu(settings: lockstep_gpu::bench::Settings, command_line: Vec<String
 pub fn run_gpu_sweep(settings: lockstep_gpu::bench::Settings, command_line: Vec<String>, json: Option<&std::path::Path>) -> Result<bool, String> {
     use lockstep_gpu::bench;
     let gpu = open_gpu()?;
-    let (jobs, skips) = bench::sweep_jobs(settings.quick);
+    let (jobs, skips) = bench::sweep_jobs(settings.quick, settings.filter.as_deref());
     eprintln!("{}", gpu.info());
     eprintln!(
         "lockstep bench --sweep: {} rows under {} contracts, {} runs each (median); compiling every contract ({} at once) …",

@@ -94,13 +94,15 @@ struct BenchArgs {
     #[arg(long)]
     max_m: Option<usize>,
     /// GPU: time the contract constants instead (KC, L, BN and S around fma-v1's values,
-    /// issue #5); honours --runs, --quick, --row-budget-s, --time-limit-s and --json.
-    #[arg(long, conflicts_with_all = ["cpu", "filter", "max_m"])]
+    /// issue #5); honours --runs, --quick, --filter (on `family constant shape`, e.g.
+    /// `attn_decode`), --row-budget-s, --time-limit-s and --json.
+    #[arg(long, conflicts_with_all = ["cpu", "max_m"])]
     sweep: bool,
     /// GPU: a subset of every grid (M in 1, 16, 128, 1024, 4096; fewer rows and caches).
     #[arg(long)]
     quick: bool,
-    /// GPU: only rows whose label (`family op shape`, as printed) contains this.
+    /// GPU: only rows whose label (`family op shape`, as printed; with --sweep: `family
+    /// constant shape`) contains this.
     #[arg(long)]
     filter: Option<String>,
     /// GPU: skip a row whose runs would take longer than this (seconds).

@@ -3,7 +3,7 @@
 //! `conformance/tests/gpu_conformance.rs` and every contract of `lockstep bench --sweep`. `scripts/gpu-bundle` runs it (with `PTX=1`) so that the GPU
 //! machine, whose NVRTC has the same version, compiles nothing: the cache key holds the
 //! NVRTC version, the options and the program text, so a mismatch only costs a compile.
-//! Usage: LOCKSTEP_PTX_CACHE=DIR cargo run --release -p lockstep-gpu --example ptx_cache [ARCH] [--published]
+//! Usage: LOCKSTEP_PTX_CACHE=DIR cargo run --release -p lockstep-gpu --example ptx_cache [ARCH] [--published | --sweep-filter=TEXT]
 //! (ARCH defaults to sm_90a; `--published`: only the published and test contracts.)
 use lockstep_gpu::{bench, kernels};
 use lockstep_reference::{Contract, KStepKind, FMA_V1, MMA_SM90_V1};
@@ -15,13 +15,15 @@ const TEST_CONTRACTS: [(Option<usize>, usize, usize, usize); 3] = [(Some(64), 32
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let published = args.iter().any(|a| a == "--published");
+    // `--sweep-filter=TEXT`: only the sweep rows `lockstep bench --sweep --filter TEXT` runs.
+    let sweep_filter = args.iter().find_map(|a| a.strip_prefix("--sweep-filter=")).map(String::from);
     let arch = args.iter().find(|a| !a.starts_with("--")).cloned().unwrap_or_else(|| "sm_90a".into());
     let mut contracts = vec![FMA_V1, MMA_SM90_V1];
     for (kc, l, bn, s) in TEST_CONTRACTS {
         contracts.push(Contract::custom(KStepKind::Fma, kc, l, bn, s).expect("valid test contract"));
     }
     if !published {
-        for c in bench::sweep_contracts(&bench::sweep_jobs(false).0) {
+        for c in bench::sweep_contracts(&bench::sweep_jobs(false, sweep_filter.as_deref()).0) {
             if !contracts.contains(&c) {
                 contracts.push(c);
             }

@@ -1013,6 +1013,13 @@ pub struct SweepJob {
     pub published: bool,
 }
 
+impl SweepJob {
+    /// What `lockstep bench --sweep --filter` matches: `family constant shape`.
+    pub fn label(&self) -> String {
+        format!("{} {} {}", self.job.family(), self.constant, self.job.shape())
+    }
+}
+
 /// A combination of constants the sweep leaves out, and why.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SweepSkip {
@@ -1087,9 +1094,16 @@ pub fn sweep_grid(kcs: &[Option<usize>], lanes: &[usize], attn: &[(usize, usize)
     (jobs, skips)
 }
 
-/// The sweep of issue #5: [`SWEEP_KC`], [`SWEEP_LANES`], [`SWEEP_ATTN`].
-pub fn sweep_jobs(quick: bool) -> (Vec<SweepJob>, Vec<SweepSkip>) {
-    sweep_grid(&SWEEP_KC, &SWEEP_LANES, &SWEEP_ATTN, quick)
+/// The sweep of issue #5: [`SWEEP_KC`], [`SWEEP_LANES`], [`SWEEP_ATTN`]; `filter`: only the
+/// rows whose `family constant shape` contains it (`attn_decode`, `S=1024`), so that a run
+/// compiles only the contracts it times.
+pub fn sweep_jobs(quick: bool, filter: Option<&str>) -> (Vec<SweepJob>, Vec<SweepSkip>) {
+    let (mut jobs, mut skips) = sweep_grid(&SWEEP_KC, &SWEEP_LANES, &SWEEP_ATTN, quick);
+    if let Some(f) = filter {
+        jobs.retain(|j| j.label().contains(f));
+        skips.retain(|k| format!("{} {}", k.family, k.constant).contains(f));
+    }
+    (jobs, skips)
 }
 
 /// The distinct contracts of `jobs`, in order of first use.
@@ -1291,7 +1305,7 @@ mod tests {
 
     #[test]
     fn the_sweep_grid_varies_one_constant_around_fma_v1() {
-        let (jobs, skips) = sweep_jobs(false);
+        let (jobs, skips) = sweep_jobs(false, None);
         assert!(skips.is_empty(), "{skips:?}");
         assert!(SWEEP_KC.contains(&FMA_V1.kc) && SWEEP_KC.contains(&None));
         assert!(SWEEP_LANES.contains(&FMA_V1.lanes));
@@ -1337,9 +1351,21 @@ mod tests {
         }
         // Contracts: 6 KC + 4 L + 6 (BN, S), fma-v1 counted once.
         assert_eq!(sweep_contracts(&jobs).len(), 6 + 4 + 6 - 2);
-        let (q, _) = sweep_jobs(true);
+        let (q, _) = sweep_jobs(true, None);
         assert_eq!(q.len(), 6 + 2 * 4 + 6);
         assert_eq!(sweep_contracts(&q).len(), sweep_contracts(&jobs).len());
+    }
+
+    #[test]
+    fn a_sweep_filter_keeps_its_rows_and_only_their_contracts() {
+        let (jobs, skips) = sweep_jobs(false, Some("attn_decode"));
+        assert_eq!(jobs.len(), SWEEP_ATTN.len() * DECODE.len());
+        assert!(jobs.iter().all(|j| j.job.family() == "attn_decode") && skips.is_empty());
+        assert_eq!(sweep_contracts(&jobs).len(), SWEEP_ATTN.len());
+        let (s1024, _) = sweep_jobs(false, Some("S=1024"));
+        assert_eq!(s1024.len(), DECODE.len());
+        assert!(s1024.iter().all(|j| j.contract.attn_split == 1024));
+        assert!(sweep_jobs(true, Some("no such row")).0.is_empty());
     }
 
     #[test]
@@ -1359,7 +1385,7 @@ mod tests {
 
     #[test]
     fn sweep_rows_compare_with_the_published_row() {
-        let (jobs, skips) = sweep_jobs(true);
+        let (jobs, skips) = sweep_jobs(true, None);
         let mut rows: Vec<BenchRow> = jobs
             .iter()
             .map(|j| {
