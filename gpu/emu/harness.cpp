@@ -183,7 +183,11 @@ static void run_warps(int rows, int H, int elem_bytes, const std::function<void(
 // Whether a row of width H fits the half-size register-engine kernels (ops/rowplan.rs `regs_kernel`).
 static bool regs_half(int H) { return (H + LS_LANES - 1) / LS_LANES * (LS_LANES / (4 * LS_ROW_THREADS)) <= LS_ROW_REG_QUADS / 2; }
 template <typename T> static void run_rows(int rows, int H, const RowLaunch& p, const std::function<void()>& k) {
-    const unsigned long long smem = ls_row_head_bytes() + (p.cached ? ls_row_cache_bytes(H, LS_LANES / (int)p.parts, sizeof(T)) : 0);
+    // A cluster gets room for softmax's exp scratch, as from the launcher (ops/rowplan.rs
+    // `with_scratch`; the kernels of other ops leave it unused).
+    const int lc = LS_LANES / (int)p.parts;
+    const unsigned long long scratch = p.parts > 1 && lc >= 4 && lc <= LS_ROW_THREADS ? ls_row_scratch_bytes(lc) : 0;
+    const unsigned long long smem = ls_row_head_bytes() + (p.cached ? ls_row_cache_bytes(H, lc, sizeof(T)) : 0) + scratch;
     ls_launch_ex({(unsigned)rows * p.parts, 1, 1}, LS_ROW_THREADS, (unsigned)smem, p.parts, k);
 }
 // Copies v into a buffer `shift` elements past its (16-byte aligned) start; data() + shift is the view.
