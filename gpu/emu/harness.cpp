@@ -183,11 +183,7 @@ static void run_warps(int rows, int H, int elem_bytes, const std::function<void(
 // Whether a row of width H fits the half-size register-engine kernels (ops/rowplan.rs `regs_kernel`).
 static bool regs_half(int H) { return (H + LS_LANES - 1) / LS_LANES * (LS_LANES / (4 * LS_ROW_THREADS)) <= LS_ROW_REG_QUADS / 2; }
 template <typename T> static void run_rows(int rows, int H, const RowLaunch& p, const std::function<void()>& k) {
-    // A cluster gets room for softmax's exp scratch, as from the launcher (ops/rowplan.rs
-    // `with_scratch`; the kernels of other ops leave it unused).
-    const int lc = LS_LANES / (int)p.parts;
-    const unsigned long long scratch = p.parts > 1 && lc >= 4 && lc <= LS_ROW_THREADS ? ls_row_scratch_bytes(lc) : 0;
-    const unsigned long long smem = ls_row_head_bytes() + (p.cached ? ls_row_cache_bytes(H, lc, sizeof(T)) : 0) + scratch;
+    const unsigned long long smem = ls_row_head_bytes() + (p.cached ? ls_row_cache_bytes(H, LS_LANES / (int)p.parts, sizeof(T)) : 0);
     ls_launch_ex({(unsigned)rows * p.parts, 1, 1}, LS_ROW_THREADS, (unsigned)smem, p.parts, k);
 }
 // Copies v into a buffer `shift` elements past its (16-byte aligned) start; data() + shift is the view.
@@ -420,17 +416,22 @@ template <typename T> static void run_attn_case(std::istream& in, const std::str
             ++g_failures;
             return;
         }
-        std::fill(st.begin(), st.end(), __uint_as_float(0x7fc00001u));
-        ls_launch_ex({(unsigned)wgrid_x, (unsigned)wgrid_y, 1}, 32 * LS_ATTN_WARPS_PER_HEAD * (unsigned)wgh, (unsigned)wsmem, 1, [&] {
-            ls_attn_warp_any<T>(q.data(), k.data(), v.data(), wtiles.data(), rows.data(), base, table, page, max_blocks, (int)hq, (int)hkv, (int)d,
-                                scale, window, st.data(), nsplit, (int)wgh, (int)wnhc);
-        });
-        ls_launch({blocks, 1, 1}, 256, [&] { ls_attn_merge<float>(st.data(), rows.data(), y32.data(), n, (int)hq, (int)d, window, nsplit); });
-        ls_launch({blocks, 1, 1}, 256, [&] { ls_attn_merge<ls_bf16>(st.data(), rows.data(), y16.data(), n, (int)hq, (int)d, window, nsplit); });
-        char wwhat[200];
-        std::snprintf(wwhat, sizeof wwhat, "attention %s attn_warp gh%lld nhc%lld grid %lldx%lld", name.c_str(), wgh, wnhc, wgrid_x, wgrid_y);
-        expect_equal(std::string(wwhat) + " (f32 out)", want32, y32);
-        expect_equal(std::string(wwhat) + " (bf16 out)", want16, y16);
+        // Every run length of splits per CTA up to 3 (the launcher's `spread` picks one by
+        // the device's size): the same states whichever CTA computes a split.
+        for (int spc = 1; spc <= 3 && (spc == 1 || spc <= wgrid_y); ++spc) {
+            std::fill(st.begin(), st.end(), __uint_as_float(0x7fc00001u));
+            const unsigned gy = (unsigned)((wgrid_y + spc - 1) / spc);
+            ls_launch_ex({(unsigned)wgrid_x, gy, 1}, 32 * LS_ATTN_WARPS_PER_HEAD * (unsigned)wgh, (unsigned)wsmem, 1, [&] {
+                ls_attn_warp_any<T>(q.data(), k.data(), v.data(), wtiles.data(), rows.data(), base, table, page, max_blocks, (int)hq, (int)hkv,
+                                    (int)d, scale, window, st.data(), nsplit, (int)wgh, (int)wnhc, spc);
+            });
+            ls_launch({blocks, 1, 1}, 256, [&] { ls_attn_merge<float>(st.data(), rows.data(), y32.data(), n, (int)hq, (int)d, window, nsplit); });
+            ls_launch({blocks, 1, 1}, 256, [&] { ls_attn_merge<ls_bf16>(st.data(), rows.data(), y16.data(), n, (int)hq, (int)d, window, nsplit); });
+            char wwhat[200];
+            std::snprintf(wwhat, sizeof wwhat, "attention %s attn_warp gh%lld nhc%lld grid %lldx%u spc %d", name.c_str(), wgh, wnhc, wgrid_x, gy, spc);
+            expect_equal(std::string(wwhat) + " (f32 out)", want32, y32);
+            expect_equal(std::string(wwhat) + " (bf16 out)", want16, y16);
+        }
     }
     if (qsp == 0) {
         std::printf("     attention %s: no attn_tile plan (attn_split only)\n", name.c_str());

@@ -469,8 +469,11 @@ __device__ __forceinline__ void ls_attn_tile(const T* __restrict__ q, const T* _
 // Kernel 1c, attn_warp_{T}: the same split states once more, for tiles of one query row
 // (decode; ops/attention.rs picks it when no two rows share a tile and a GQA group holds at
 // least two query heads), computed by one CTA per (row, KV head, chunk of up to
-// LS_ATTN_WARP_HEADS query heads of its group, split) with WPH = LS_ATTN_WARPS_PER_HEAD warps
-// per query head. All heads of a tile share the row, hence the key range lo..hi, so the warps
+// LS_ATTN_WARP_HEADS query heads of its group, run of `spc` consecutive splits) with WPH =
+// LS_ATTN_WARPS_PER_HEAD warps per query head. A run's blocks flow through one copy pipeline
+// (its first block's wait paid once per run, not per split: the launcher's choice of spc,
+// ops/attention.rs `spread`); each split's state starts afresh at the split's first block
+// and is written after its last, as if its CTA computed it alone. All heads of a tile share the row, hence the key range lo..hi, so the warps
 // of a head run its tree among themselves and the CTA shares only K and V:
 //   - K and V blocks stay in their storage type in shared memory (16 bytes of padding per
 //     row), two buffers: the copies of block b + 1 (cp.async) are in flight while block b
@@ -558,7 +561,7 @@ __device__ __forceinline__ void ls_attn_warp(const T* __restrict__ q, const T* _
                                              const long long* __restrict__ tiles, const long long* __restrict__ rows,
                                              const long long* __restrict__ base, const long long* __restrict__ table, long long page,
                                              long long max_blocks, int hq, int hkv, float scale, long long window, float* __restrict__ st,
-                                             int nsplit, int gh, int nhc) {
+                                             int nsplit, int gh, int nhc, int spc) {
     constexpr int BN = LS_ATTN_BLOCK, S = LS_ATTN_SPLIT, WPH = LS_ATTN_WARPS_PER_HEAD;
     constexpr int EPV = 16 / (int)sizeof(T), KPL = (BN + 32 * WPH - 1) / (32 * WPH), DPL = D / (32 * WPH);
     constexpr int RS = D * (int)sizeof(T) + 16, VS = RS / (int)sizeof(T);  // row stride: bytes, elements
@@ -586,10 +589,13 @@ __device__ __forceinline__ void ls_attn_warp(const T* __restrict__ q, const T* _
     const long long row = tiles[2 * tile];
     const long long seq = rows[2 * row], pos = rows[2 * row + 1];
     const long long first = ls_attn_first(pos, window);
-    const long long s = first / S + blockIdx.y;
-    if (s > pos / S) return;  // uniform over the CTA
-    const long long lo = first > s * S ? first : s * S;
-    const long long hi = pos < s * S + S - 1 ? pos : s * S + S - 1;
+    // Splits s0 … s1 of the row, one after the other (spc per CTA: a launch choice; each
+    // split's state starts afresh at its first block and is written after its last).
+    const long long sf = first / S, s0 = sf + (long long)blockIdx.y * spc;
+    if (s0 > pos / S) return;  // uniform over the CTA
+    const long long s1 = s0 + spc - 1 < pos / S ? s0 + spc - 1 : pos / S;
+    const long long lo = first > s0 * S ? first : s0 * S;
+    const long long hi = pos < s1 * S + S - 1 ? pos : s1 * S + S - 1;
     const long long b0 = lo / BN, b1 = hi / BN;
     const long long rh0 = row * hq + kh * group + hc * gh;  // (row, head) of the chunk's first head
     for (int i = t; i < ghc * D; i += blockDim.x) qs[i] = ls_to_f32(q[rh0 * D + i]);
@@ -674,9 +680,11 @@ __device__ __forceinline__ void ls_attn_warp(const T* __restrict__ q, const T* _
             mb = smax[hw * WPH];
 #pragma unroll
             for (int p2 = 1; p2 < WPH; ++p2) mb = ls_max2(mb, smax[hw * WPH + p2]);
-            if (b == b0) {
+            if (b == b0 || (b * BN) % S == 0) {  // the split's first block
                 m = mb;
                 l = 0.0f;
+#pragma unroll
+                for (int j = 0; j < DPL; ++j) acc[j] = 0.0f;
             } else {
                 const float mn = ls_max2(m, mb);
                 const float alpha = ls_exp(__fsub_rn(m, mn));
@@ -714,15 +722,15 @@ __device__ __forceinline__ void ls_attn_warp(const T* __restrict__ q, const T* _
             }
         }
         for (; i <= bh; ++i) step(i, eh[i]);
-    }
-    if (busy) {
-        float* out = st + ((rh0 + hw) * nsplit + blockIdx.y) * (long long)(2 + D);
-        if (part == 0 && lane == 0) {
-            out[0] = m;
-            out[1] = l;
-        }
+        if (b == b1 || ((b + 1) * BN) % S == 0) {  // the split's last block: its state
+            float* out = st + ((rh0 + hw) * nsplit + (b * BN / S - sf)) * (long long)(2 + D);
+            if (part == 0 && lane == 0) {
+                out[0] = m;
+                out[1] = l;
+            }
 #pragma unroll
-        for (int j = 0; j < DPL; ++j) out[2 + (part * 32 + lane) * DPL + j] = acc[j];
+            for (int j = 0; j < DPL; ++j) out[2 + (part * 32 + lane) * DPL + j] = acc[j];
+        }
     }
 }
 
@@ -732,11 +740,11 @@ __device__ __forceinline__ void ls_attn_warp_any(const T* __restrict__ q, const 
                                                  const long long* __restrict__ tiles, const long long* __restrict__ rows,
                                                  const long long* __restrict__ base, const long long* __restrict__ table, long long page,
                                                  long long max_blocks, int hq, int hkv, int d, float scale, long long window,
-                                                 float* __restrict__ st, int nsplit, int gh, int nhc) {
+                                                 float* __restrict__ st, int nsplit, int gh, int nhc, int spc) {
     switch (d) {
-        case 64: ls_attn_warp<T, 64>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, scale, window, st, nsplit, gh, nhc); break;
-        case 128: ls_attn_warp<T, 128>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, scale, window, st, nsplit, gh, nhc); break;
-        case 256: ls_attn_warp<T, 256>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, scale, window, st, nsplit, gh, nhc); break;
+        case 64: ls_attn_warp<T, 64>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, scale, window, st, nsplit, gh, nhc, spc); break;
+        case 128: ls_attn_warp<T, 128>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, scale, window, st, nsplit, gh, nhc, spc); break;
+        case 256: ls_attn_warp<T, 256>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, scale, window, st, nsplit, gh, nhc, spc); break;
         default: __trap();
     }
 }
@@ -802,8 +810,8 @@ __device__ __forceinline__ void ls_kv_append(const T* __restrict__ kn, const T* 
     extern "C" __global__ void __launch_bounds__(32 * LS_ATTN_WARPS_PER_HEAD * LS_ATTN_WARP_HEADS, LS_ATTN_WARP_CTAS)                                                                   \
         attn_warp_##SUFFIX(const T* q, const T* k, const T* v, const long long* tiles, const long long* rows, const long long* base,           \
                            const long long* table, long long page, long long max_blocks, int hq, int hkv, int d, float scale, long long window, \
-                           float* st, int nsplit, int gh, int nhc, int qsp) {                                                                \
-        ls_attn_warp_any<T>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, d, scale, window, st, nsplit, gh, nhc);            \
+                           float* st, int nsplit, int gh, int nhc, int spc) {                                                                \
+        ls_attn_warp_any<T>(q, k, v, tiles, rows, base, table, page, max_blocks, hq, hkv, d, scale, window, st, nsplit, gh, nhc, spc);       \
     }                                                                                                                                        \
     extern "C" __global__ void attn_merge_##SUFFIX(const float* st, const long long* rows, T* y, long long n, int hq, int d, long long window,  \
                                                    int nsplit) {                                                                             \

@@ -60,8 +60,8 @@ __device__ __forceinline__ float ls_scale(float q, int k) {
 }
 
 // Rust: elementwise::exp_core; spec "exp_core". e^x = p * 2^k; no special cases.
-// rint(y) without the conversion pipe (FRND, F2I: an eighth of the fma rate): callers keep
-// |x| ≤ 120, so |y| < 2^22, and y + 1.5·2^23 (LS_RINT_SHIFT) rounds y to an integer, to
+// rint(y) without the conversion pipe (FRND, F2I: an eighth of the fma rate): for the x
+// whose result callers keep, |x| ≤ 120, so |y| < 2^22, and y + 1.5·2^23 (LS_RINT_SHIFT) rounds y to an integer, to
 // nearest even, in the sum's low mantissa bits; subtracting the shift back is exact, and
 // k is the difference of the bit patterns. The one difference from rintf, +0 for k where
 // rintf gives -0 (y in [-0.5, -0]), reaches no result bit: nk·LN2_HI and nk·LN2_LO are
@@ -86,13 +86,16 @@ __device__ __forceinline__ float ls_exp_core(float x, int* k) {
 }
 
 // Rust: elementwise::exp; spec "exp".
+// The special cases are selected after the core, not branched to before it: the same value
+// for every x (outside [X_LO, X_HI] the core's value is computed and dropped), and no
+// divergent branches with their convergence barriers per element in the row kernels.
 __device__ __forceinline__ float ls_exp(float x) {
-    if (isnan(x)) return x;
-    if (x > ls_c(LS_EXP_X_HI)) return __uint_as_float(0x7F800000u);
-    if (x < ls_c(LS_EXP_X_LO)) return 0.0f;
     int k;
-    float p = ls_exp_core(x, &k);
-    return ls_scale(p, k);
+    const float p = ls_exp_core(x, &k);
+    float r = ls_scale(p, k);
+    r = x < ls_c(LS_EXP_X_LO) ? 0.0f : r;
+    r = x > ls_c(LS_EXP_X_HI) ? __uint_as_float(0x7F800000u) : r;
+    return x != x ? x : r;
 }
 
 // Rust: elementwise::log; spec "log".

@@ -19,10 +19,12 @@ struct LsSumSq {
     static __device__ __forceinline__ float combine(float lo, float hi) { return __fadd_rn(lo, hi); }
 };
 
-// max2(a, b): NaN if either is NaN; otherwise b if b > a, else a (left wins ties).
+// max2(a, b): NaN if either is NaN; otherwise b if b > a, else a (left wins ties). Selects,
+// not branches (`|` of the two tests, not `||`): the same value for every input, without a
+// divergent branch and its convergence barrier per element (NVRTC turned `||` into both).
 __device__ __forceinline__ float ls_max2(float a, float b) {
-    if (isnan(a) || isnan(b)) return __int_as_float(0x7fc00000);
-    return b > a ? b : a;
+    const float m = b > a ? b : a;
+    return ((a != a) | (b != b)) ? __int_as_float(0x7fc00000) : m;
 }
 
 struct LsMax {
@@ -60,8 +62,7 @@ __device__ __forceinline__ float ls_lane_reduce(Get get, long long n, float* sh)
 // stage over all L lanes itself (the same operations in the same order, so each gets
 // the same bits).
 //
-// Dynamic shared memory: [L floats: lanes][16 B: broadcast][scratch, softmax in a cluster
-// only][slice cache, in T]. When the
+// Dynamic shared memory: [L floats: lanes][16 B: broadcast][slice cache, in T]. When the
 // launch gives enough for the cache (`ls_row_cache_bytes`), the slice is read from DRAM
 // once into shared memory and every later pass reads it there; otherwise every pass reads
 // global memory again (L2). The launcher's plan (gpu/src/ops/rowplan.rs) uses the same
@@ -170,10 +171,6 @@ __host__ __device__ __forceinline__ unsigned long long ls_row_cache_bytes(long l
     return (unsigned long long)((H + LS_LANES - 1) / LS_LANES) * lc * elem;
 }
 
-// Bytes of the scratch of `ls_row_reduce_shared` for a CTA owning lc lanes: two blocks of
-// LS_ROW_SCRATCH_CHUNKS chunks of lc floats (ops/rowplan.rs `scratch_bytes`: the same rule).
-__host__ __device__ __forceinline__ unsigned long long ls_row_scratch_bytes(int lc) { return 2ull * LS_ROW_SCRATCH_CHUNKS * (unsigned long long)lc * 4; }
-
 // Asynchronous copies global → shared (sm_80+). A thread's wait covers its own copies: a
 // thread reads back what it copied itself (the warp engine), or the CTA synchronises after
 // every thread's wait (ls_row_fill).
@@ -206,15 +203,12 @@ struct LsRow {
     float* lanes;               // shared: L floats
     float* bcast;               // shared: one float
     unsigned char* cache;       // shared: the slice (k = j·lc + o), or null
-    float* scratch;             // shared: ls_row_reduce_shared's two blocks of values, or null
     __device__ __forceinline__ long long elem(long long k) const { return ((k >> lc_log2) * LS_LANES) + lb + (k & (lc - 1)); }
     __device__ __forceinline__ long long slice_len() const { return nchunk * lc; }
 };
 
-// `elem` is sizeof(T) of the cached storage type, 0 where the op never caches; `scratch`:
-// the op reduces with `ls_row_reduce_shared`, which in a cluster takes a scratch in front of
-// the cache where the launch gave room for both (ops/rowplan.rs `with_scratch`).
-__device__ __forceinline__ LsRow ls_row_begin(int H, int elem, bool scratch = false) {
+// `elem` is sizeof(T) of the cached storage type, 0 where the op never caches.
+__device__ __forceinline__ LsRow ls_row_begin(int H, int elem) {
     LsRow R;
     const unsigned parts = ls_cluster_size();
     R.part = (int)ls_cluster_rank();
@@ -227,12 +221,8 @@ __device__ __forceinline__ LsRow ls_row_begin(int H, int elem, bool scratch = fa
     unsigned char* s = ls_dyn_smem();
     R.lanes = reinterpret_cast<float*>(s);
     R.bcast = reinterpret_cast<float*>(s + (unsigned long long)LS_LANES * 4);
-    const unsigned long long head = ls_row_head_bytes(), bytes = ls_dyn_smem_bytes();
-    const bool scr = scratch && parts > 1 && R.lc >= 4 && R.lc <= (int)blockDim.x && bytes >= head + ls_row_scratch_bytes(R.lc);
-    const unsigned long long at = head + (scr ? ls_row_scratch_bytes(R.lc) : 0);
-    R.scratch = scr ? reinterpret_cast<float*>(s + head) : nullptr;
-    const bool fits = elem > 0 && bytes >= at + ls_row_cache_bytes(H, R.lc, elem);
-    R.cache = fits ? s + at : nullptr;
+    const bool fits = elem > 0 && ls_dyn_smem_bytes() >= ls_row_head_bytes() + ls_row_cache_bytes(H, R.lc, elem);
+    R.cache = fits ? s + ls_row_head_bytes() : nullptr;
     return R;
 }
 
@@ -304,24 +294,6 @@ __device__ __forceinline__ float ls_row_combine(const LsRow& R) {
     return *R.bcast;
 }
 
-// The end of a row reduction: this CTA's lanes are in R.lanes (synchronised); fetches the
-// other CTAs' lanes of the cluster and runs the combine stage.
-template <typename Op>
-__device__ __forceinline__ float ls_row_exchange_combine(const LsRow& R) {
-    const unsigned parts = LS_LANES / R.lc;
-    if (parts > 1) {
-        // Fetch the other CTAs' lanes; the second barrier keeps every CTA's lanes (and the
-        // CTA itself) alive until all have read them.
-        ls_cluster_sync();
-        for (int l = threadIdx.x; l < LS_LANES; l += blockDim.x) {
-            const unsigned owner = (unsigned)(l / R.lc);
-            if ((int)owner != R.part) R.lanes[l] = ls_map_rank(R.lanes, owner)[l];
-        }
-        ls_cluster_sync();
-    }
-    return ls_row_combine<Op>(R);
-}
-
 // Folds this CTA's lanes, W consecutive lanes per thread (W = 4: one vector load per
 // chunk; W = 1: one lane per thread). Each lane's chain runs over chunks j = 0, 1, … in order.
 template <int W, int U, typename Op, typename Load>
@@ -360,46 +332,18 @@ __device__ __forceinline__ float ls_row_reduce(const LsRow& R, Load load) {
     if (R.lc >= 4 * (int)blockDim.x) ls_row_fold<4, U, Op>(R, load);
     else ls_row_fold<1, U, Op>(R, load);
     __syncthreads();
-    return ls_row_exchange_combine<Op>(R);
-}
-
-// The same lane tree for values that cost much each (an exp per element), for a CTA with
-// fewer lanes than threads (the cluster engine: lc = L / cluster = 128 of 256 threads).
-// There `ls_row_reduce` has lc threads fold, one chain of ~150 exps each, so the exps of
-// a chain wait on few warps. Here every thread computes values, a block of
-// LS_ROW_SCRATCH_CHUNKS chunks at a time, into R.scratch (two blocks alternating: one
-// barrier per block), and thread o < lc then folds lane o over the block in chunk order:
-// the same values, each lane one chain in index order, the same combine. Without a
-// scratch, `ls_row_reduce`.
-template <typename Op, typename Load>
-__device__ __forceinline__ float ls_row_reduce_shared(const LsRow& R, Load load) {
-    if (!R.scratch) return ls_row_reduce<Op, 2>(R, load);
-    const int t = threadIdx.x, per = LS_ROW_SCRATCH_CHUNKS * R.lc;
-    const long long first = (long long)R.lb + t;  // row index of lane t's element in chunk 0
-    float acc = Op::identity();
-    int b = 0;
-    for (long long j0 = 0; j0 < R.nchunk; j0 += LS_ROW_SCRATCH_CHUNKS, b ^= 1) {
-        float* const buf = R.scratch + b * per;
-        const int cnt = (int)ls_min_ll(LS_ROW_SCRATCH_CHUNKS, R.nchunk - j0) * R.lc;
-#pragma unroll 2
-        for (int k = 4 * t; k < cnt; k += 4 * (int)blockDim.x) {
-            const long long j = j0 + (k >> R.lc_log2);
-            const int o = k & (R.lc - 1);
-            const long long e = j * LS_LANES + R.lb + o;
-            const int n = e < R.H ? (int)ls_min_ll(4, R.H - e) : 0;
-            if (n > 0) {
-                float v[4];
-                load(j, o, n, v);
-                LS_FOR4(q, n) buf[k + q] = v[q];
-            }
+    const unsigned parts = LS_LANES / R.lc;
+    if (parts > 1) {
+        // Fetch the other CTAs' lanes; the second barrier keeps every CTA's lanes (and the
+        // CTA itself) alive until all have read them.
+        ls_cluster_sync();
+        for (int l = threadIdx.x; l < LS_LANES; l += blockDim.x) {
+            const unsigned owner = (unsigned)(l / R.lc);
+            if ((int)owner != R.part) R.lanes[l] = ls_map_rank(R.lanes, owner)[l];
         }
-        __syncthreads();  // the block is written; the other buffer's folds are done
-        if (t < R.lc)
-            for (int k = t; k < cnt && first + (j0 + (k >> R.lc_log2)) * LS_LANES < R.H; k += R.lc) acc = Op::fold(acc, buf[k]);
+        ls_cluster_sync();
     }
-    if (t < R.lc) R.lanes[R.lb + t] = acc;
-    __syncthreads();
-    return ls_row_exchange_combine<Op>(R);
+    return ls_row_combine<Op>(R);
 }
 
 // ---- The warp engine (rmsnorm; softmax measured slower on it: docs/perf.md) ----------
@@ -641,18 +585,22 @@ template <int Q> struct LsRegRow {
         for (int f = 0; f < Q; ++f) n[f] = elem(f) < H ? min(4, H - elem(f)) : 0;
     }
     // Quad f of every row element into v[f] (widened); vector loads where `row` is aligned.
+    // Slots past the row's end hold +0, so that code may compute on every slot and keep only
+    // the row's (`reduce`: selects instead of a branch per element).
     template <typename T> __device__ __forceinline__ void load(const T* row, float v[Q][4]) const {
         const bool vec = ls_aligned4(row);
 #pragma unroll
-        for (int f = 0; f < Q; ++f)
+        for (int f = 0; f < Q; ++f) {
+            LS_FOR4(q, 4) v[f][q] = 0.0f;
             if (n[f] > 0) ls_ld4(row + elem(f), n[f], vec, v[f]);
+        }
     }
     // The same, kept as stored (LsQuad: half the registers of floats for 16-bit types).
     template <typename T> __device__ __forceinline__ void load(const T* row, LsQuad<T> a[Q]) const {
         const bool vec = ls_aligned4(row);
+        const float zero[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
-        for (int f = 0; f < Q; ++f)
-            if (n[f] > 0) a[f] = ls_quad_load(row + elem(f), n[f], vec);
+        for (int f = 0; f < Q; ++f) a[f] = n[f] > 0 ? ls_quad_load(row + elem(f), n[f], vec) : ls_quad_narrow<T>(zero);
     }
     template <typename T> __device__ __forceinline__ void store(T* row, const LsQuad<T> a[Q]) const {
         const bool vec = ls_aligned4(row);
@@ -666,14 +614,21 @@ template <int Q> struct LsRegRow {
         for (int f = 0; f < Q; ++f)
             if (n[f] > 0) ls_st4(row + elem(f), n[f], vec, v[f]);
     }
-    // The lane tree over value(f, q) (component q of quad f, called once each, in chain
-    // order); every thread of the CTA must call it and gets the result.
+    // The lane tree over value(f, q) (component q of quad f, in chain order); every thread
+    // of the CTA must call it and gets the result. value is called for every slot, past the
+    // row's end too (on what `load` put there), and only the row's values are folded: a
+    // select per element where a branch around value (an exp, say) cost a divergent branch
+    // and its convergence barrier.
     template <typename Op, typename V> __device__ __forceinline__ float reduce(V value) const {
         float acc[G][4];
 #pragma unroll
         for (int i = 0; i < G; ++i) LS_FOR4(q, 4) acc[i][q] = Op::identity();
 #pragma unroll
-        for (int f = 0; f < Q; ++f) LS_FOR4(q, n[f]) acc[f % G][q] = Op::fold(acc[f % G][q], value(f, q));
+        for (int f = 0; f < Q; ++f)
+            LS_FOR4(q, 4) {
+                const float x = value(f, q);
+                acc[f % G][q] = q < n[f] ? Op::fold(acc[f % G][q], x) : acc[f % G][q];
+            }
         float* xch = ls_reg_exchange();
         return ls_quad_combine<Op, R, G>(acc, xch, xch + LS_REG_XCH_FLOATS, (int)threadIdx.x / 32, (int)threadIdx.x % 32);
     }

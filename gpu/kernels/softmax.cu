@@ -7,8 +7,7 @@
 //      too, except for softmax of f32 input with a slice cache, where pass 4 writes e_i over
 //      x_i in the cache and pass 5 reads it back (one exp per element instead of two).
 // Row engine of reduce.cuh: with a slice cache, x is read from DRAM once for all three passes
-// (asynchronous copies into the cache, all in flight at once); in a cluster, pass 4's exps
-// are spread over every thread through a scratch (ls_row_reduce_shared).
+// (asynchronous copies into the cache, all in flight at once).
 
 // Step 5 of softmax, y_i = e_i / s: the IEEE quotient (the spec's division, bit for bit), for
 // a divisor that every element of the row shares. `__fdiv_rn` is a subroutine of about ten
@@ -37,7 +36,7 @@ __device__ __forceinline__ float ls_div(float v, const LsDivisor& d) {
 // LOG: log_softmax. A template argument, not a run-time flag: each form is its own kernel.
 template <typename T, typename O, bool LOG>
 __device__ __forceinline__ void ls_softmax(const T* __restrict__ x, O* __restrict__ y, int H) {
-    const LsRow R = ls_row_begin(H, sizeof(T), true);
+    const LsRow R = ls_row_begin(H, sizeof(T));
     const T* xr = x + R.row * H;
     O* yr = y + R.row * H;
     T* cache = reinterpret_cast<T*>(R.cache);
@@ -51,9 +50,7 @@ __device__ __forceinline__ void ls_softmax(const T* __restrict__ x, O* __restric
     // Each cache entry is read and rewritten by the one thread that folds it; the reduction's
     // barriers order these writes before pass 5's reads by other threads.
     float* const ecache = sizeof(T) == sizeof(float) && cache && !LOG ? reinterpret_cast<float*>(cache) : nullptr;
-    // Every thread computes exps where the CTA has a scratch (the cluster engine), not
-    // only the lanes' owners (reduce.cuh `ls_row_reduce_shared`: the same tree).
-    const float s = ls_row_reduce_shared<LsSum>(R, [&](long long j, int o, int n, float v[4]) {
+    const float s = ls_row_reduce<LsSum, 2>(R, [&](long long j, int o, int n, float v[4]) {
         get(j, o, n, v);
         LS_FOR4(q, n) v[q] = ls_exp(__fsub_rn(v[q], m));
         if (ecache) ls_st4(ecache + j * R.lc + o, n, true, v);
@@ -98,7 +95,7 @@ __device__ __forceinline__ void ls_softmax_regs(const T* __restrict__ x, O* __re
     const float lg = LOG ? ls_log(s) : 0.0f;
     const LsDivisor ds = ls_divisor(s);
 #pragma unroll
-    for (int f = 0; f < Q; ++f) LS_FOR4(q, P.n[f]) v[f][q] = LOG ? __fsub_rn(__fsub_rn(v[f][q], m), lg) : ls_div(v[f][q], ds);
+    for (int f = 0; f < Q; ++f) LS_FOR4(q, 4) v[f][q] = LOG ? __fsub_rn(__fsub_rn(v[f][q], m), lg) : ls_div(v[f][q], ds);  // every slot: store writes the row's
     P.store(y + (long long)blockIdx.x * H, v);
 }
 #else

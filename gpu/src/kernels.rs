@@ -53,10 +53,6 @@ pub const ROW_CLUSTER: usize = 8;
 /// (reduce.cuh `LsRegRow`, used by softmax and rmsnorm; ops/rowplan.rs): rows up to
 /// 8 × 4 × [`ROW_THREADS`] = 8192 elements at L = 1024.
 pub const ROW_REG_QUADS: usize = 8;
-/// Chunks per block of the cluster engine's exp scratch (reduce.cuh `ls_row_reduce_shared`,
-/// softmax's sum of exps; ops/rowplan.rs): every thread computes a block's values, then each
-/// lane's owner folds them (no effect on the tree).
-pub const ROW_SCRATCH_CHUNKS: usize = 16;
 /// Most bytes of a row slice the row kernels keep in shared memory (ops/rowplan.rs): an
 /// f32 vocabulary row of 151936 split over [`ROW_CLUSTER`] CTAs fits (75968 B).
 pub const ROW_CACHE_MAX: usize = 80 * 1024;
@@ -76,6 +72,9 @@ pub const ATTN_FEW_SLOTS: usize = 4;
 pub const ATTN_WARP_HEADS: usize = 4;
 /// CTAs per SM `attn_warp` is built for (its register limit: 3 × 256 threads × 80 registers).
 pub const ATTN_WARP_CTAS: usize = 3;
+/// Most splits one `attn_warp` CTA computes in a row (ops/attention.rs `TilePlan::spread`;
+/// no effect on the tree: each split's state is computed and written as by a CTA of its own).
+pub const ATTN_WARP_MAX_SPC: usize = 4;
 /// Warps per query head of `attn_warp`: they split the block's keys (scores) and the head's
 /// dims (accumulators), for more warps per SM at the same shared memory (no effect on the tree).
 pub const ATTN_WARPS_PER_HEAD: usize = 2;
@@ -118,7 +117,6 @@ pub fn header(c: &Contract) -> String {
          #define LS_ROW_THREADS {rt}\n\
          #define LS_ROW_CLUSTER {rc}\n\
          #define LS_ROW_REG_QUADS {rq}\n\
-         #define LS_ROW_SCRATCH_CHUNKS {rsc}\n\
          #define LS_ATTN_THREADS {at}\n\
          #define LS_ATTN_SLOTS {asl}\n\
          #define LS_ATTN_FEW_SLOTS {afs}\n\
@@ -141,7 +139,6 @@ pub fn header(c: &Contract) -> String {
         rt = ROW_THREADS,
         rc = ROW_CLUSTER,
         rq = ROW_REG_QUADS,
-        rsc = ROW_SCRATCH_CHUNKS,
         at = ATTN_THREADS,
         asl = ATTN_SLOTS,
         afs = ATTN_FEW_SLOTS,

@@ -6,7 +6,7 @@
 use super::{grid1, need, Workspace, NULL};
 use crate::device::Gpu;
 use crate::error::{At, Result};
-use crate::kernels::{ATTN_FEW_SLOTS, ATTN_SLOTS, ATTN_THREADS, ATTN_WARPS_PER_HEAD, ATTN_WARP_HEADS, FLAT_THREADS};
+use crate::kernels::{ATTN_FEW_SLOTS, ATTN_SLOTS, ATTN_THREADS, ATTN_WARPS_PER_HEAD, ATTN_WARP_HEADS, ATTN_WARP_MAX_SPC, FLAT_THREADS};
 use cudarc::driver::sys::{CUdevice_attribute, CUfunction_attribute_enum};
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 use lockstep_reference::attention::{self, AttnParams, KvCache, KvLayout, Plan, PlanMap, Span};
@@ -220,7 +220,8 @@ impl Gpu {
             .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)
             .map_err(|e| at.err(e))?;
         let smem_max = ATTN_SMEM_MAX.min(optin.max(0) as usize);
-        let tile = match tile_plan(&plan.rows, hq, hkv, d, c.attn_block, sp, window, T::DTYPE.size_bytes(), smem_max) {
+        let sm_count = self.info().sm_count.max(1) as usize;
+        let tile = match tile_plan(&plan.rows, hq, hkv, d, c.attn_block, sp, window, T::DTYPE.size_bytes(), smem_max).map(|tp| tp.spread(sm_count)) {
             Some(tp) => {
                 let dtiles = s.clone_htod(&tp.tiles).map_err(|e| at.err(e))?;
                 Some((tp, dtiles, smem_max))
@@ -276,11 +277,11 @@ impl Gpu {
         let (page, max_blocks) = (st.page, st.max_blocks);
         // attn_tile, attn_tile_few or attn_warp where the staging found a tile plan, else
         // attn_split; the tile kernels take the tiles after v and (gh, nhc, qsp) after the
-        // split count.
+        // split count (attn_warp: (gh, nhc, spc)).
         let tile = st
             .tile
             .as_ref()
-            .map(|(tp, dtiles, smem_max)| (tp, dtiles, *smem_max, [tp.gh as i32, tp.nhc as i32, tp.qsp as i32]));
+            .map(|(tp, dtiles, smem_max)| (tp, dtiles, *smem_max, [tp.gh as i32, tp.nhc as i32, tp.last_arg() as i32]));
         let (f, grid, threads, smem) = match &tile {
             Some((tp, _, smem_max, _)) => {
                 let f = match tp.kernel {
@@ -290,7 +291,7 @@ impl Gpu {
                 };
                 f.set_attribute(CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, *smem_max as i32)
                     .map_err(|e| at.err(e))?;
-                (f, (tp.grid_x as u32, tp.splits as u32), tp.threads(), tp.smem as u32)
+                (f, (tp.grid_x as u32, tp.grid_y() as u32), tp.threads(), tp.smem as u32)
             }
             None => (kern.attn_split.get(T::DTYPE), (st.blocks as u32, nsplit as u32), ATTN_THREADS, 0),
         };
@@ -317,8 +318,8 @@ impl Gpu {
             .arg(&w)
             .arg(dst)
             .arg(&ns);
-        if let Some((_, _, _, [gh, nhc, qsp])) = &tile {
-            l.arg(gh).arg(nhc).arg(qsp);
+        if let Some((_, _, _, [gh, nhc, last])) = &tile {
+            l.arg(gh).arg(nhc).arg(last);
         }
         let cfg = LaunchConfig {
             grid_dim: (grid.0, grid.1, 1),
@@ -440,11 +441,43 @@ pub struct TilePlan {
     /// Grid: tiles × Hkv × chunks, and the most splits a tile spans.
     pub grid_x: usize,
     pub splits: usize,
+    /// Splits each CTA computes one after the other (`attn_warp`; 1 for the others): the
+    /// grid's second axis is `splits / spc`, rounded up ([`TilePlan::spread`]).
+    pub spc: usize,
     /// Dynamic shared memory bytes (`ls_attn_tile_smem` or `ls_attn_warp_smem` of attention.cu).
     pub smem: usize,
 }
 
 impl TilePlan {
+    /// The plan with `attn_warp`'s splits per CTA chosen for a device of `sm_count` SMs: as
+    /// many as [`ATTN_WARP_MAX_SPC`] while the grid keeps at least one CTA per SM (a CTA's
+    /// first block waits for its copies with nothing to overlap, so longer runs of blocks
+    /// per CTA pay that once per run; docs/perf.md). Who computes a split changes, the split
+    /// and its state do not. Other kernels: unchanged.
+    pub fn spread(mut self, sm_count: usize) -> TilePlan {
+        if self.kernel == TileKernel::Warp {
+            self.spc = (1..=ATTN_WARP_MAX_SPC)
+                .rev()
+                .find(|&g| self.grid_x * self.splits.div_ceil(g) >= sm_count)
+                .unwrap_or(1);
+        }
+        self
+    }
+
+    /// The grid's second axis: runs of [`TilePlan::spc`] splits.
+    pub fn grid_y(&self) -> usize {
+        self.splits.div_ceil(self.spc)
+    }
+
+    /// The kernel's last argument: `spc` for `attn_warp`, `qsp` for the tile kernels.
+    pub fn last_arg(&self) -> usize {
+        if self.kernel == TileKernel::Warp {
+            self.spc
+        } else {
+            self.qsp
+        }
+    }
+
     /// Threads per CTA of the plan's kernel.
     pub fn threads(&self) -> usize {
         match self.kernel {
@@ -534,6 +567,7 @@ pub fn warp_plan(
         kernel: TileKernel::Warp,
         grid_x,
         splits,
+        spc: 1,
         smem,
     })
 }
@@ -567,6 +601,7 @@ pub fn slot_plan(rows: &[(usize, usize)], hq: usize, hkv: usize, d: usize, bn: u
         kernel: if qsp / ng * nd <= ATTN_FEW_SLOTS { TileKernel::Few } else { TileKernel::Tile },
         grid_x,
         splits,
+        spc: 1,
         smem,
     })
 }
@@ -611,6 +646,18 @@ mod tests {
         assert_eq!((tp.kernel, tp.gh, tp.nhc, tp.grid_x), (TileKernel::Warp, 4, 5, 5));
         let tp = tile_plan(&[(0, 5)], 16, 1, 256, 64, 256, 0, 4, ATTN_SMEM_MAX).expect("tile");
         assert_eq!((tp.kernel, tp.gh, tp.nhc, tp.qsp), (TileKernel::Tile, 8, 2, 8));
+        // attn_warp's runs of splits per CTA: as many as 4 while every SM keeps a CTA; the
+        // tile kernels keep one split per CTA.
+        let long = [(0, 16383), (1, 9000), (2, 0)];
+        let tp = tile_plan(&long, 32, 8, 128, 64, 256, 0, 2, ATTN_SMEM_MAX).expect("tile");
+        assert_eq!((tp.grid_x, tp.splits, tp.spc), (24, 64, 1));
+        let tp = tp.spread(132);
+        assert_eq!((tp.spc, tp.grid_y(), tp.last_arg()), (4, 16, 4));
+        assert_eq!(tp.clone().spread(400).spc, 3, "24 × ceil(64 / 3) = 528 CTAs");
+        assert_eq!(tp.clone().spread(24 * 64).spc, 1);
+        assert_eq!(tp.spread(24 * 64 + 1).spc, 1, "fewer CTAs than SMs at any run: one split each");
+        let tp = tile_plan(&[(0, 5)], 16, 1, 256, 64, 256, 0, 4, ATTN_SMEM_MAX).expect("tile").spread(1);
+        assert_eq!((tp.kernel, tp.spc, tp.last_arg()), (TileKernel::Tile, 1, tp.qsp));
         // Other head dims and oversized shared memory stay on attn_split.
         assert!(tile_plan(&[(0, 5)], 4, 1, 96, 64, 256, 0, 2, ATTN_SMEM_MAX).is_none());
         assert!(tile_plan(&[(0, 5)], 4, 1, 256, 256, 256, 0, 4, ATTN_SMEM_MAX).is_none());

@@ -4,7 +4,7 @@
 //! shared memory it gets.
 //! Launch configuration only: every plan computes the same lane tree.
 
-use crate::kernels::{ROW_CACHE_MAX, ROW_CLUSTER, ROW_REG_QUADS, ROW_SCRATCH_CHUNKS, ROW_THREADS};
+use crate::kernels::{ROW_CACHE_MAX, ROW_CLUSTER, ROW_REG_QUADS, ROW_THREADS};
 use cudarc::driver::LaunchConfig;
 
 /// The kernel a plan runs.
@@ -84,16 +84,10 @@ fn cache_bytes(h: usize, lanes: usize, parts: usize, elem: usize) -> usize {
     h.div_ceil(lanes) * (lanes / parts) * elem
 }
 
-/// Bytes of the scratch of a CTA owning `lc` lanes (`ls_row_scratch_bytes` in reduce.cuh):
-/// two blocks of [`ROW_SCRATCH_CHUNKS`] chunks of `lc` floats.
-fn scratch_bytes(lc: usize) -> usize {
-    2 * ROW_SCRATCH_CHUNKS * lc * 4
-}
-
 /// The most dynamic shared memory any plan asks for under a contract with `lanes` lanes;
 /// the row kernels are allowed that much when loaded.
 pub(crate) fn max_smem_bytes(lanes: usize) -> usize {
-    head_bytes(lanes) + ROW_CACHE_MAX + scratch_bytes(lanes / ROW_CLUSTER)
+    head_bytes(lanes) + ROW_CACHE_MAX
 }
 
 /// The plan for `rows` rows of width `h` stored in `elem`-byte elements.
@@ -164,19 +158,6 @@ pub(crate) fn row_plan(
             block_dim: (ROW_THREADS as u32, 1, 1),
             shared_mem_bytes: smem as u32,
         },
-    }
-}
-
-impl RowPlan {
-    /// The plan with room for the exp scratch of a cluster-engine CTA (reduce.cuh
-    /// `ls_row_reduce_shared`: there fewer lanes than threads would fold, one chain of exps
-    /// each), in front of its slice cache; other plans unchanged (they never take one).
-    pub(crate) fn with_scratch(mut self, lanes: usize) -> RowPlan {
-        let lc = lanes / ROW_CLUSTER;
-        if self.kernel == RowKernel::Wide && lc >= 4 && lc <= ROW_THREADS {
-            self.cfg.shared_mem_bytes += scratch_bytes(lc) as u32;
-        }
-        self
     }
 }
 
@@ -252,13 +233,6 @@ mod tests {
         assert_eq!(p.kernel, RowKernel::Wide);
         assert_eq!(p.cfg.shared_mem_bytes as usize, 1024 * 4 + 16 + 149 * 128 * 4);
         assert!(p.cfg.shared_mem_bytes as usize <= max_smem_bytes(1024));
-        // softmax's exp scratch: clusters only, 2 × 16 chunks × 128 lanes of f32 in front of
-        // the cache; still 2 CTAs per SM (228 KB) with the largest f32 slice.
-        let p = plan(4096, 151936, 4, Some(4)).with_scratch(1024);
-        assert_eq!(p.cfg.shared_mem_bytes as usize, 1024 * 4 + 16 + 2 * 16 * 128 * 4 + 149 * 128 * 4);
-        assert!(p.cfg.shared_mem_bytes as usize <= max_smem_bytes(1024) && 2 * (p.cfg.shared_mem_bytes as usize + 1024) <= 228 * 1024);
-        let p = plan(64, 4096, 4, Some(8));
-        assert_eq!(p.with_scratch(1024).cfg.shared_mem_bytes, p.cfg.shared_mem_bytes);
         // No warp engine for the op (sum/mean): one CTA per row, never cached.
         let p = row_plan(4096, 4096, 1024, 2, false, None, false, true, 132);
         assert_eq!(p.kernel, RowKernel::Block);

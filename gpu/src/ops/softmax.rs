@@ -55,7 +55,7 @@ impl Gpu {
         let hi = h as i32;
         // The register engine where the row fits it, else the block engine (on the warp
         // engine softmax measured slower: docs/perf.md).
-        let plan = self.row_plan(c, rows, h, T::DTYPE, true, None, true).with_scratch(c.lanes);
+        let plan = self.row_plan(c, rows, h, T::DTYPE, true, None, true);
         let f = match (log_form, plan.kernel) {
             (false, RowKernel::Regs) => &kern.softmax_regs,
             (true, RowKernel::Regs) => &kern.log_softmax_regs,
