@@ -404,10 +404,15 @@ template <typename T> static void run_attn_case(std::istream& in, const std::str
     std::vector<float> y32(total);
     std::vector<ls_bf16> y16(total);
     const unsigned blocks = (unsigned)((total + 255) / 256);
-    ls_launch({blocks, 1, 1}, 256, [&] { ls_attn_merge<float>(st.data(), rows.data(), y32.data(), n, (int)hq, (int)d, window, nsplit); });
-    ls_launch({blocks, 1, 1}, 256, [&] { ls_attn_merge<ls_bf16>(st.data(), rows.data(), y16.data(), n, (int)hq, (int)d, window, nsplit); });
-    expect_equal("attention " + name + " (f32 out, vs Rust reference)", want32, y32);
-    expect_equal("attention " + name + " (bf16 out, vs Rust reference)", want16, y16);
+    // The merge of the split states a kernel left in st, in both output types, against the
+    // Rust reference's outputs.
+    auto merge_and_check = [&](const std::string& what) {
+        ls_launch({blocks, 1, 1}, 256, [&] { ls_attn_merge<float>(st.data(), rows.data(), y32.data(), n, (int)hq, (int)d, window, nsplit); });
+        ls_launch({blocks, 1, 1}, 256, [&] { ls_attn_merge<ls_bf16>(st.data(), rows.data(), y16.data(), n, (int)hq, (int)d, window, nsplit); });
+        expect_equal(what + " (f32 out)", want32, y32);
+        expect_equal(what + " (bf16 out)", want16, y16);
+    };
+    merge_and_check("attention " + name + " attn_split");
     // attn_warp where the launcher would pick it (ops/attention.rs `warp_plan`).
     if (wgh > 0) {
         if (wsmem != ls_attn_warp_smem((int)d, (int)wgh, (int)sizeof(T))) {
@@ -425,12 +430,9 @@ template <typename T> static void run_attn_case(std::istream& in, const std::str
                 ls_attn_warp_any<T>(q.data(), k.data(), v.data(), wtiles.data(), rows.data(), base, table, page, max_blocks, (int)hq, (int)hkv,
                                     (int)d, scale, window, st.data(), nsplit, (int)wgh, (int)wnhc, spc);
             });
-            ls_launch({blocks, 1, 1}, 256, [&] { ls_attn_merge<float>(st.data(), rows.data(), y32.data(), n, (int)hq, (int)d, window, nsplit); });
-            ls_launch({blocks, 1, 1}, 256, [&] { ls_attn_merge<ls_bf16>(st.data(), rows.data(), y16.data(), n, (int)hq, (int)d, window, nsplit); });
             char wwhat[200];
             std::snprintf(wwhat, sizeof wwhat, "attention %s attn_warp gh%lld nhc%lld grid %lldx%u spc %d", name.c_str(), wgh, wnhc, wgrid_x, gy, spc);
-            expect_equal(std::string(wwhat) + " (f32 out)", want32, y32);
-            expect_equal(std::string(wwhat) + " (bf16 out)", want16, y16);
+            merge_and_check(wwhat);
         }
     }
     if (qsp == 0) {
@@ -449,12 +451,9 @@ template <typename T> static void run_attn_case(std::istream& in, const std::str
         ls_attn_tile<T>(q.data(), k.data(), v.data(), tiles.data(), rows.data(), base, table, page, max_blocks, (int)hq, (int)hkv, (int)d, scale, window,
                         st.data(), nsplit, (int)gh, (int)nhc, (int)qsp);
     });
-    ls_launch({blocks, 1, 1}, 256, [&] { ls_attn_merge<float>(st.data(), rows.data(), y32.data(), n, (int)hq, (int)d, window, nsplit); });
-    ls_launch({blocks, 1, 1}, 256, [&] { ls_attn_merge<ls_bf16>(st.data(), rows.data(), y16.data(), n, (int)hq, (int)d, window, nsplit); });
     char what[200];
     std::snprintf(what, sizeof what, "attention %s attn_tile gh%lld nhc%lld qsp%lld grid %lldx%lld", name.c_str(), gh, nhc, qsp, grid_x, grid_y);
-    expect_equal(std::string(what) + " (f32 out)", want32, y32);
-    expect_equal(std::string(what) + " (bf16 out)", want16, y16);
+    merge_and_check(what);
     // attn_tile_few where the launcher would pick it (ops/attention.rs `TilePlan::few`).
     const long long ng = d < LS_ATTN_THREADS ? LS_ATTN_THREADS / d : 1, nd = d > LS_ATTN_THREADS ? 2 : 1;
     if (qsp / ng * nd <= LS_ATTN_FEW_SLOTS) {
@@ -463,10 +462,7 @@ template <typename T> static void run_attn_case(std::istream& in, const std::str
             ls_attn_tile<T, LS_ATTN_FEW_SLOTS>(q.data(), k.data(), v.data(), tiles.data(), rows.data(), base, table, page, max_blocks, (int)hq, (int)hkv,
                                                (int)d, scale, window, st.data(), nsplit, (int)gh, (int)nhc, (int)qsp);
         });
-        ls_launch({blocks, 1, 1}, 256, [&] { ls_attn_merge<float>(st.data(), rows.data(), y32.data(), n, (int)hq, (int)d, window, nsplit); });
-        ls_launch({blocks, 1, 1}, 256, [&] { ls_attn_merge<ls_bf16>(st.data(), rows.data(), y16.data(), n, (int)hq, (int)d, window, nsplit); });
-        expect_equal(std::string(what) + " few (f32 out)", want32, y32);
-        expect_equal(std::string(what) + " few (bf16 out)", want16, y16);
+        merge_and_check(std::string(what) + " few");
     }
 }
 
