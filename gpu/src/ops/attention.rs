@@ -221,7 +221,11 @@ impl Gpu {
             .map_err(|e| at.err(e))?;
         let smem_max = ATTN_SMEM_MAX.min(optin.max(0) as usize);
         let sm_count = self.info().sm_count.max(1) as usize;
-        let tile = match tile_plan(&plan.rows, hq, hkv, d, c.attn_block, sp, window, T::DTYPE.size_bytes(), smem_max).map(|tp| tp.spread(sm_count)) {
+        let spread = |tp: TilePlan| match spc_override() {
+            Some(g) => tp.runs_of(g),
+            None => tp.spread(sm_count),
+        };
+        let tile = match tile_plan(&plan.rows, hq, hkv, d, c.attn_block, sp, window, T::DTYPE.size_bytes(), smem_max).map(spread) {
             Some(tp) => {
                 let dtiles = s.clone_htod(&tp.tiles).map_err(|e| at.err(e))?;
                 Some((tp, dtiles, smem_max))
@@ -426,6 +430,15 @@ pub enum TileKernel {
     Warp,
 }
 
+/// Set to 1–4, every `attn_warp` launch computes runs of that many splits per CTA instead of
+/// the run length [`TilePlan::spread`] picks: for measuring that rule (`scripts/gpu-session`
+/// `SPC_SCAN`). Like the rule, it changes which CTA computes a split, never a bit.
+pub const SPC_ENV: &str = "LOCKSTEP_ATTN_SPC";
+
+fn spc_override() -> Option<usize> {
+    std::env::var(SPC_ENV).ok()?.trim().parse().ok().filter(|&g| g >= 1)
+}
+
 /// Launch plan of the tile kernels (attention.cu): which CTA serves which (rows, heads, split).
 /// Only *who* computes a split state changes with it, never the tree.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -460,6 +473,16 @@ impl TilePlan {
                 .rev()
                 .find(|&g| self.grid_x * self.splits.div_ceil(g) >= sm_count)
                 .unwrap_or(1);
+        }
+        self
+    }
+
+    /// The plan with runs of `g` splits per `attn_warp` CTA (clamped to 1..=[`ATTN_WARP_MAX_SPC`]);
+    /// other kernels unchanged. For measuring the rule of [`TilePlan::spread`]
+    /// ([`SPC_ENV`]).
+    pub fn runs_of(mut self, g: usize) -> TilePlan {
+        if self.kernel == TileKernel::Warp {
+            self.spc = g.clamp(1, ATTN_WARP_MAX_SPC);
         }
         self
     }
@@ -655,7 +678,11 @@ mod tests {
         assert_eq!((tp.spc, tp.grid_y(), tp.last_arg()), (4, 16, 4));
         assert_eq!(tp.clone().spread(400).spc, 3, "24 × ceil(64 / 3) = 528 CTAs");
         assert_eq!(tp.clone().spread(24 * 64).spc, 1);
-        assert_eq!(tp.spread(24 * 64 + 1).spc, 1, "fewer CTAs than SMs at any run: one split each");
+        assert_eq!(tp.clone().spread(24 * 64 + 1).spc, 1, "fewer CTAs than SMs at any run: one split each");
+        assert_eq!(
+            (tp.clone().runs_of(2).spc, tp.clone().runs_of(9).spc, tp.runs_of(0).spc),
+            (2, ATTN_WARP_MAX_SPC, 1)
+        );
         let tp = tile_plan(&[(0, 5)], 16, 1, 256, 64, 256, 0, 4, ATTN_SMEM_MAX).expect("tile").spread(1);
         assert_eq!((tp.kernel, tp.spc, tp.last_arg()), (TileKernel::Tile, 1, tp.qsp));
         // Other head dims and oversized shared memory stay on attn_split.
