@@ -467,14 +467,12 @@ impl TilePlan {
     /// first block waits for its copies with nothing to overlap, so longer runs of blocks
     /// per CTA pay that once per run; docs/perf.md). Who computes a split changes, the split
     /// and its state do not. Other kernels: unchanged.
-    pub fn spread(mut self, sm_count: usize) -> TilePlan {
-        if self.kernel == TileKernel::Warp {
-            self.spc = (1..=ATTN_WARP_MAX_SPC)
-                .rev()
-                .find(|&g| self.grid_x * self.splits.div_ceil(g) >= sm_count)
-                .unwrap_or(1);
-        }
-        self
+    pub fn spread(self, sm_count: usize) -> TilePlan {
+        let g = (1..=ATTN_WARP_MAX_SPC)
+            .rev()
+            .find(|&g| self.grid_x * self.splits.div_ceil(g) >= sm_count)
+            .unwrap_or(1);
+        self.runs_of(g)
     }
 
     /// The plan with runs of `g` splits per `attn_warp` CTA (clamped to 1..=[`ATTN_WARP_MAX_SPC`]);
