@@ -532,14 +532,19 @@ static void check_attention_cases(const char* path) {
 // correction) against IEEE division: every one of the 2^23 significands of v against divisors
 // whose significands are the worst cases (all ones, and just above 1) and random ones (the
 // fast path's result depends on the significands only: in its range every exponent shift is
-// exact), then v and s across the whole range and the special values (the fallback's edges).
+// exact), then v and s across the whole range and the special values (the fallback's edges);
+// the register kernel's split form (`ls_div_fits`, `ls_div_fast`) alike.
 static void check_ls_div() {
     ++g_checks;
     long bad = 0, n = 0;
     auto one = [&](float v, float s) {
-        const float want = v / s, got = ls_div(v, ls_divisor(s));
+        const LsDivisor d = ls_divisor(s);
+        const float want = v / s, got = ls_div(v, d);
+        // The register kernel's form: ls_div_fast wherever d.fast and ls_div_fits say so.
+        const float reg = d.fast && ls_div_fits(v) ? ls_div_fast(v, d) : got;
         ++n;
         if (!same(want, got) && bad++ < 5) std::printf("FAIL ls_div: %a / %a: want %a got %a\n", v, s, want, got);
+        if (!same(want, reg) && bad++ < 5) std::printf("FAIL ls_div_fits/fast: %a / %a: want %a got %a\n", v, s, want, reg);
     };
     std::vector<uint32_t> sig;
     for (uint32_t k = 0; k < 12; ++k) sig.push_back(0x7fffffu - k), sig.push_back(k);

@@ -574,6 +574,20 @@ __device__ __forceinline__ float* ls_reg_exchange() {
     return xch;
 }
 
+// x, computed on every path: NVVM sank the exp of softmax's sum into a branch around the
+// fold (`q < n ? fold(acc, exp(x)) : acc` became a divergent branch with its convergence
+// barrier per element, ~6 instructions of ~33; SASS of e877305). A volatile asm cannot be
+// moved into a branch; ptxas drops the move.
+__device__ __forceinline__ float ls_computed(float x) {
+#ifdef LS_HOST_EMULATION
+    return x;
+#else
+    float r;
+    asm volatile("mov.b32 %0, %1;" : "=f"(r) : "f"(x));
+    return r;
+#endif
+}
+
 template <int Q> struct LsRegRow {
     static constexpr int R = LS_ROW_THREADS / 32, G = LS_REG_G;
     static_assert(Q % G == 0, "whole chunks per thread");
@@ -626,7 +640,7 @@ template <int Q> struct LsRegRow {
 #pragma unroll
         for (int f = 0; f < Q; ++f)
             LS_FOR4(q, 4) {
-                const float x = value(f, q);
+                const float x = ls_computed(value(f, q));
                 acc[f % G][q] = q < n[f] ? Op::fold(acc[f % G][q], x) : acc[f % G][q];
             }
         float* xch = ls_reg_exchange();

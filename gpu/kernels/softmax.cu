@@ -22,12 +22,16 @@ struct LsDivisor {
     bool fast;
 };
 __device__ __forceinline__ LsDivisor ls_divisor(float s) { return {s, __frcp_rn(s), s >= 1.0f && s < 0x1p32f}; }
+// Whether the three steps give v / s for this v (with d.fast): the range above, or v = +0
+// (q0 = +0, r = +0, q = +0; -0 would come out +0, so it takes the other path).
+__device__ __forceinline__ bool ls_div_fits(float v) { return ((v >= 0x1p-64f) & (v <= 0x1p64f)) | (__float_as_uint(v) == 0u); }
+__device__ __forceinline__ float ls_div_fast(float v, const LsDivisor& d) {
+    const float q0 = __fmul_rn(v, d.y);
+    return __fmaf_rn(__fmaf_rn(-d.s, q0, v), d.y, q0);
+}
 __device__ __forceinline__ float ls_div(float v, const LsDivisor& d) {
     if (d.fast) {
-        if (v >= 0x1p-64f && v <= 0x1p64f) {
-            const float q0 = __fmul_rn(v, d.y);
-            return __fmaf_rn(__fmaf_rn(-d.s, q0, v), d.y, q0);
-        }
+        if (v >= 0x1p-64f && v <= 0x1p64f) return ls_div_fast(v, d);
         if (v == 0.0f) return v;
     }
     return __fdiv_rn(v, d.s);
@@ -92,10 +96,27 @@ __device__ __forceinline__ void ls_softmax_regs(const T* __restrict__ x, O* __re
         if (!LOG) v[f][q] = e;
         return e;
     });
-    const float lg = LOG ? ls_log(s) : 0.0f;
-    const LsDivisor ds = ls_divisor(s);
+    if (LOG) {
+        const float lg = ls_log(s);
 #pragma unroll
-    for (int f = 0; f < Q; ++f) LS_FOR4(q, 4) v[f][q] = LOG ? __fsub_rn(__fsub_rn(v[f][q], m), lg) : ls_div(v[f][q], ds);  // every slot: store writes the row's
+        for (int f = 0; f < Q; ++f) LS_FOR4(q, 4) v[f][q] = __fsub_rn(__fsub_rn(v[f][q], m), lg);  // every slot: store writes the row's
+    } else {
+        // One test for all of this thread's slots, then the quotients without a branch each
+        // (ls_div's per-element range test cost a divergent branch and its convergence
+        // barrier); the bits of ls_div either way. A slot past the row's end that does not
+        // fit only sends this thread down the per-element path.
+        const LsDivisor ds = ls_divisor(s);
+        bool fits = ds.fast;
+#pragma unroll
+        for (int f = 0; f < Q; ++f) LS_FOR4(q, 4) fits = fits & ls_div_fits(v[f][q]);
+        if (fits) {
+#pragma unroll
+            for (int f = 0; f < Q; ++f) LS_FOR4(q, 4) v[f][q] = ls_div_fast(v[f][q], ds);
+        } else {
+#pragma unroll
+            for (int f = 0; f < Q; ++f) LS_FOR4(q, 4) v[f][q] = ls_div(v[f][q], ds);
+        }
+    }
     P.store(y + (long long)blockIdx.x * H, v);
 }
 #else
