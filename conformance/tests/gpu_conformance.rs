@@ -399,7 +399,8 @@ fn gpu_sanitize_every_kernel_on_small_shapes() {
     for op in row_ops() {
         cases.push(row_case(&FMA_V1, op.clone(), DType::Bf16, DType::F32, 3, 1500, Values::Uniform(1.0)));
         // A cluster per row (fewer rows than SMs, H ≥ 8 chunks) with the slice cache:
-        // f32 (softmax keeps e_i in the cache) and bf16 over 40 chunks of 128 lanes per CTA.
+        // softmax's staged exps in place over the f32 cache, and through the staging
+        // buffer in two groups of chunks for bf16 (40 chunks of 128 lanes per CTA).
         cases.push(row_case(&FMA_V1, op.clone(), DType::F32, DType::F32, 2, 9000, Values::Uniform(1.0)));
         cases.push(row_case(&FMA_V1, op, DType::Bf16, DType::Bf16, 2, 40000, Values::Uniform(1.0)));
     }

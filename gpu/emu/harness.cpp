@@ -168,11 +168,12 @@ struct RowLaunch {
     int shift;
     bool warps = false;  // the warp engine (reduce.cuh): parts and cached do not apply
     bool regs = false;   // the register engine (reduce.cuh LsRegRow): likewise
+    bool staged = false;  // cached, with the staging buffer behind the cache (softmax's plans)
 };
 static std::string plan_name(const RowLaunch& p) {
     if (p.regs) return std::string(" [register engine") + (p.shift ? ", shift " + std::to_string(p.shift) : "") + "]";
     if (p.warps) return " [warp engine, " + std::to_string(LS_WARP_R) + " warps/row" + (p.shift ? ", shift " + std::to_string(p.shift) : "") + "]";
-    return " [" + std::to_string(p.parts) + (p.parts > 1 ? " CTAs/row" : " CTA/row") + (p.cached ? ", cached" : ", uncached") +
+    return " [" + std::to_string(p.parts) + (p.parts > 1 ? " CTAs/row" : " CTA/row") + (p.cached ? (p.staged ? ", cached, staged" : ", cached") : ", uncached") +
            (p.shift ? ", shift " + std::to_string(p.shift) : "") + "]";
 }
 // A launch of the warp engine: its buffers `elem_bytes` bytes per element; two persistent
@@ -183,7 +184,10 @@ static void run_warps(int rows, int H, int elem_bytes, const std::function<void(
 // Whether a row of width H fits the half-size register-engine kernels (ops/rowplan.rs `regs_kernel`).
 static bool regs_half(int H) { return (H + LS_LANES - 1) / LS_LANES * (LS_LANES / (4 * LS_ROW_THREADS)) <= LS_ROW_REG_QUADS / 2; }
 template <typename T> static void run_rows(int rows, int H, const RowLaunch& p, const std::function<void()>& k) {
-    const unsigned long long smem = ls_row_head_bytes() + (p.cached ? ls_row_cache_bytes(H, LS_LANES / (int)p.parts, sizeof(T)) : 0);
+    const int lc = LS_LANES / (int)p.parts;
+    const unsigned long long smem = !p.cached  ? ls_row_head_bytes()
+                                    : p.staged ? ls_row_stage_offset(H, lc, sizeof(T)) + LS_ROW_STAGE_BYTES
+                                               : ls_row_head_bytes() + ls_row_cache_bytes(H, lc, sizeof(T));
     ls_launch_ex({(unsigned)rows * p.parts, 1, 1}, LS_ROW_THREADS, (unsigned)smem, p.parts, k);
 }
 // Copies v into a buffer `shift` elements past its (16-byte aligned) start; data() + shift is the view.
@@ -203,7 +207,7 @@ template <typename T, typename O> static void check_rows(int rows, int H, bool s
     auto xs = shifted(x, sh), rs = shifted(r, sh), ws = shifted(w, sh);
     char name[160];
     // rmsnorm, with residual and plain.
-    for (int with_res = 0; with_res < 2; ++with_res) {
+    for (int with_res = 0; with_res < 2 && !p.staged; ++with_res) {  // (no staged rmsnorm)
         std::vector<O> want_y((size_t)rows * H);
         std::vector<T> want_h(want_y.size());
         for (int i = 0; i < rows; ++i) {
@@ -286,8 +290,8 @@ template <typename T, typename O> static void check_rows(int rows, int H, bool s
 template <typename T, typename O> static void check_rows_all(int rows, int H, bool specials) {
     for (unsigned parts : {1u, (unsigned)LS_ROW_CLUSTER}) {
         if (parts > LS_LANES) continue;
-        for (bool cached : {false, true})
-            for (int shift : {0, 1}) check_rows<T, O>(rows, H, specials, {parts, cached, shift});
+        for (int how : {0, 1, 2})  // uncached, cached, cached and staged
+            for (int shift : {0, 1}) check_rows<T, O>(rows, H, specials, {parts, how > 0, shift, false, false, how == 2});
     }
     if (LS_LANES % 128 == 0)
         for (int shift : {0, 1}) check_rows<T, O>(rows, H, specials, {1, true, shift, true});

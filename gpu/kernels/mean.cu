@@ -15,7 +15,7 @@ __device__ __forceinline__ void ls_mean(const T* __restrict__ x, O* __restrict__
     extern "C" __global__ void __launch_bounds__(LS_ROW_THREADS) mean_##SUFFIX(const T* x, O* y, int H, int divide) { \
         ls_mean<T, O>(x, y, H, divide);                                                                                            \
     }                                                                                                                              \
-    extern "C" __global__ void LS_ROW_CLUSTER_ATTR __launch_bounds__(LS_ROW_THREADS)                                               \
+    extern "C" __global__ void LS_ROW_WIDE_ATTR                                                                                    \
         mean_wide_##SUFFIX(const T* x, O* y, int H, int divide) {                                                                  \
         ls_mean<T, O>(x, y, H, divide);                                                                                            \
     }

@@ -111,6 +111,11 @@ __device__ __forceinline__ float* ls_map_rank(float* p, unsigned) { return p; }
 #define LS_ROW_CLUSTER_ATTR
 #endif
 #endif
+// The attributes of every `*_wide_*` kernel: a cluster per row, and registers for 5 CTAs
+// per SM (≤ 48). With 4 (61–64 registers), at most 62 clusters of 8 were resident on the
+// H100's 132 SMs (ncu), so 64 rows (512 CTAs) took two waves: softmax [64, 8192] ran
+// 1.33x slower once its registers grew from 48 to 61 (docs/perf.md, eleventh session).
+#define LS_ROW_WIDE_ATTR LS_ROW_CLUSTER_ATTR __launch_bounds__(LS_ROW_THREADS, 5)
 
 // `for q in 0..n` over a 4-element register array, unrolled with constant indices so the
 // array stays in registers (a loop bounded by a run-time n would put it in local memory).
@@ -171,6 +176,13 @@ __host__ __device__ __forceinline__ unsigned long long ls_row_cache_bytes(long l
     return (unsigned long long)((H + LS_LANES - 1) / LS_LANES) * lc * elem;
 }
 
+// Where the staging buffer of `ls_row_reduce_staged` starts: behind the slice cache, at a
+// 16-byte boundary (its values are stored four at a time). A launch that gives
+// ls_row_stage_offset(…) + LS_ROW_STAGE_BYTES bytes gets one (ops/rowplan.rs, the same rule).
+__host__ __device__ __forceinline__ unsigned long long ls_row_stage_offset(long long H, int lc, int elem) {
+    return (ls_row_head_bytes() + ls_row_cache_bytes(H, lc, elem) + 15) / 16 * 16;
+}
+
 // Asynchronous copies global → shared (sm_80+). A thread's wait covers its own copies: a
 // thread reads back what it copied itself (the warp engine), or the CTA synchronises after
 // every thread's wait (ls_row_fill).
@@ -203,6 +215,8 @@ struct LsRow {
     float* lanes;               // shared: L floats
     float* bcast;               // shared: one float
     unsigned char* cache;       // shared: the slice (k = j·lc + o), or null
+    float* stage;               // shared: stage_chunks chunks of lc floats behind the cache, or null
+    long long stage_chunks;
     __device__ __forceinline__ long long elem(long long k) const { return ((k >> lc_log2) * LS_LANES) + lb + (k & (lc - 1)); }
     __device__ __forceinline__ long long slice_len() const { return nchunk * lc; }
 };
@@ -223,19 +237,23 @@ __device__ __forceinline__ LsRow ls_row_begin(int H, int elem) {
     R.bcast = reinterpret_cast<float*>(s + (unsigned long long)LS_LANES * 4);
     const bool fits = elem > 0 && ls_dyn_smem_bytes() >= ls_row_head_bytes() + ls_row_cache_bytes(H, R.lc, elem);
     R.cache = fits ? s + ls_row_head_bytes() : nullptr;
+    const unsigned long long so = ls_row_stage_offset(H, R.lc, elem);
+    R.stage_chunks = LS_ROW_STAGE_BYTES / (4 * R.lc);
+    R.stage = fits && R.stage_chunks > 0 && ls_dyn_smem_bytes() >= so + LS_ROW_STAGE_BYTES ? reinterpret_cast<float*>(s + so) : nullptr;
     return R;
 }
 
-// Visits every element of this CTA's slice once, in groups of ≤ 4 consecutive elements
-// (4 while lc ≥ 4): first `load(k, e, n, v)` of U groups (so that many loads are in
-// flight), then `store(k, e, n, v)` of each. k: slice index, e: row index. U is smaller
-// where each element costs an exp: the unrolled copies make the program slow to compile.
+// Visits every element of slice indices [kb, ke) of this CTA's slice once (kb, ke: whole
+// chunks), in groups of ≤ 4 consecutive elements (4 while lc ≥ 4): first `load(k, e, n, v)`
+// of U groups (so that many loads are in flight), then `store(k, e, n, v)` of each. k: slice
+// index, e: row index. U is smaller where each element costs an exp: the unrolled copies
+// make the program slow to compile.
 #define LS_ROW_UNROLL 4
-template <int U = LS_ROW_UNROLL, typename Load, typename Store>
-__device__ __forceinline__ void ls_row_map(const LsRow& R, Load load, Store store) {
+template <int U, typename Load, typename Store>
+__device__ __forceinline__ void ls_row_map_range(const LsRow& R, long long kb, long long ke, Load load, Store store) {
     const int W = R.lc >= 4 ? 4 : 1;
-    const long long total = R.slice_len(), step = (long long)W * blockDim.x;
-    for (long long k0 = (long long)W * threadIdx.x; k0 < total; k0 += step * U) {
+    const long long total = ke, step = (long long)W * blockDim.x;
+    for (long long k0 = kb + (long long)W * threadIdx.x; k0 < total; k0 += step * U) {
         float v[U][4];
         long long e[U];
         int n[U];
@@ -250,6 +268,11 @@ __device__ __forceinline__ void ls_row_map(const LsRow& R, Load load, Store stor
         for (int u = 0; u < U; ++u)
             if (n[u] > 0) store(k0 + u * step, e[u], n[u], v[u]);
     }
+}
+// The whole slice.
+template <int U = LS_ROW_UNROLL, typename Load, typename Store>
+__device__ __forceinline__ void ls_row_map(const LsRow& R, Load load, Store store) {
+    ls_row_map_range<U>(R, 0, R.slice_len(), load, store);
 }
 
 // Copies this CTA's slice of row `src` (as stored) into the slice cache, every copy in
@@ -322,15 +345,10 @@ __device__ __forceinline__ void ls_row_fold(const LsRow& R, Load load) {
     }
 }
 
-// The lane tree of this row over the values `load(j, o, n, v)` gives for elements
-// j·L + lb + o … + n−1 (n ≤ 4, all in the row). Every thread of every CTA of the row
-// must call it; every thread gets the result.
-template <typename Op, int U = LS_ROW_UNROLL, typename Load>
-__device__ __forceinline__ float ls_row_reduce(const LsRow& R, Load load) {
-    // 4 consecutive lanes per thread where there are lanes for every thread that way,
-    // else one: the fold is the only sequential part, so it wants many threads.
-    if (R.lc >= 4 * (int)blockDim.x) ls_row_fold<4, U, Op>(R, load);
-    else ls_row_fold<1, U, Op>(R, load);
+// After the folds (R.lanes holds this CTA's lanes): every CTA of the row gathers all L
+// lanes and runs the combine.
+template <typename Op>
+__device__ __forceinline__ float ls_row_finish(const LsRow& R) {
     __syncthreads();
     const unsigned parts = LS_LANES / R.lc;
     if (parts > 1) {
@@ -344,6 +362,53 @@ __device__ __forceinline__ float ls_row_reduce(const LsRow& R, Load load) {
         ls_cluster_sync();
     }
     return ls_row_combine<Op>(R);
+}
+
+// The lane tree of this row over the values `load(j, o, n, v)` gives for elements
+// j·L + lb + o … + n−1 (n ≤ 4, all in the row). Every thread of every CTA of the row
+// must call it; every thread gets the result.
+template <typename Op, int U = LS_ROW_UNROLL, typename Load>
+__device__ __forceinline__ float ls_row_reduce(const LsRow& R, Load load) {
+    // 4 consecutive lanes per thread where there are lanes for every thread that way,
+    // else one: the fold is the only sequential part, so it wants many threads.
+    if (R.lc >= 4 * (int)blockDim.x) ls_row_fold<4, U, Op>(R, load);
+    else ls_row_fold<1, U, Op>(R, load);
+    return ls_row_finish<Op>(R);
+}
+
+// The lane tree's folds, staged: `value(k, e, n, v)` overwrites v[0 .. n) (slice indices
+// k …, row indices e …, the elements as loaded by the callback) with the values to fold.
+// A group of `group` chunks at a time, every thread computes values of whole quads into
+// `stage` (so all threads share the work where a CTA owns fewer lanes than it has threads,
+// as a wide CTA's 128 lanes), then each lane folds the group's values from there in chunk
+// order, its chain carried between groups in R.lanes. The same chains and combine as
+// ls_row_reduce, so the same bits. `stage` may be the f32 slice cache itself with group =
+// R.nchunk: the values then replace the cached elements they came from.
+template <typename Op, int U = 8, typename Value>
+__device__ __forceinline__ float ls_row_reduce_staged(const LsRow& R, float* stage, long long group, Value value) {
+    for (int o = threadIdx.x; o < R.lc; o += blockDim.x) R.lanes[R.lb + o] = Op::identity();
+    for (long long j0 = 0; j0 < R.nchunk; j0 += group) {
+        const long long j1 = ls_min_ll(j0 + group, R.nchunk), kb = j0 * R.lc;
+        ls_row_map_range<2>(R, kb, j1 * R.lc, value, [&](long long k, long long, int n, const float v[4]) { ls_st4(stage + (k - kb), n, true, v); });
+        __syncthreads();
+        for (int o = threadIdx.x; o < R.lc; o += blockDim.x) {
+            const long long first = (long long)R.lb + o;  // row index of (j = 0, o)
+            const long long jn = R.H > first ? ls_min_ll(j1, (R.H - first - 1) / LS_LANES + 1) : 0;  // chunks of lane o in the row
+            float acc = R.lanes[first];
+            long long j = j0;
+            for (; j + U <= jn; j += U) {
+                float v[U];
+#pragma unroll
+                for (int u = 0; u < U; ++u) v[u] = stage[(j + u - j0) * R.lc + o];
+#pragma unroll
+                for (int u = 0; u < U; ++u) acc = Op::fold(acc, v[u]);
+            }
+            for (; j < jn; ++j) acc = Op::fold(acc, stage[(j - j0) * R.lc + o]);
+            R.lanes[first] = acc;
+        }
+        __syncthreads();  // the group's values read before the next group's overwrite them
+    }
+    return ls_row_finish<Op>(R);
 }
 
 // ---- The warp engine (rmsnorm; softmax measured slower on it: docs/perf.md) ----------

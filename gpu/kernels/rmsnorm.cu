@@ -7,14 +7,16 @@
 // shared memory (h is exactly representable in T) for step 5; without, h is recomputed.
 // The plain form fills the cache with asynchronous copies (h = x), all in flight at once.
 
-template <typename T, typename O>
-__device__ __forceinline__ void ls_rmsnorm(const T* __restrict__ x, const T* __restrict__ res, const T* __restrict__ w, O* __restrict__ y,
-                                           T* __restrict__ h_out, int H, float eps) {
+// RES: the residual form, its own code path (as the register engine's), so that the plain
+// form's kernel gets the registers of its own loops.
+template <typename T, typename O, bool RES>
+__device__ __forceinline__ void ls_rmsnorm_form(const T* __restrict__ x, const T* __restrict__ res, const T* __restrict__ w, O* __restrict__ y,
+                                                T* __restrict__ h_out, int H, float eps) {
     const LsRow R = ls_row_begin(H, sizeof(T));
     const long long base = R.row * H;
     const T* xr = x + base;
-    const T* rr = res ? res + base : nullptr;
-    T* hr = h_out ? h_out + base : nullptr;
+    const T* rr = RES ? res + base : nullptr;
+    T* hr = RES && h_out ? h_out + base : nullptr;
     O* yr = y + base;
     T* cache = reinterpret_cast<T*>(R.cache);
     const bool vx = ls_aligned4(xr) && (!rr || ls_aligned4(rr)) && (!hr || ls_aligned4(hr));
@@ -59,6 +61,12 @@ __device__ __forceinline__ void ls_rmsnorm(const T* __restrict__ x, const T* __r
             if (hr && !cache) ls_st4(hr + e, n, vx, v);
         });
 }
+template <typename T, typename O>
+__device__ __forceinline__ void ls_rmsnorm(const T* __restrict__ x, const T* __restrict__ res, const T* __restrict__ w, O* __restrict__ y,
+                                           T* __restrict__ h_out, int H, float eps) {
+    if (res) ls_rmsnorm_form<T, O, true>(x, res, w, y, h_out, H, eps);
+    else ls_rmsnorm_form<T, O, false>(x, nullptr, w, y, nullptr, H, eps);
+}
 
 // `res` and `h_out` are null for the plain form. `rmsnorm_*`: one CTA per row;
 // `rmsnorm_wide_*`: a cluster of LS_ROW_CLUSTER CTAs per row on sm_90 (one CTA before).
@@ -67,7 +75,7 @@ __device__ __forceinline__ void ls_rmsnorm(const T* __restrict__ x, const T* __r
         rmsnorm_##SUFFIX(const T* x, const T* res, const T* w, O* y, T* h_out, int H, float eps) {                            \
         ls_rmsnorm<T, O>(x, res, w, y, h_out, H, eps);                                                                        \
     }                                                                                                                         \
-    extern "C" __global__ void LS_ROW_CLUSTER_ATTR __launch_bounds__(LS_ROW_THREADS)                                          \
+    extern "C" __global__ void LS_ROW_WIDE_ATTR                                                                               \
         rmsnorm_wide_##SUFFIX(const T* x, const T* res, const T* w, O* y, T* h_out, int H, float eps) {                       \
         ls_rmsnorm<T, O>(x, res, w, y, h_out, H, eps);                                                                        \
     }

@@ -51,14 +51,21 @@ __device__ __forceinline__ void ls_softmax(const T* __restrict__ x, O* __restric
         else ls_ld4(xr + j * LS_LANES + R.lb + o, n, vx, v);
     };
     const float m = ls_row_reduce<LsMax>(R, get);
-    // Each cache entry is read and rewritten by the one thread that folds it; the reduction's
-    // barriers order these writes before pass 5's reads by other threads.
+    // Pass 4 with a slice cache: e_i computed by every thread a quad at a time, then folded
+    // from shared memory (ls_row_reduce_staged): softmax of f32 writes them over x_i in the
+    // cache, where pass 5 reads them; the others into the staging buffer, a group of chunks
+    // at a time. Without a cache, each lane computes its own as it folds.
     float* const ecache = sizeof(T) == sizeof(float) && cache && !LOG ? reinterpret_cast<float*>(cache) : nullptr;
-    const float s = ls_row_reduce<LsSum, 2>(R, [&](long long j, int o, int n, float v[4]) {
-        get(j, o, n, v);
+    const auto exps = [&](long long k, long long, int n, float v[4]) {
+        ls_ld4(cache + k, n, true, v);
         LS_FOR4(q, n) v[q] = ls_exp(__fsub_rn(v[q], m));
-        if (ecache) ls_st4(ecache + j * R.lc + o, n, true, v);
-    });
+    };
+    const float s = ecache    ? ls_row_reduce_staged<LsSum>(R, ecache, R.nchunk, exps)
+                    : R.stage ? ls_row_reduce_staged<LsSum>(R, R.stage, R.stage_chunks, exps)
+                              : ls_row_reduce<LsSum, 2>(R, [&](long long j, int o, int n, float v[4]) {
+                                    get(j, o, n, v);
+                                    LS_FOR4(q, n) v[q] = ls_exp(__fsub_rn(v[q], m));
+                                });
     const float lg = LOG ? ls_log(s) : 0.0f;
     const LsDivisor ds = ls_divisor(s);
     ls_row_map<2>(
@@ -69,8 +76,14 @@ __device__ __forceinline__ void ls_softmax(const T* __restrict__ x, O* __restric
         },
         [&](long long, long long e, int n, const float v[4]) {
             float out[4];
-            if (ecache) {
-                LS_FOR4(q, n) out[q] = ls_div(v[q], ds);  // v: e_i from pass 4
+            if (ecache) {  // v: e_i from pass 4; one range test for the group (softmax_regs)
+                bool fits = ds.fast;
+                LS_FOR4(q, n) fits = fits & ls_div_fits(v[q]);
+                if (fits) {
+                    LS_FOR4(q, n) out[q] = ls_div_fast(v[q], ds);
+                } else {
+                    LS_FOR4(q, n) out[q] = ls_div(v[q], ds);
+                }
             } else {
                 LS_FOR4(q, n) {
                     const float d = __fsub_rn(v[q], m);
@@ -130,13 +143,13 @@ template <typename T, typename O, bool LOG, int Q> __device__ __forceinline__ vo
     extern "C" __global__ void __launch_bounds__(LS_ROW_THREADS) softmax_##SUFFIX(const T* x, O* y, int H) {           \
         ls_softmax<T, O, false>(x, y, H);                                                                                  \
     }                                                                                                                      \
-    extern "C" __global__ void LS_ROW_CLUSTER_ATTR __launch_bounds__(LS_ROW_THREADS) softmax_wide_##SUFFIX(const T* x, O* y, int H) { \
+    extern "C" __global__ void LS_ROW_WIDE_ATTR softmax_wide_##SUFFIX(const T* x, O* y, int H) {                           \
         ls_softmax<T, O, false>(x, y, H);                                                                                  \
     }                                                                                                                      \
     extern "C" __global__ void __launch_bounds__(LS_ROW_THREADS) log_softmax_##SUFFIX(const T* x, O* y, int H) {       \
         ls_softmax<T, O, true>(x, y, H);                                                                                   \
     }                                                                                                                      \
-    extern "C" __global__ void LS_ROW_CLUSTER_ATTR __launch_bounds__(LS_ROW_THREADS) log_softmax_wide_##SUFFIX(const T* x, O* y, int H) { \
+    extern "C" __global__ void LS_ROW_WIDE_ATTR log_softmax_wide_##SUFFIX(const T* x, O* y, int H) {                       \
         ls_softmax<T, O, true>(x, y, H);                                                                                   \
     }
 LS_FOR_ALL_PAIRS(LS_SOFTMAX_KERNEL)

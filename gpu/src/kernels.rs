@@ -56,6 +56,10 @@ pub const ROW_REG_QUADS: usize = 8;
 /// Most bytes of a row slice the row kernels keep in shared memory (ops/rowplan.rs): an
 /// f32 vocabulary row of 151936 split over [`ROW_CLUSTER`] CTAs fits (75968 B).
 pub const ROW_CACHE_MAX: usize = 80 * 1024;
+/// Bytes of the staging buffer behind a cached slice where softmax computes a group of
+/// chunks' e_i with every thread before the lanes fold them (reduce.cuh
+/// `ls_row_reduce_staged`, ops/rowplan.rs): 32 chunks of a wide CTA's 128 lanes at L = 1024.
+pub const ROW_STAGE_BYTES: usize = 16 * 1024;
 /// Threads per block of the elementwise-style kernels (rope, combine).
 pub const FLAT_THREADS: usize = 256;
 /// Threads per attention split block (each scores keys `tid, tid + ATTN_THREADS, …` of a
@@ -117,6 +121,7 @@ pub fn header(c: &Contract) -> String {
          #define LS_ROW_THREADS {rt}\n\
          #define LS_ROW_CLUSTER {rc}\n\
          #define LS_ROW_REG_QUADS {rq}\n\
+         #define LS_ROW_STAGE_BYTES {rsb}\n\
          #define LS_ATTN_THREADS {at}\n\
          #define LS_ATTN_SLOTS {asl}\n\
          #define LS_ATTN_FEW_SLOTS {afs}\n\
@@ -139,6 +144,7 @@ pub fn header(c: &Contract) -> String {
         rt = ROW_THREADS,
         rc = ROW_CLUSTER,
         rq = ROW_REG_QUADS,
+        rsb = ROW_STAGE_BYTES,
         at = ATTN_THREADS,
         asl = ATTN_SLOTS,
         afs = ATTN_FEW_SLOTS,

@@ -32,7 +32,7 @@ impl Gpu {
         let dy = self.alloc::<O>(rows).map_err(|e| at.err(e))?;
         let (hi, div) = (h as i32, divide as i32);
         // One pass: no cache, no warp engine.
-        let plan = self.row_plan(c, rows, h, T::DTYPE, false, None, false);
+        let plan = self.row_plan(c, rows, h, T::DTYPE, false, false, None, false);
         let f = if plan.kernel == RowKernel::Wide { &kern.mean_wide } else { &kern.mean };
         let mut l = self.stream().launch_builder(f.get(T::DTYPE, O::DTYPE));
         l.arg(&dx).arg(&dy).arg(&hi).arg(&div);

@@ -105,7 +105,7 @@ impl Gpu {
         // The register engine where the row fits it, else the warp engine (its buffers: x of
         // two rows, and r of two rows, in elements of T), the block or the cluster engine.
         let residual = dr.is_some();
-        let mut plan = self.row_plan(c, rows, h, T::DTYPE, true, Some(if residual { 4 * tb } else { 2 * tb }), true);
+        let mut plan = self.row_plan(c, rows, h, T::DTYPE, true, false, Some(if residual { 4 * tb } else { 2 * tb }), true);
         let f = match plan.kernel {
             RowKernel::Block => &kern.rmsnorm,
             RowKernel::Wide => &kern.rmsnorm_wide,
@@ -154,7 +154,7 @@ mod gpu_tests {
         for (rows, h, k) in crate::testing::REGISTER_ENGINE_ROWS {
             for residual in [false, true] {
                 let warp = if residual { 4 } else { 2 } * T::DTYPE.size_bytes();
-                assert_eq!(gpu.row_plan(&FMA_V1, rows, h, T::DTYPE, true, Some(warp), true).kernel, k, "{rows}×{h}");
+                assert_eq!(gpu.row_plan(&FMA_V1, rows, h, T::DTYPE, true, false, Some(warp), true).kernel, k, "{rows}×{h}");
             }
             let x = test_rows::<T>(rows, h, -0.0);
             // A residual unlike x, so that h = round_T(x + r) rounds.

@@ -4,7 +4,7 @@
 //! shared memory it gets.
 //! Launch configuration only: every plan computes the same lane tree.
 
-use crate::kernels::{ROW_CACHE_MAX, ROW_CLUSTER, ROW_REG_QUADS, ROW_THREADS};
+use crate::kernels::{ROW_CACHE_MAX, ROW_CLUSTER, ROW_REG_QUADS, ROW_STAGE_BYTES, ROW_THREADS};
 use cudarc::driver::LaunchConfig;
 
 /// The kernel a plan runs.
@@ -84,10 +84,16 @@ fn cache_bytes(h: usize, lanes: usize, parts: usize, elem: usize) -> usize {
     h.div_ceil(lanes) * (lanes / parts) * elem
 }
 
+/// Bytes of a cached CTA with the staging buffer (`ls_row_stage_offset` in reduce.cuh, +
+/// [`ROW_STAGE_BYTES`]): the buffer starts at the next 16-byte boundary behind the cache.
+fn staged_bytes(cached: usize) -> usize {
+    cached.next_multiple_of(16) + ROW_STAGE_BYTES
+}
+
 /// The most dynamic shared memory any plan asks for under a contract with `lanes` lanes;
 /// the row kernels are allowed that much when loaded.
 pub(crate) fn max_smem_bytes(lanes: usize) -> usize {
-    head_bytes(lanes) + ROW_CACHE_MAX
+    staged_bytes(head_bytes(lanes) + ROW_CACHE_MAX)
 }
 
 /// The plan for `rows` rows of width `h` stored in `elem`-byte elements.
@@ -108,6 +114,10 @@ pub(crate) fn max_smem_bytes(lanes: usize) -> usize {
 /// * Else one CTA per row ([`RowKernel::Block`]), with the slice cache (read DRAM once,
 ///   later passes from shared memory) when `cache` (the op makes more than one pass) and
 ///   the slice fits in [`ROW_CACHE_MAX`].
+///
+/// A cached block-engine plan (one CTA or a cluster per row) of an op with `stage`
+/// (softmax: an exp per element in a fold) also gets [`ROW_STAGE_BYTES`] of staging, where
+/// every thread computes the values that the CTA's lanes then fold.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn row_plan(
     rows: usize,
@@ -115,6 +125,7 @@ pub(crate) fn row_plan(
     lanes: usize,
     elem: usize,
     cache: bool,
+    stage: bool,
     warp_cache: Option<usize>,
     regs: bool,
     clusters: bool,
@@ -150,7 +161,12 @@ pub(crate) fn row_plan(
     }
     let parts = if wide { ROW_CLUSTER } else { 1 };
     let slice = cache_bytes(h, lanes, parts, elem);
-    let smem = head_bytes(lanes) + if cache && slice <= ROW_CACHE_MAX { slice } else { 0 };
+    let cached = cache && slice <= ROW_CACHE_MAX;
+    let smem = match (cached, stage) {
+        (false, _) => head_bytes(lanes),
+        (true, false) => head_bytes(lanes) + slice,
+        (true, true) => staged_bytes(head_bytes(lanes) + slice),
+    };
     RowPlan {
         kernel: if wide { RowKernel::Wide } else { RowKernel::Block },
         cfg: LaunchConfig {
@@ -173,7 +189,7 @@ impl crate::device::Gpu {
     }
 
     /// [`row_plan`] on this device for input storage `tin`; `cache`: the op makes more
-    /// than one pass over the row; `warp_cache`, `regs`: as in [`row_plan`].
+    /// than one pass over the row; `stage`, `warp_cache`, `regs`: as in [`row_plan`].
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn row_plan(
         &self,
@@ -182,6 +198,7 @@ impl crate::device::Gpu {
         h: usize,
         tin: lockstep_reference::DType,
         cache: bool,
+        stage: bool,
         warp_cache: Option<usize>,
         regs: bool,
     ) -> RowPlan {
@@ -192,6 +209,7 @@ impl crate::device::Gpu {
             c.lanes,
             tin.size_bytes(),
             cache,
+            stage,
             warp_cache,
             regs,
             info.compute_capability.0 >= 9,
@@ -208,7 +226,7 @@ mod tests {
     fn plans_for_the_target_shapes() {
         // H100: 132 SMs, clusters. `warp`: the warp engine's bytes per element (rmsnorm
         // bf16: two x buffers, 2 × 2; the f32 cases below: 2 × 4).
-        let plan = |rows, h, elem, warp| row_plan(rows, h, 1024, elem, true, warp, false, true, 132);
+        let plan = |rows, h, elem, warp| row_plan(rows, h, 1024, elem, true, false, warp, false, true, 132);
         // Enough rows: the warp engine, CTAs of 4 warps, the row in its cache.
         let p = plan(64, 4096, 4, Some(8));
         assert_eq!(p.kernel, RowKernel::Warps);
@@ -234,21 +252,21 @@ mod tests {
         assert_eq!(p.cfg.shared_mem_bytes as usize, 1024 * 4 + 16 + 149 * 128 * 4);
         assert!(p.cfg.shared_mem_bytes as usize <= max_smem_bytes(1024));
         // No warp engine for the op (sum/mean): one CTA per row, never cached.
-        let p = row_plan(4096, 4096, 1024, 2, false, None, false, true, 132);
+        let p = row_plan(4096, 4096, 1024, 2, false, false, None, false, true, 132);
         assert_eq!(p.kernel, RowKernel::Block);
         assert_eq!(p.cfg.shared_mem_bytes as usize, 1024 * 4 + 16);
         // No clusters (before sm_90): a row too wide for any cache re-reads global memory.
-        let p = row_plan(64, 151936, 1024, 4, true, Some(4), false, false, 132);
+        let p = row_plan(64, 151936, 1024, 4, true, false, Some(4), false, false, 132);
         assert_eq!(p.kernel, RowKernel::Block);
         assert_eq!(p.cfg.shared_mem_bytes as usize, 1024 * 4 + 16);
         // Lanes not a multiple of 128: the block engine.
-        assert_eq!(row_plan(4096, 64, 32, 4, true, Some(4), false, true, 132).kernel, RowKernel::Block);
+        assert_eq!(row_plan(4096, 64, 32, 4, true, false, Some(4), false, true, 132).kernel, RowKernel::Block);
         // Fewer lanes than cluster CTAs: never wide.
-        assert_ne!(row_plan(1, 1 << 20, 4, 4, true, Some(4), false, true, 132).kernel, RowKernel::Wide);
+        assert_ne!(row_plan(1, 1 << 20, 4, 4, true, false, Some(4), false, true, 132).kernel, RowKernel::Wide);
         // Every warp plan fits what the kernels are allowed.
         for lanes in [128, 256, 512, 1024, 2048] {
             for h in [1, 127, 4096, 20000] {
-                let p = row_plan(4096, h, lanes, 4, true, Some(4), false, true, 132);
+                let p = row_plan(4096, h, lanes, 4, true, false, Some(4), false, true, 132);
                 if p.kernel == RowKernel::Warps {
                     assert!(p.cfg.shared_mem_bytes as usize <= max_warp_smem_bytes(lanes));
                     assert_eq!(p.cfg.block_dim.0 as usize, warp_threads(lanes).unwrap());
@@ -263,7 +281,7 @@ mod tests {
     #[test]
     fn softmax_rows_of_up_to_8192_take_the_register_engine() {
         // softmax f32 (no warp engine, a register engine), H100: 132 SMs, clusters.
-        let plan = |rows, h, lanes| row_plan(rows, h, lanes, 4, true, None, true, true, 132);
+        let plan = |rows, h, lanes| row_plan(rows, h, lanes, 4, true, true, None, true, true, 132);
         for (h, k) in [
             (1, RowKernel::Regs4),
             (4096, RowKernel::Regs4),
@@ -284,14 +302,30 @@ mod tests {
         // Few wide rows still get a cluster per row (more CTAs than rows).
         assert_eq!(plan(64, 8192, 1024).kernel, RowKernel::Wide);
         assert_eq!(plan(64, 6000, 1024).kernel, RowKernel::Regs);
-        // Vocabulary rows: a cluster.
-        assert_eq!(plan(4096, 151936, 1024).kernel, RowKernel::Wide);
+        // Vocabulary rows: a cluster, each CTA with its 1/8 of the row cached and the
+        // staging buffer behind it (16-byte aligned), within what the kernels are allowed.
+        let p = plan(4096, 151936, 1024);
+        assert_eq!(p.kernel, RowKernel::Wide);
+        assert_eq!(p.cfg.shared_mem_bytes as usize, 1024 * 4 + 16 + 149 * 128 * 4 + ROW_STAGE_BYTES);
+        assert!(p.cfg.shared_mem_bytes as usize <= max_smem_bytes(1024));
+        // Two of them still share an SM (228 KiB of shared memory on sm_90).
+        assert!(2 * (p.cfg.shared_mem_bytes as usize + 1024) <= 228 * 1024);
+        // A cached slice that ends off a 16-byte boundary (bf16, 4 lanes per CTA at L = 32):
+        // the staging buffer starts at the next one.
+        let p = row_plan(2, 990, 32, 2, true, true, None, false, true, 132);
+        assert_eq!(p.kernel, RowKernel::Wide);
+        assert_eq!(p.cfg.shared_mem_bytes as usize, 32 * 4 + 16 + 31 * 4 * 2 + 8 + ROW_STAGE_BYTES);
+        // Uncached (no clusters, too wide): no staging either.
+        assert_eq!(
+            row_plan(64, 151936, 1024, 4, true, true, None, true, false, 132).cfg.shared_mem_bytes as usize,
+            1024 * 4 + 16
+        );
     }
 
     #[test]
     fn rmsnorm_rows_take_the_register_engine_then_the_warp_engine() {
         // rmsnorm bf16 (both engines; warp buffers 2 × 2 bytes per element), H100.
-        let plan = |rows, h| row_plan(rows, h, 1024, 2, true, Some(4), true, true, 132).kernel;
+        let plan = |rows, h| row_plan(rows, h, 1024, 2, true, false, Some(4), true, true, 132).kernel;
         assert_eq!(plan(4096, 8192), RowKernel::Regs);
         assert_eq!(plan(4096, 4096), RowKernel::Regs4);
         assert_eq!(plan(4096, 16384), RowKernel::Warps);

@@ -55,7 +55,7 @@ impl Gpu {
         let hi = h as i32;
         // The register engine where the row fits it, else the block engine (on the warp
         // engine softmax measured slower: docs/perf.md).
-        let plan = self.row_plan(c, rows, h, T::DTYPE, true, None, true);
+        let plan = self.row_plan(c, rows, h, T::DTYPE, true, true, None, true);
         let f = match (log_form, plan.kernel) {
             (false, RowKernel::Regs) => &kern.softmax_regs,
             (true, RowKernel::Regs) => &kern.log_softmax_regs,
@@ -85,7 +85,7 @@ mod gpu_tests {
     /// reference's bits. Needs a GPU; without one it is skipped visibly.
     fn register_engine<T: Element, O: Element>(gpu: &crate::Gpu) {
         for (rows, h, k) in crate::testing::REGISTER_ENGINE_ROWS {
-            assert_eq!(gpu.row_plan(&FMA_V1, rows, h, T::DTYPE, true, None, true).kernel, k, "{rows}×{h}");
+            assert_eq!(gpu.row_plan(&FMA_V1, rows, h, T::DTYPE, true, true, None, true).kernel, k, "{rows}×{h}");
             let x = crate::testing::test_rows::<T>(rows, h, f32::NEG_INFINITY);
             for log_form in [false, true] {
                 let (got, want): (Array2<O>, Array2<O>) = if log_form {
