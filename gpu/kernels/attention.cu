@@ -538,10 +538,15 @@ __device__ __forceinline__ void ls_attn_warp_load(const T* __restrict__ k, const
                                                   int hkv, int kh, unsigned char* kd, unsigned char* vd, bool vec) {
     constexpr int EPV = 16 / (int)sizeof(T), VPR = D / EPV;
     const long long rs = ls_attn_warp_kv_row(D, (int)sizeof(T));
+    static_assert((32 * LS_ATTN_WARPS_PER_HEAD) % VPR == 0, "attn_warp_load: a CTA's threads a multiple of the 16-byte parts of a row");
     if (vec) {
-        for (int i = threadIdx.x; i < (bh - bl + 1) * VPR; i += blockDim.x) {
-            const int key = bl + i / VPR, part = i % VPR;
-            const long long off = (kr[key] * hkv + kh) * (long long)D + part * EPV;
+        // Each thread copies one 16-byte part of every (blockDim / VPR)-th key: its part and
+        // offsets fixed, one 64-bit multiply-add per key (the per-copy division and index
+        // arithmetic cost about 30 instructions per 32 bytes).
+        const int part = (int)(threadIdx.x % VPR), step = (int)(blockDim.x / VPR);
+        const long long kvs = (long long)hkv * D, koff = (long long)kh * D + part * EPV;
+        for (int key = bl + (int)(threadIdx.x / VPR); key <= bh; key += step) {
+            const long long off = kr[key] * kvs + koff;
             ls_cp_async<16>(kd + key * rs + part * 16, k + off);
             ls_cp_async<16>(vd + key * rs + part * 16, v + off);
         }
@@ -639,25 +644,25 @@ __device__ __forceinline__ void ls_attn_warp(const T* __restrict__ q, const T* _
         float x[KPL];
         float mb = __int_as_float(0xff800000);
         if (busy) {
+            // The key's range test outside the chain over d: inside it, NVVM kept one
+            // branch per 16 bytes of K (BSSY/BRA/BSYNC: 3 instructions per 8 fmas).
 #pragma unroll
-            for (int c = 0; c < KPL; ++c) x[c] = 0.0f;
-            for (int dd = 0; dd < D; dd += EPV) {
-                float qv[EPV];
+            for (int c = 0; c < KPL; ++c) {
+                x[c] = 0.0f;
+                const int key = (part + WPH * c) * 32 + lane;
+                if (key >= bl && key <= bh) {
+                    const unsigned char* kk = kb + key * RS;
 #pragma unroll
-                for (int e = 0; e < EPV; e += 4) {
-                    const float4 q4 = *reinterpret_cast<const float4*>(qh + dd + e);
-                    qv[e] = q4.x;
-                    qv[e + 1] = q4.y;
-                    qv[e + 2] = q4.z;
-                    qv[e + 3] = q4.w;
-                }
+                    for (int dd = 0; dd < D; dd += EPV) {
+                        const ls_v16 kv = ls_ld16(kk + dd * (int)sizeof(T));
 #pragma unroll
-                for (int c = 0; c < KPL; ++c) {
-                    const int key = (part + WPH * c) * 32 + lane;
-                    if (key >= bl && key <= bh) {
-                        const ls_v16 kv = ls_ld16(kb + key * RS + dd * (int)sizeof(T));
-#pragma unroll
-                        for (int e = 0; e < EPV; ++e) x[c] = __fmaf_rn(qv[e], ls_v16_elem<T>(kv, e), x[c]);
+                        for (int e = 0; e < EPV; e += 4) {
+                            const float4 q4 = *reinterpret_cast<const float4*>(qh + dd + e);
+                            x[c] = __fmaf_rn(q4.x, ls_v16_elem<T>(kv, e), x[c]);
+                            x[c] = __fmaf_rn(q4.y, ls_v16_elem<T>(kv, e + 1), x[c]);
+                            x[c] = __fmaf_rn(q4.z, ls_v16_elem<T>(kv, e + 2), x[c]);
+                            x[c] = __fmaf_rn(q4.w, ls_v16_elem<T>(kv, e + 3), x[c]);
+                        }
                     }
                 }
             }
@@ -711,6 +716,19 @@ __device__ __forceinline__ void ls_attn_warp(const T* __restrict__ q, const T* _
             for (int j = 0; j < DPL; ++j) acc[j] = __fmaf_rn(e, vv[j], acc[j]);
         };
         int i = bl;
+        if constexpr (BN % 4 == 0) {
+            if (bl == 0 && bh == BN - 1) {  // a whole block (all but a split's ends): unrolled, no loop overhead
+#pragma unroll
+                for (int j = 0; j < BN; j += 4) {
+                    const float4 e4 = *reinterpret_cast<const float4*>(eh + j);
+                    step(j, e4.x);
+                    step(j + 1, e4.y);
+                    step(j + 2, e4.z);
+                    step(j + 3, e4.w);
+                }
+                i = BN;
+            }
+        }
         if (BN % 4 == 0) {  // e four keys at a time where they are 16-byte aligned
             for (; i <= bh && (i & 3) != 0; ++i) step(i, eh[i]);
             for (; i + 3 <= bh; i += 4) {
