@@ -280,7 +280,7 @@ mod tests {
 
     #[test]
     fn softmax_rows_of_up_to_8192_take_the_register_engine() {
-        // softmax f32 (no warp engine, a register engine), H100: 132 SMs, clusters.
+        // log_softmax f32 (no warp engine, a register engine, staged), H100: 132 SMs, clusters.
         let plan = |rows, h, lanes| row_plan(rows, h, lanes, 4, true, true, None, true, true, 132);
         for (h, k) in [
             (1, RowKernel::Regs4),

@@ -54,8 +54,11 @@ impl Gpu {
         let kern = self.kernels(c)?;
         let hi = h as i32;
         // The register engine where the row fits it, else the block engine (on the warp
-        // engine softmax measured slower: docs/perf.md).
-        let plan = self.row_plan(c, rows, h, T::DTYPE, true, true, None, true);
+        // engine softmax measured slower: docs/perf.md). The staging buffer only where the
+        // kernel uses it: softmax of f32 stages e_i over x_i in the slice cache instead
+        // (softmax.cu `ecache`), so 16 KiB more would only cost it occupancy.
+        let stage = log_form || T::DTYPE != lockstep_reference::DType::F32;
+        let plan = self.row_plan(c, rows, h, T::DTYPE, true, stage, None, true);
         let f = match (log_form, plan.kernel) {
             (false, RowKernel::Regs) => &kern.softmax_regs,
             (true, RowKernel::Regs) => &kern.log_softmax_regs,
