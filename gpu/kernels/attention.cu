@@ -561,6 +561,31 @@ __device__ __forceinline__ void ls_attn_warp_load(const T* __restrict__ k, const
     ls_cp_async_commit();
 }
 
+// One key of attn_warp's V loop: l = l + e (where SUML), then acc_d = fma(e, v_d, acc_d)
+// for the lane's DPL dims of the key's V row.
+template <typename T, int DPL, bool SUML>
+__device__ __forceinline__ void ls_attn_warp_vstep(const T* vrow, float e, float& l, float (&acc)[DPL]) {
+    float vv[DPL];
+    ls_widen_n<T, DPL>(vrow, vv);
+    if constexpr (SUML) l = __fadd_rn(l, e);
+#pragma unroll
+    for (int j = 0; j < DPL; ++j) acc[j] = __fmaf_rn(e, vv[j], acc[j]);
+}
+
+// The V loop over a whole block of BN keys (a split's inner blocks), unrolled: no loop
+// overhead, e four keys at a time. SUML = false for the warps that do not write l.
+template <typename T, int DPL, int BN, int VS, bool SUML>
+__device__ __forceinline__ void ls_attn_warp_vblock(const T* vl, const float* eh, float& l, float (&acc)[DPL]) {
+#pragma unroll
+    for (int j = 0; j < BN; j += 4) {
+        const float4 e4 = *reinterpret_cast<const float4*>(eh + j);
+        ls_attn_warp_vstep<T, DPL, SUML>(vl + j * VS, e4.x, l, acc);
+        ls_attn_warp_vstep<T, DPL, SUML>(vl + (j + 1) * VS, e4.y, l, acc);
+        ls_attn_warp_vstep<T, DPL, SUML>(vl + (j + 2) * VS, e4.z, l, acc);
+        ls_attn_warp_vstep<T, DPL, SUML>(vl + (j + 3) * VS, e4.w, l, acc);
+    }
+}
+
 template <typename T, int D>
 __device__ __forceinline__ void ls_attn_warp(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
                                              const long long* __restrict__ tiles, const long long* __restrict__ rows,
@@ -706,26 +731,15 @@ __device__ __forceinline__ void ls_attn_warp(const T* __restrict__ q, const T* _
         }
         __syncthreads();  // every e of the block is in es
         if (!busy) continue;
-        // Keys in increasing order: l = l + e, acc_d = fma(e, v_d, acc_d) for the lane's dims.
+        // Keys in increasing order (ls_attn_warp_vstep). Only the head's last warp keeps l
+        // (it writes the state): in a whole block the others skip its adds.
         const T* vl = vb + (part * 32 + lane) * DPL;
-        auto step = [&](int i, float e) {
-            float vv[DPL];
-            ls_widen_n<T, DPL>(vl + i * VS, vv);
-            l = __fadd_rn(l, e);
-#pragma unroll
-            for (int j = 0; j < DPL; ++j) acc[j] = __fmaf_rn(e, vv[j], acc[j]);
-        };
+        auto step = [&](int i, float e) { ls_attn_warp_vstep<T, DPL, true>(vl + i * VS, e, l, acc); };
         int i = bl;
         if constexpr (BN % 4 == 0) {
             if (bl == 0 && bh == BN - 1) {  // a whole block (all but a split's ends): unrolled, no loop overhead
-#pragma unroll
-                for (int j = 0; j < BN; j += 4) {
-                    const float4 e4 = *reinterpret_cast<const float4*>(eh + j);
-                    step(j, e4.x);
-                    step(j + 1, e4.y);
-                    step(j + 2, e4.z);
-                    step(j + 3, e4.w);
-                }
+                if (part == WPH - 1) ls_attn_warp_vblock<T, DPL, BN, VS, true>(vl, eh, l, acc);
+                else ls_attn_warp_vblock<T, DPL, BN, VS, false>(vl, eh, l, acc);
                 i = BN;
             }
         }
@@ -742,7 +756,7 @@ __device__ __forceinline__ void ls_attn_warp(const T* __restrict__ q, const T* _
         for (; i <= bh; ++i) step(i, eh[i]);
         if (b == b1 || ((b + 1) * BN) % S == 0) {  // the split's last block: its state
             float* out = st + ((rh0 + hw) * nsplit + (b * BN / S - sf)) * (long long)(2 + D);
-            if (part == 0 && lane == 0) {
+            if (part == WPH - 1 && lane == 0) {
                 out[0] = m;
                 out[1] = l;
             }
