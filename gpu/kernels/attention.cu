@@ -475,10 +475,9 @@ __device__ __forceinline__ void ls_attn_tile(const T* __restrict__ q, const T* _
 // ops/attention.rs `spread`); each split's state starts afresh at the split's first block
 // and is written after its last, as if its CTA computed it alone. All heads of a tile share the row, hence the key range lo..hi, so the warps
 // of a head run its tree among themselves and the CTA shares only K and V:
-//   - K and V blocks stay in their storage type in shared memory; K has two buffers, V one:
-//     while block b is computed, the copies (cp.async) of K of block b + 1 are in flight, and
-//     V of block b lands during its scores; the storage rows of block b + 2 are looked up
-//     meanwhile;
+//   - K and V blocks stay in their storage type in shared memory (16 bytes of padding per
+//     row), two buffers: the copies of block b + 1 (cp.async) are in flight while block b
+//     is computed; the storage rows of block b + 2 are looked up meanwhile;
 //   - scores: lane i of part p owns keys 32p + i, 32p + i + 32 WPH, ... of the block, each an
 //     fma chain over d in order from +0 (q from shared memory, broadcast), then * scale;
 //   - mb = max2 over all the head's scores (max2 is exact: a butterfly per warp, then the
@@ -499,17 +498,13 @@ __device__ __forceinline__ void ls_attn_tile(const T* __restrict__ q, const T* _
 #ifndef LS_ATTN_WARP_CTAS
 #error "LS_ATTN_WARP_CTAS is not defined: compile through gpu/src/kernels.rs (generated header)"
 #endif
-// Shared-memory layout of attn_warp (bytes, each part 16-byte aligned): K [2][BN] rows of
-// d * elem + 16 bytes (the padding: lanes read different keys' rows at the same offset), V [BN]
-// rows of d * elem bytes (a warp reads one row, consecutive elements: no padding needed), Q
-// [gh][d] float, storage rows [3][BN] long long, e [gh][BN] float, the warps' block maxima
-// [gh][WPH] float. One V buffer, not two: V of block b is copied while block b's scores are
-// computed, K of block b + 1 a whole block ahead; the bytes this saves (74 -> 55 KB at d = 128,
-// bf16) let a fourth CTA onto an SM.
+// Shared-memory layout of attn_warp (bytes, each part 16-byte aligned): K [2][BN] and V [2][BN]
+// rows of d * elem + 16 bytes, Q [gh][d] float, storage rows [2][BN] long long, e [gh][BN] float,
+// the warps' block maxima [gh][WPH] float.
 __device__ __host__ __forceinline__ long long ls_attn_warp_kv_row(int d, int elem) { return (long long)d * elem + 16; }
 __device__ __host__ __forceinline__ long long ls_attn_warp_smem(int d, int gh, int elem) {
-    return 24LL * LS_ATTN_BLOCK + 4LL * gh * LS_ATTN_BLOCK + 4LL * gh * LS_ATTN_WARPS_PER_HEAD + 4LL * gh * d +
-           2LL * LS_ATTN_BLOCK * ls_attn_warp_kv_row(d, elem) + (long long)LS_ATTN_BLOCK * d * elem;
+    return 16LL * LS_ATTN_BLOCK + 4LL * gh * LS_ATTN_BLOCK + 4LL * gh * LS_ATTN_WARPS_PER_HEAD + 4LL * gh * d +
+           4LL * LS_ATTN_BLOCK * ls_attn_warp_kv_row(d, elem);
 }
 
 // N consecutive elements of T from shared memory, widened, with the widest loads that fit.
@@ -537,12 +532,12 @@ template <typename T, int N> __device__ __forceinline__ void ls_widen_n(const T*
     }
 }
 
-// Issues the copies of rows bl..bh of one block of K or V (storage rows kr) into rows of RSB
-// bytes at dst, as one cp.async group.
-template <typename T, int D, int RSB>
-__device__ __forceinline__ void ls_attn_warp_load(const T* __restrict__ src, const long long* kr, int bl, int bh, int hkv, int kh,
-                                                  unsigned char* dst, bool vec) {
+// Issues the copies of the K and V rows bl..bh of a block (storage rows kr) into one buffer.
+template <typename T, int D>
+__device__ __forceinline__ void ls_attn_warp_load(const T* __restrict__ k, const T* __restrict__ v, const long long* kr, int bl, int bh,
+                                                  int hkv, int kh, unsigned char* kd, unsigned char* vd, bool vec) {
     constexpr int EPV = 16 / (int)sizeof(T), VPR = D / EPV;
+    const long long rs = ls_attn_warp_kv_row(D, (int)sizeof(T));
     static_assert((32 * LS_ATTN_WARPS_PER_HEAD) % VPR == 0, "attn_warp_load: a CTA's threads a multiple of the 16-byte parts of a row");
     if (vec) {
         // Each thread copies one 16-byte part of every (blockDim / VPR)-th key: its part and
@@ -550,11 +545,17 @@ __device__ __forceinline__ void ls_attn_warp_load(const T* __restrict__ src, con
         // arithmetic cost about 30 instructions per 32 bytes).
         const int part = (int)(threadIdx.x % VPR), step = (int)(blockDim.x / VPR);
         const long long kvs = (long long)hkv * D, koff = (long long)kh * D + part * EPV;
-        for (int key = bl + (int)(threadIdx.x / VPR); key <= bh; key += step) ls_cp_async<16>(dst + key * RSB + part * 16, src + kr[key] * kvs + koff);
+        for (int key = bl + (int)(threadIdx.x / VPR); key <= bh; key += step) {
+            const long long off = kr[key] * kvs + koff;
+            ls_cp_async<16>(kd + key * rs + part * 16, k + off);
+            ls_cp_async<16>(vd + key * rs + part * 16, v + off);
+        }
     } else {
         for (int i = threadIdx.x; i < (bh - bl + 1) * D; i += blockDim.x) {
             const int key = bl + i / D, dd = i % D;
-            reinterpret_cast<T*>(dst + key * RSB)[dd] = src[(kr[key] * hkv + kh) * (long long)D + dd];
+            const long long off = (kr[key] * hkv + kh) * (long long)D + dd;
+            reinterpret_cast<T*>(kd + key * rs)[dd] = k[off];
+            reinterpret_cast<T*>(vd + key * rs)[dd] = v[off];
         }
     }
     ls_cp_async_commit();
@@ -593,7 +594,7 @@ __device__ __forceinline__ void ls_attn_warp(const T* __restrict__ q, const T* _
                                              int nsplit, int gh, int nhc, int spc) {
     constexpr int BN = LS_ATTN_BLOCK, S = LS_ATTN_SPLIT, WPH = LS_ATTN_WARPS_PER_HEAD;
     constexpr int EPV = 16 / (int)sizeof(T), KPL = (BN + 32 * WPH - 1) / (32 * WPH), DPL = D / (32 * WPH);
-    constexpr int RS = D * (int)sizeof(T) + 16, VS = D;  // row strides: K's in bytes, V's in elements
+    constexpr int RS = D * (int)sizeof(T) + 16, VS = RS / (int)sizeof(T);  // row stride: bytes, elements
     static_assert(DPL >= 1 && D % (32 * WPH) == 0 && (D * (int)sizeof(T)) % 16 == 0, "attn_warp: D a multiple of 32 * WPH and of 16 bytes");
 #ifdef LS_HOST_EMULATION
     unsigned char* sm = ls_dyn_smem();
@@ -601,11 +602,11 @@ __device__ __forceinline__ void ls_attn_warp(const T* __restrict__ q, const T* _
     extern __shared__ float4 ls_attn_dyn[];
     unsigned char* sm = reinterpret_cast<unsigned char*>(ls_attn_dyn);
 #endif
-    unsigned char* kbuf = sm;  // [2][BN] rows of RS bytes: block b's K in buffer (b - b0) & 1
-    unsigned char* vbuf = kbuf + 2 * BN * RS;                     // [BN] rows of D elements: block b's V
-    float* qs = reinterpret_cast<float*>(vbuf + BN * D * (int)sizeof(T));  // [gh][D]
-    long long* krow = reinterpret_cast<long long*>(qs + gh * D);  // [3][BN]: block b's rows at (b - b0) % 3
-    float* es = reinterpret_cast<float*>(krow + 3 * BN);           // [gh][BN]
+    unsigned char* kbuf = sm;  // [2][BN] rows of RS bytes: block b in buffer (b - b0) & 1
+    unsigned char* vbuf = kbuf + 2 * BN * RS;
+    float* qs = reinterpret_cast<float*>(vbuf + 2 * BN * RS);     // [gh][D]
+    long long* krow = reinterpret_cast<long long*>(qs + gh * D);  // [2][BN]: block b's rows at (b - b0) & 1
+    float* es = reinterpret_cast<float*>(krow + 2 * BN);           // [gh][BN]
     float* smax = es + gh * BN;                                    // [gh][WPH]: each warp's block maximum
 
     const int t = threadIdx.x, lane = t & 31, w = t >> 5;
@@ -636,7 +637,7 @@ __device__ __forceinline__ void ls_attn_warp(const T* __restrict__ q, const T* _
     __syncthreads();
     {
         const int bl = (int)(lo - b0 * BN), bh = (int)((hi < b0 * BN + BN - 1 ? hi : b0 * BN + BN - 1) - b0 * BN);
-        ls_attn_warp_load<T, D, RS>(k, krow, bl, bh, hkv, kh, kbuf, vec);
+        ls_attn_warp_load<T, D>(k, v, krow, bl, bh, hkv, kh, kbuf, vbuf, vec);
     }
     const bool busy = hw < ghc;
     float m = 0.0f, l = 0.0f, acc[DPL];
@@ -644,31 +645,25 @@ __device__ __forceinline__ void ls_attn_warp(const T* __restrict__ q, const T* _
     for (int j = 0; j < DPL; ++j) acc[j] = 0.0f;
     const float* qh = qs + (busy ? hw : 0) * D;
     float* eh = es + (busy ? hw : 0) * BN;
-    const T* const vb = reinterpret_cast<const T*>(vbuf);
-    int rslot = 0;  // (b - b0) % 3: block b's storage rows in krow
-    for (long long b = b0; b <= b1; ++b, rslot = rslot == 2 ? 0 : rslot + 1) {
+    for (long long b = b0; b <= b1; ++b) {
         const int buf = (int)((b - b0) & 1);
         const int bl = (int)((lo > b * BN ? lo : b * BN) - b * BN);
         const int bh = (int)((hi < b * BN + BN - 1 ? hi : b * BN + BN - 1) - b * BN);
-        const int rnext = rslot == 2 ? 0 : rslot + 1, rfree = rnext == 2 ? 0 : rnext + 1;
-        // Block b - 1 is done: the V buffer, K's buffer (b - 1) & 1 and the storage rows of
-        // block b - 1 (slot rfree) are free.
-        __syncthreads();
-        // cp.async groups, oldest first: K of b (issued one block earlier), V of b, K of b + 1.
-        ls_attn_warp_load<T, D, D * (int)sizeof(T)>(v, krow + rslot * BN, bl, bh, hkv, kh, vbuf, vec);
+        __syncthreads();  // block b - 1 is done: its buffer and the storage rows of block b are free
         if (b < b1) {
             const int nh = (int)((hi < (b + 1) * BN + BN - 1 ? hi : (b + 1) * BN + BN - 1) - (b + 1) * BN);
-            ls_attn_warp_load<T, D, RS>(k, krow + rnext * BN, 0, nh, hkv, kh, kbuf + (buf ^ 1) * BN * RS, vec);
+            ls_attn_warp_load<T, D>(k, v, krow + (buf ^ 1) * BN, 0, nh, hkv, kh, kbuf + (buf ^ 1) * BN * RS, vbuf + (buf ^ 1) * BN * RS, vec);
             for (int i = t; i < BN; i += blockDim.x) {
                 const long long key = (b + 2) * BN + i;
-                if (key <= hi) krow[rfree * BN + i] = ls_kv_row(base, table, page, max_blocks, seq, key);
+                if (key <= hi) krow[buf * BN + i] = ls_kv_row(base, table, page, max_blocks, seq, key);
             }
-            ls_cp_async_wait<2>();  // K of b
-        } else {
             ls_cp_async_wait<1>();
+        } else {
+            ls_cp_async_wait<0>();
         }
-        __syncthreads();  // K of block b is in shared memory
+        __syncthreads();  // block b is in shared memory
         const unsigned char* kb = kbuf + buf * BN * RS;
+        const T* vb = reinterpret_cast<const T*>(vbuf + buf * BN * RS);
         // Scores of the lane's keys (part · 32 + lane, then + 32 · WPH, ...): an fma chain over
         // d in order from +0, then * scale; this warp's maximum of them.
         float x[KPL];
@@ -734,10 +729,7 @@ __device__ __forceinline__ void ls_attn_warp(const T* __restrict__ q, const T* _
                 if (key >= bl && key <= bh) eh[key] = ls_exp(__fsub_rn(x[c], m));
             }
         }
-        // V of block b: only K of b + 1 may stay in flight.
-        if (b < b1) ls_cp_async_wait<1>();
-        else ls_cp_async_wait<0>();
-        __syncthreads();  // every e of the block is in es, V of block b in shared memory
+        __syncthreads();  // every e of the block is in es
         if (!busy) continue;
         // Keys in increasing order (ls_attn_warp_vstep). Only the head's last warp keeps l
         // (it writes the state): in a whole block the others skip its adds.

@@ -74,9 +74,8 @@ pub const ATTN_FEW_SLOTS: usize = 4;
 /// Most query heads ([`ATTN_WARPS_PER_HEAD`] warps each) per `attn_warp` CTA, the kernel for
 /// tiles of one query row (decode; ops/attention.rs picks it; no effect on the tree).
 pub const ATTN_WARP_HEADS: usize = 4;
-/// CTAs per SM `attn_warp` is built for (its register limit: 4 × 256 threads × 64 registers;
-/// its 55 KB of shared memory at d = 128, bf16, fit four as well).
-pub const ATTN_WARP_CTAS: usize = 4;
+/// CTAs per SM `attn_warp` is built for (its register limit: 3 × 256 threads × 80 registers).
+pub const ATTN_WARP_CTAS: usize = 3;
 /// Most splits one `attn_warp` CTA computes in a row (ops/attention.rs `TilePlan::spread`;
 /// no effect on the tree: each split's state is computed and written as by a CTA of its own).
 pub const ATTN_WARP_MAX_SPC: usize = 4;

@@ -508,11 +508,11 @@ impl TilePlan {
     }
 }
 
-/// Dynamic shared memory of `attn_warp` (`ls_attn_warp_smem` of attention.cu): K in two
-/// buffers of BN rows of `d · elem + 16` bytes, V in one of BN rows of `d · elem` bytes, Q and
-/// e of `gh` heads, three blocks' storage rows, each warp's block maximum.
+/// Dynamic shared memory of `attn_warp` (`ls_attn_warp_smem` of attention.cu): K and V, two
+/// buffers of BN rows of `d · elem + 16` bytes each, Q and e of `gh` heads, the storage rows,
+/// each warp's block maximum.
 pub fn warp_smem(d: usize, gh: usize, bn: usize, elem: usize) -> usize {
-    24 * bn + 4 * gh * bn + 4 * gh * ATTN_WARPS_PER_HEAD + 4 * gh * d + 2 * bn * (d * elem + 16) + bn * d * elem
+    16 * bn + 4 * gh * bn + 4 * gh * ATTN_WARPS_PER_HEAD + 4 * gh * d + 4 * bn * (d * elem + 16)
 }
 
 /// The tile-kernel plan the launcher runs for these rows: [`warp_plan`] where it applies
