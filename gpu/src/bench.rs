@@ -1528,6 +1528,7 @@ mod tests {
             compute_capability: (9, 0),
             arch: "sm_90a".into(),
             sm_count: 132,
+            smem_per_block_optin: 227 << 10,
             total_memory_bytes: 80 << 30,
             driver_cuda_version: (13, 0),
             nvrtc_version: (13, 0),

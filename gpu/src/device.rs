@@ -18,6 +18,9 @@ pub struct GpuInfo {
     /// The NVRTC target the kernels were compiled for (`sm_90a` on an H100).
     pub arch: String,
     pub sm_count: i32,
+    /// The most shared memory one CTA may opt into (227 KiB on sm_90, 99 KiB on sm_86 and
+    /// sm_89): what the kernels are allowed at load and what their launch plans ask for.
+    pub smem_per_block_optin: usize,
     pub total_memory_bytes: usize,
     /// `cuDriverGetVersion`, as (major, minor): the CUDA version the driver supports.
     pub driver_cuda_version: (i32, i32),
@@ -117,6 +120,10 @@ impl Gpu {
             compute_capability: cc,
             arch: arch_name(cc),
             sm_count: ctx.attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT).map_err(dev)?,
+            smem_per_block_optin: ctx
+                .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)
+                .map_err(dev)?
+                .max(0) as usize,
             total_memory_bytes: ctx.total_mem().map_err(dev)?,
             driver_cuda_version,
             nvrtc_version,
@@ -165,7 +172,7 @@ impl Gpu {
         if let Some(k) = map.get(c) {
             return Ok(k.clone());
         }
-        let k = Arc::new(Kernels::load(&self.shared.ctx, c, &self.shared.info.arch)?);
+        let k = Arc::new(Kernels::load(&self.shared.ctx, c, &self.shared.info)?);
         map.insert(c.clone(), k.clone());
         Ok(k)
     }

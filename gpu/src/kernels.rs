@@ -479,7 +479,8 @@ pub(crate) struct Kernels {
 }
 
 impl Kernels {
-    pub fn load(ctx: &Arc<CudaContext>, c: &Contract, arch: &str) -> Result<Kernels> {
+    pub fn load(ctx: &Arc<CudaContext>, c: &Contract, info: &crate::device::GpuInfo) -> Result<Kernels> {
+        let arch = info.arch.as_str();
         let ptx = ptx_for(c, arch)?;
         let mut modules = HashMap::new();
         for (part, text) in ptx.iter() {
@@ -491,9 +492,11 @@ impl Kernels {
             modules.insert(*part, m);
         }
         let (m, r, a, x) = (&modules["matmul"], &modules["rows"], &modules["attention"], &modules["misc"]);
-        // The row kernels may take the dynamic shared memory of their largest plan (ops/rowplan.rs).
-        let rows = |stem: &str| ByPair::load(r, c, stem)?.allow_dynamic_smem(c, stem, crate::ops::rowplan::max_smem_bytes(c.lanes));
-        let warps = |stem: &str| ByPair::load(r, c, stem)?.allow_dynamic_smem(c, stem, crate::ops::rowplan::max_warp_smem_bytes(c.lanes));
+        // The row kernels may take the dynamic shared memory of their largest plan on this
+        // device (ops/rowplan.rs: the plans stay within the same allowance).
+        let dev = crate::ops::rowplan::RowDevice::of(info);
+        let rows = |stem: &str| ByPair::load(r, c, stem)?.allow_dynamic_smem(c, stem, dev.smem_max(c.lanes));
+        let warps = |stem: &str| ByPair::load(r, c, stem)?.allow_dynamic_smem(c, stem, dev.warp_smem_max(c.lanes));
         let skinny = |stem: &str| -> Result<[ByPair; 3]> {
             let form = |s: String| ByPair::load(m, c, &s)?.allow_large_clusters(c, &s, arch);
             Ok([form(stem.to_string())?, form(format!("{stem}_lean"))?, form(format!("{stem}_narrow"))?])

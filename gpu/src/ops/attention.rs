@@ -7,7 +7,7 @@ use super::{grid1, need, Workspace, NULL};
 use crate::device::Gpu;
 use crate::error::{At, Result};
 use crate::kernels::{ATTN_FEW_SLOTS, ATTN_SLOTS, ATTN_THREADS, ATTN_WARPS_PER_HEAD, ATTN_WARP_HEADS, ATTN_WARP_MAX_SPC, FLAT_THREADS};
-use cudarc::driver::sys::{CUdevice_attribute, CUfunction_attribute_enum};
+use cudarc::driver::sys::CUfunction_attribute_enum;
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 use lockstep_reference::attention::{self, AttnParams, KvCache, KvLayout, Plan, PlanMap, Span};
 use lockstep_reference::{Contract, Element};
@@ -215,11 +215,7 @@ impl Gpu {
         };
         // The device's opt-in shared memory per block (227 KiB on sm_90, less elsewhere): one
         // value per device, so concurrent launches never lower each other's attribute.
-        let optin = s
-            .context()
-            .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)
-            .map_err(|e| at.err(e))?;
-        let smem_max = ATTN_SMEM_MAX.min(optin.max(0) as usize);
+        let smem_max = ATTN_SMEM_MAX.min(self.info().smem_per_block_optin);
         let sm_count = self.info().sm_count.max(1) as usize;
         let spread = |tp: TilePlan| match spc_override() {
             Some(g) => tp.runs_of(g),

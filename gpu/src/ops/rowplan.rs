@@ -67,8 +67,8 @@ fn warp_head_bytes(lanes: usize) -> usize {
     (lanes / 128).clamp(1, 4) * 128 * 4 + 16
 }
 
-/// The most dynamic shared memory a warp-engine plan asks for.
-pub(crate) fn max_warp_smem_bytes(lanes: usize) -> usize {
+/// The most dynamic shared memory a warp-engine plan asks for on a device without limits.
+fn max_warp_smem_bytes(lanes: usize) -> usize {
     warp_head_bytes(lanes) + ROW_CACHE_MAX
 }
 
@@ -90,10 +90,46 @@ fn staged_bytes(cached: usize) -> usize {
     cached.next_multiple_of(16) + ROW_STAGE_BYTES
 }
 
-/// The most dynamic shared memory any plan asks for under a contract with `lanes` lanes;
-/// the row kernels are allowed that much when loaded.
-pub(crate) fn max_smem_bytes(lanes: usize) -> usize {
+/// The most dynamic shared memory a block-engine plan asks for under a contract with `lanes`
+/// lanes on a device without limits.
+fn max_smem_bytes(lanes: usize) -> usize {
     staged_bytes(head_bytes(lanes) + ROW_CACHE_MAX)
+}
+
+/// What a row plan depends on of the device.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RowDevice {
+    /// Thread-block clusters (sm_90 and later).
+    pub clusters: bool,
+    pub sm_count: usize,
+    /// The most shared memory a CTA may opt into ([`crate::device::GpuInfo::smem_per_block_optin`]).
+    pub smem_optin: usize,
+}
+
+impl RowDevice {
+    pub(crate) fn of(info: &crate::device::GpuInfo) -> RowDevice {
+        RowDevice {
+            clusters: info.compute_capability.0 >= 9,
+            sm_count: info.sm_count.max(1) as usize,
+            smem_optin: info.smem_per_block_optin,
+        }
+    }
+
+    /// The dynamic shared memory the block-engine kernels are allowed when loaded, and the
+    /// most any of their plans asks for: less than the largest plan where the device has
+    /// less (99 KiB on sm_86 and sm_89 against 100 KiB for an f32 vocabulary slice and its
+    /// staging buffer); such a plan then goes without staging, or without the slice cache.
+    /// The kernel reads which from the size it was given (reduce.cuh `ls_row_begin`), so
+    /// the tree is the same.
+    pub(crate) fn smem_max(&self, lanes: usize) -> usize {
+        max_smem_bytes(lanes).min(self.smem_optin)
+    }
+
+    /// The same for the warp-engine kernels; a plan whose buffers do not fit takes the
+    /// block engine.
+    pub(crate) fn warp_smem_max(&self, lanes: usize) -> usize {
+        max_warp_smem_bytes(lanes).min(self.smem_optin)
+    }
 }
 
 /// The plan for `rows` rows of width `h` stored in `elem`-byte elements.
@@ -128,13 +164,12 @@ pub(crate) fn row_plan(
     stage: bool,
     warp_cache: Option<usize>,
     regs: bool,
-    clusters: bool,
-    sm_count: usize,
+    dev: RowDevice,
 ) -> RowPlan {
     let row_bytes = h * elem;
-    let few_rows = rows < sm_count && h >= 8 * lanes;
+    let few_rows = rows < dev.sm_count && h >= 8 * lanes;
     let wide =
-        clusters && lanes >= ROW_CLUSTER && rows.checked_mul(ROW_CLUSTER).is_some_and(|g| g <= i32::MAX as usize) && (row_bytes > ROW_CACHE_MAX || few_rows);
+        dev.clusters && lanes >= ROW_CLUSTER && rows.checked_mul(ROW_CLUSTER).is_some_and(|g| g <= i32::MAX as usize) && (row_bytes > ROW_CACHE_MAX || few_rows);
     if let Some(kernel) = regs_kernel(h, lanes).filter(|_| regs && !wide) {
         return RowPlan {
             kernel,
@@ -147,7 +182,7 @@ pub(crate) fn row_plan(
     }
     if !wide {
         if let (Some(ce), Some(threads)) = (warp_cache, warp_threads(lanes)) {
-            if h.div_ceil(lanes) * lanes * ce <= ROW_CACHE_MAX {
+            if h.div_ceil(lanes) * lanes * ce <= ROW_CACHE_MAX && warp_smem_bytes(h, lanes, ce) <= dev.warp_smem_max(lanes) {
                 return RowPlan {
                     kernel: RowKernel::Warps,
                     cfg: LaunchConfig {
@@ -161,8 +196,10 @@ pub(crate) fn row_plan(
     }
     let parts = if wide { ROW_CLUSTER } else { 1 };
     let slice = cache_bytes(h, lanes, parts, elem);
-    let cached = cache && slice <= ROW_CACHE_MAX;
-    let smem = match (cached, stage) {
+    let max = dev.smem_max(lanes);
+    let cached = cache && slice <= ROW_CACHE_MAX && head_bytes(lanes) + slice <= max;
+    let staged = cached && stage && staged_bytes(head_bytes(lanes) + slice) <= max;
+    let smem = match (cached, staged) {
         (false, _) => head_bytes(lanes),
         (true, false) => head_bytes(lanes) + slice,
         (true, true) => staged_bytes(head_bytes(lanes) + slice),
@@ -202,19 +239,7 @@ impl crate::device::Gpu {
         warp_cache: Option<usize>,
         regs: bool,
     ) -> RowPlan {
-        let info = self.info();
-        row_plan(
-            rows,
-            h,
-            c.lanes,
-            tin.size_bytes(),
-            cache,
-            stage,
-            warp_cache,
-            regs,
-            info.compute_capability.0 >= 9,
-            info.sm_count.max(1) as usize,
-        )
+        row_plan(rows, h, c.lanes, tin.size_bytes(), cache, stage, warp_cache, regs, RowDevice::of(self.info()))
     }
 }
 
@@ -222,11 +247,14 @@ impl crate::device::Gpu {
 mod tests {
     use super::*;
 
+    const H100: RowDevice = RowDevice { clusters: true, sm_count: 132, smem_optin: 227 * 1024 };
+    const NO_CLUSTERS: RowDevice = RowDevice { clusters: false, ..H100 };
+
     #[test]
     fn plans_for_the_target_shapes() {
         // H100: 132 SMs, clusters. `warp`: the warp engine's bytes per element (rmsnorm
         // bf16: two x buffers, 2 × 2; the f32 cases below: 2 × 4).
-        let plan = |rows, h, elem, warp| row_plan(rows, h, 1024, elem, true, false, warp, false, true, 132);
+        let plan = |rows, h, elem, warp| row_plan(rows, h, 1024, elem, true, false, warp, false, H100);
         // Enough rows: the warp engine, CTAs of 4 warps, the row in its cache.
         let p = plan(64, 4096, 4, Some(8));
         assert_eq!(p.kernel, RowKernel::Warps);
@@ -250,25 +278,25 @@ mod tests {
         let p = plan(4096, 151936, 4, Some(4));
         assert_eq!(p.kernel, RowKernel::Wide);
         assert_eq!(p.cfg.shared_mem_bytes as usize, 1024 * 4 + 16 + 149 * 128 * 4);
-        assert!(p.cfg.shared_mem_bytes as usize <= max_smem_bytes(1024));
+        assert!(p.cfg.shared_mem_bytes as usize <= H100.smem_max(1024));
         // No warp engine for the op (sum/mean): one CTA per row, never cached.
-        let p = row_plan(4096, 4096, 1024, 2, false, false, None, false, true, 132);
+        let p = row_plan(4096, 4096, 1024, 2, false, false, None, false, H100);
         assert_eq!(p.kernel, RowKernel::Block);
         assert_eq!(p.cfg.shared_mem_bytes as usize, 1024 * 4 + 16);
         // No clusters (before sm_90): a row too wide for any cache re-reads global memory.
-        let p = row_plan(64, 151936, 1024, 4, true, false, Some(4), false, false, 132);
+        let p = row_plan(64, 151936, 1024, 4, true, false, Some(4), false, NO_CLUSTERS);
         assert_eq!(p.kernel, RowKernel::Block);
         assert_eq!(p.cfg.shared_mem_bytes as usize, 1024 * 4 + 16);
         // Lanes not a multiple of 128: the block engine.
-        assert_eq!(row_plan(4096, 64, 32, 4, true, false, Some(4), false, true, 132).kernel, RowKernel::Block);
+        assert_eq!(row_plan(4096, 64, 32, 4, true, false, Some(4), false, H100).kernel, RowKernel::Block);
         // Fewer lanes than cluster CTAs: never wide.
-        assert_ne!(row_plan(1, 1 << 20, 4, 4, true, false, Some(4), false, true, 132).kernel, RowKernel::Wide);
+        assert_ne!(row_plan(1, 1 << 20, 4, 4, true, false, Some(4), false, H100).kernel, RowKernel::Wide);
         // Every warp plan fits what the kernels are allowed.
         for lanes in [128, 256, 512, 1024, 2048] {
             for h in [1, 127, 4096, 20000] {
-                let p = row_plan(4096, h, lanes, 4, true, false, Some(4), false, true, 132);
+                let p = row_plan(4096, h, lanes, 4, true, false, Some(4), false, H100);
                 if p.kernel == RowKernel::Warps {
-                    assert!(p.cfg.shared_mem_bytes as usize <= max_warp_smem_bytes(lanes));
+                    assert!(p.cfg.shared_mem_bytes as usize <= H100.warp_smem_max(lanes));
                     assert_eq!(p.cfg.block_dim.0 as usize, warp_threads(lanes).unwrap());
                 }
             }
@@ -281,7 +309,7 @@ mod tests {
     #[test]
     fn softmax_rows_of_up_to_8192_take_the_register_engine() {
         // log_softmax f32 (no warp engine, a register engine, staged), H100: 132 SMs, clusters.
-        let plan = |rows, h, lanes| row_plan(rows, h, lanes, 4, true, true, None, true, true, 132);
+        let plan = |rows, h, lanes| row_plan(rows, h, lanes, 4, true, true, None, true, H100);
         for (h, k) in [
             (1, RowKernel::Regs4),
             (4096, RowKernel::Regs4),
@@ -307,25 +335,56 @@ mod tests {
         let p = plan(4096, 151936, 1024);
         assert_eq!(p.kernel, RowKernel::Wide);
         assert_eq!(p.cfg.shared_mem_bytes as usize, 1024 * 4 + 16 + 149 * 128 * 4 + ROW_STAGE_BYTES);
-        assert!(p.cfg.shared_mem_bytes as usize <= max_smem_bytes(1024));
+        assert!(p.cfg.shared_mem_bytes as usize <= H100.smem_max(1024));
         // Two of them still share an SM (228 KiB of shared memory on sm_90).
         assert!(2 * (p.cfg.shared_mem_bytes as usize + 1024) <= 228 * 1024);
         // A cached slice that ends off a 16-byte boundary (bf16, 4 lanes per CTA at L = 32):
         // the staging buffer starts at the next one.
-        let p = row_plan(2, 990, 32, 2, true, true, None, false, true, 132);
+        let p = row_plan(2, 990, 32, 2, true, true, None, false, H100);
         assert_eq!(p.kernel, RowKernel::Wide);
         assert_eq!(p.cfg.shared_mem_bytes as usize, 32 * 4 + 16 + 31 * 4 * 2 + 8 + ROW_STAGE_BYTES);
         // Uncached (no clusters, too wide): no staging either.
         assert_eq!(
-            row_plan(64, 151936, 1024, 4, true, true, None, true, false, 132).cfg.shared_mem_bytes as usize,
+            row_plan(64, 151936, 1024, 4, true, true, None, true, NO_CLUSTERS).cfg.shared_mem_bytes as usize,
             1024 * 4 + 16
         );
     }
 
     #[test]
+    fn plans_stay_within_the_shared_memory_of_smaller_devices() {
+        // sm_86 / sm_89 (99 KiB per CTA, no clusters) and a 64 KiB device.
+        let sm86 = RowDevice { clusters: false, sm_count: 128, smem_optin: 99 * 1024 };
+        let small = RowDevice { smem_optin: 64 * 1024, ..sm86 };
+        assert_eq!(sm86.smem_max(1024), 99 * 1024);
+        // log_softmax f32 over 20480 (an 80 KiB slice): staged on the H100; cached but not
+        // staged on sm_86, which lacks the staging buffer's 16 KiB; uncached at 64 KiB.
+        let ls = |dev| row_plan(4096, 20480, 1024, 4, true, true, None, true, dev);
+        let head = 1024 * 4 + 16;
+        assert_eq!(ls(H100).cfg.shared_mem_bytes as usize, head + 80 * 1024 + ROW_STAGE_BYTES);
+        assert_eq!(ls(sm86).cfg.shared_mem_bytes as usize, head + 80 * 1024);
+        assert_eq!(ls(small).cfg.shared_mem_bytes as usize, head);
+        assert!([ls(H100), ls(sm86), ls(small)].iter().all(|p| p.kernel == RowKernel::Block));
+        // rmsnorm bf16 over 16384 (warp buffers of 64 KiB): the warp engine where they fit.
+        let rms = |dev| row_plan(4096, 16384, 1024, 2, true, false, Some(4), true, dev).kernel;
+        assert_eq!((rms(H100), rms(sm86), rms(small)), (RowKernel::Warps, RowKernel::Warps, RowKernel::Block));
+        // Every plan of every op on every device within what its kernels are allowed.
+        for dev in [H100, NO_CLUSTERS, sm86, small] {
+            for (lanes, h, elem) in [(1024, 4096, 4), (1024, 20480, 4), (1024, 151936, 4), (1024, 151936, 2), (2048, 30000, 4), (32, 990, 2)] {
+                for (cache, stage, warp, regs) in [(true, true, None, true), (true, false, Some(4), true), (true, false, Some(8), false), (false, false, None, false)] {
+                    for rows in [1, 64, 4096] {
+                        let p = row_plan(rows, h, lanes, elem, cache, stage, warp, regs, dev);
+                        let max = if p.kernel == RowKernel::Warps { dev.warp_smem_max(lanes) } else { dev.smem_max(lanes) };
+                        assert!(p.cfg.shared_mem_bytes as usize <= max, "{dev:?} {rows}×{h} L{lanes}: {p:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn rmsnorm_rows_take_the_register_engine_then_the_warp_engine() {
         // rmsnorm bf16 (both engines; warp buffers 2 × 2 bytes per element), H100.
-        let plan = |rows, h| row_plan(rows, h, 1024, 2, true, false, Some(4), true, true, 132).kernel;
+        let plan = |rows, h| row_plan(rows, h, 1024, 2, true, false, Some(4), true, H100).kernel;
         assert_eq!(plan(4096, 8192), RowKernel::Regs);
         assert_eq!(plan(4096, 4096), RowKernel::Regs4);
         assert_eq!(plan(4096, 16384), RowKernel::Warps);
