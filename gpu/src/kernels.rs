@@ -48,9 +48,7 @@ pub fn large_clusters(arch: &str) -> bool {
 pub const ROW_THREADS: usize = 256;
 /// CTAs per row of the `*_wide` row kernels (a thread-block cluster; sm_90 and later):
 /// each owns `LANES / ROW_CLUSTER` lanes of the row (ops/rowplan.rs; no effect on the tree).
-/// 16 ("non-portable": the kernels must allow it, [`large_clusters`]): an f32 vocabulary
-/// row's slice is 38 KB per CTA, so 3–5 CTAs share an SM where 8 per row (76 KB) left 2.
-pub const ROW_CLUSTER: usize = 16;
+pub const ROW_CLUSTER: usize = 8;
 /// Quads (4 elements) of a row each thread of the register engine holds in registers
 /// (reduce.cuh `LsRegRow`, used by softmax and rmsnorm; ops/rowplan.rs): rows up to
 /// 8 × 4 × [`ROW_THREADS`] = 8192 elements at L = 1024.
@@ -498,7 +496,6 @@ impl Kernels {
         // device (ops/rowplan.rs: the plans stay within the same allowance).
         let dev = crate::ops::rowplan::RowDevice::of(info);
         let rows = |stem: &str| ByPair::load(r, c, stem)?.allow_dynamic_smem(c, stem, dev.smem_max(c.lanes));
-        let wide = |stem: &str| rows(stem)?.allow_large_clusters(c, stem, arch);
         let warps = |stem: &str| ByPair::load(r, c, stem)?.allow_dynamic_smem(c, stem, dev.warp_smem_max(c.lanes));
         let skinny = |stem: &str| -> Result<[ByPair; 3]> {
             let form = |s: String| ByPair::load(m, c, &s)?.allow_large_clusters(c, &s, arch);
@@ -512,13 +509,13 @@ impl Kernels {
             matmul_fma_mr16: skinny("matmul_fma_mr16")?,
             matmul_fma_combine: ByOut::load(m, c, "matmul_fma_combine")?,
             rmsnorm: rows("rmsnorm")?,
-            rmsnorm_wide: wide("rmsnorm_wide")?,
+            rmsnorm_wide: rows("rmsnorm_wide")?,
             mean: rows("mean")?,
-            mean_wide: wide("mean_wide")?,
+            mean_wide: rows("mean_wide")?,
             softmax: rows("softmax")?,
-            softmax_wide: wide("softmax_wide")?,
+            softmax_wide: rows("softmax_wide")?,
             log_softmax: rows("log_softmax")?,
-            log_softmax_wide: wide("log_softmax_wide")?,
+            log_softmax_wide: rows("log_softmax_wide")?,
             softmax_regs: ByPair::load(r, c, "softmax_regs")?,
             log_softmax_regs: ByPair::load(r, c, "log_softmax_regs")?,
             softmax_regs4: ByPair::load(r, c, "softmax_regs4")?,

@@ -168,10 +168,8 @@ pub(crate) fn row_plan(
 ) -> RowPlan {
     let row_bytes = h * elem;
     let few_rows = rows < dev.sm_count && h >= 8 * lanes;
-    let wide = dev.clusters
-        && lanes >= ROW_CLUSTER
-        && rows.checked_mul(ROW_CLUSTER).is_some_and(|g| g <= i32::MAX as usize)
-        && (row_bytes > ROW_CACHE_MAX || few_rows);
+    let wide =
+        dev.clusters && lanes >= ROW_CLUSTER && rows.checked_mul(ROW_CLUSTER).is_some_and(|g| g <= i32::MAX as usize) && (row_bytes > ROW_CACHE_MAX || few_rows);
     if let Some(kernel) = regs_kernel(h, lanes).filter(|_| regs && !wide) {
         return RowPlan {
             kernel,
@@ -249,11 +247,7 @@ impl crate::device::Gpu {
 mod tests {
     use super::*;
 
-    const H100: RowDevice = RowDevice {
-        clusters: true,
-        sm_count: 132,
-        smem_optin: 227 * 1024,
-    };
+    const H100: RowDevice = RowDevice { clusters: true, sm_count: 132, smem_optin: 227 * 1024 };
     const NO_CLUSTERS: RowDevice = RowDevice { clusters: false, ..H100 };
 
     #[test]
@@ -273,17 +267,17 @@ mod tests {
         assert_eq!(plan(5, 1000, 4, Some(8)).cfg.shared_mem_bytes as usize, 2064 + 1024 * 8);
         // Buffers over ROW_CACHE_MAX: not the warp engine.
         assert_ne!(plan(4096, 8192, 4, Some(12)).kernel, RowKernel::Warps);
-        // 8192 f32 at 64 rows: a cluster per row, each CTA caching its share of the row.
+        // 8192 f32 at 64 rows: a cluster per row, each CTA caching 1/8 of the row.
         let p = plan(64, 8192, 4, Some(4));
         assert_eq!(p.kernel, RowKernel::Wide);
-        assert_eq!(p.cfg.grid_dim.0 as usize, 64 * ROW_CLUSTER);
-        assert_eq!(p.cfg.shared_mem_bytes as usize, 1024 * 4 + 16 + 8 * (1024 / ROW_CLUSTER) * 4);
+        assert_eq!(p.cfg.grid_dim.0, 64 * 8);
+        assert_eq!(p.cfg.shared_mem_bytes as usize, 1024 * 4 + 16 + 1024 * 4);
         // Many rows of 8192 f32: the warp engine (two 32 KiB buffers).
         assert_eq!(plan(4096, 8192, 4, Some(8)).kernel, RowKernel::Warps);
         // Vocabulary rows: always a cluster; the f32 slice (75968 B) still fits the cache.
         let p = plan(4096, 151936, 4, Some(4));
         assert_eq!(p.kernel, RowKernel::Wide);
-        assert_eq!(p.cfg.shared_mem_bytes as usize, 1024 * 4 + 16 + 149 * (1024 / ROW_CLUSTER) * 4);
+        assert_eq!(p.cfg.shared_mem_bytes as usize, 1024 * 4 + 16 + 149 * 128 * 4);
         assert!(p.cfg.shared_mem_bytes as usize <= H100.smem_max(1024));
         // No warp engine for the op (sum/mean): one CTA per row, never cached.
         let p = row_plan(4096, 4096, 1024, 2, false, false, None, false, H100);
@@ -336,24 +330,19 @@ mod tests {
         // Few wide rows still get a cluster per row (more CTAs than rows).
         assert_eq!(plan(64, 8192, 1024).kernel, RowKernel::Wide);
         assert_eq!(plan(64, 6000, 1024).kernel, RowKernel::Regs);
-        // Vocabulary rows: a cluster, each CTA with its share of the row cached and the
+        // Vocabulary rows: a cluster, each CTA with its 1/8 of the row cached and the
         // staging buffer behind it (16-byte aligned), within what the kernels are allowed.
         let p = plan(4096, 151936, 1024);
         assert_eq!(p.kernel, RowKernel::Wide);
-        assert_eq!(
-            p.cfg.shared_mem_bytes as usize,
-            1024 * 4 + 16 + 149 * (1024 / ROW_CLUSTER) * 4 + ROW_STAGE_BYTES
-        );
+        assert_eq!(p.cfg.shared_mem_bytes as usize, 1024 * 4 + 16 + 149 * 128 * 4 + ROW_STAGE_BYTES);
         assert!(p.cfg.shared_mem_bytes as usize <= H100.smem_max(1024));
-        // Three of them share an SM (228 KiB of shared memory on sm_90).
-        assert!(3 * (p.cfg.shared_mem_bytes as usize + 1024) <= 228 * 1024);
-        // A cached slice that ends off a 16-byte boundary (bf16, 32 / ROW_CLUSTER lanes per
-        // CTA at L = 32): the staging buffer starts at the next one.
+        // Two of them still share an SM (228 KiB of shared memory on sm_90).
+        assert!(2 * (p.cfg.shared_mem_bytes as usize + 1024) <= 228 * 1024);
+        // A cached slice that ends off a 16-byte boundary (bf16, 4 lanes per CTA at L = 32):
+        // the staging buffer starts at the next one.
         let p = row_plan(2, 990, 32, 2, true, true, None, false, H100);
         assert_eq!(p.kernel, RowKernel::Wide);
-        let cached = 32 * 4 + 16 + 31 * (32 / ROW_CLUSTER) * 2;
-        assert_ne!(cached % 16, 0);
-        assert_eq!(p.cfg.shared_mem_bytes as usize, cached.next_multiple_of(16) + ROW_STAGE_BYTES);
+        assert_eq!(p.cfg.shared_mem_bytes as usize, 32 * 4 + 16 + 31 * 4 * 2 + 8 + ROW_STAGE_BYTES);
         // Uncached (no clusters, too wide): no staging either.
         assert_eq!(
             row_plan(64, 151936, 1024, 4, true, true, None, true, NO_CLUSTERS).cfg.shared_mem_bytes as usize,
@@ -364,11 +353,7 @@ mod tests {
     #[test]
     fn plans_stay_within_the_shared_memory_of_smaller_devices() {
         // sm_86 / sm_89 (99 KiB per CTA, no clusters) and a 64 KiB device.
-        let sm86 = RowDevice {
-            clusters: false,
-            sm_count: 128,
-            smem_optin: 99 * 1024,
-        };
+        let sm86 = RowDevice { clusters: false, sm_count: 128, smem_optin: 99 * 1024 };
         let small = RowDevice { smem_optin: 64 * 1024, ..sm86 };
         assert_eq!(sm86.smem_max(1024), 99 * 1024);
         // log_softmax f32 over 20480 (an 80 KiB slice): staged on the H100; cached but not
@@ -384,27 +369,11 @@ mod tests {
         assert_eq!((rms(H100), rms(sm86), rms(small)), (RowKernel::Warps, RowKernel::Warps, RowKernel::Block));
         // Every plan of every op on every device within what its kernels are allowed.
         for dev in [H100, NO_CLUSTERS, sm86, small] {
-            for (lanes, h, elem) in [
-                (1024, 4096, 4),
-                (1024, 20480, 4),
-                (1024, 151936, 4),
-                (1024, 151936, 2),
-                (2048, 30000, 4),
-                (32, 990, 2),
-            ] {
-                for (cache, stage, warp, regs) in [
-                    (true, true, None, true),
-                    (true, false, Some(4), true),
-                    (true, false, Some(8), false),
-                    (false, false, None, false),
-                ] {
+            for (lanes, h, elem) in [(1024, 4096, 4), (1024, 20480, 4), (1024, 151936, 4), (1024, 151936, 2), (2048, 30000, 4), (32, 990, 2)] {
+                for (cache, stage, warp, regs) in [(true, true, None, true), (true, false, Some(4), true), (true, false, Some(8), false), (false, false, None, false)] {
                     for rows in [1, 64, 4096] {
                         let p = row_plan(rows, h, lanes, elem, cache, stage, warp, regs, dev);
-                        let max = if p.kernel == RowKernel::Warps {
-                            dev.warp_smem_max(lanes)
-                        } else {
-                            dev.smem_max(lanes)
-                        };
+                        let max = if p.kernel == RowKernel::Warps { dev.warp_smem_max(lanes) } else { dev.smem_max(lanes) };
                         assert!(p.cfg.shared_mem_bytes as usize <= max, "{dev:?} {rows}×{h} L{lanes}: {p:?}");
                     }
                 }
