@@ -134,26 +134,27 @@ impl RowDevice {
 
 /// The plan for `rows` rows of width `h` stored in `elem`-byte elements.
 ///
-/// * A cluster per row ([`RowKernel::Wide`]) when the device has clusters (`clusters`,
+/// * A cluster per row ([`RowKernel::Wide`]) when the device has clusters (`dev.clusters`,
 ///   sm_90+) and the row is too wide to cache in one CTA, or the rows are fewer than the
-///   SMs (`sm_count`) and at least 8 lanes' chunks wide: then one CTA per row would leave
+///   SMs (`dev.sm_count`) and at least 8 lanes' chunks wide: then one CTA per row would leave
 ///   SMs idle and its loads too few to cover DRAM latency.
 /// * Else the register engine ([`RowKernel::Regs`], [`RowKernel::Regs4`]) where the op has
 ///   one (`regs`) and the row fits it ([`regs_kernel`]): the row is read once into
 ///   registers, no shared memory, every load of the row in flight at once.
 /// * Else the warp engine ([`RowKernel::Warps`]) where the op has one (`warp_cache`: the
 ///   bytes per element of its buffers, double buffering included), the lanes suit it and
-///   the buffers fit in [`ROW_CACHE_MAX`]: its combine costs two barriers (the block
+///   the buffers fit in [`ROW_CACHE_MAX`] and the device ([`RowDevice::warp_smem_max`]): its combine costs two barriers (the block
 ///   engine's, one per level), and it loads the next row while it works on this one. The
 ///   grid is one CTA per row here; the launcher caps it at what fits on the device
 ///   ([`crate::device::Gpu::warp_grid`]).
 /// * Else one CTA per row ([`RowKernel::Block`]), with the slice cache (read DRAM once,
 ///   later passes from shared memory) when `cache` (the op makes more than one pass) and
-///   the slice fits in [`ROW_CACHE_MAX`].
+///   the slice fits in [`ROW_CACHE_MAX`] and the device ([`RowDevice::smem_max`]).
 ///
 /// A cached block-engine plan (one CTA or a cluster per row) of an op with `stage`
 /// (softmax: an exp per element in a fold) also gets [`ROW_STAGE_BYTES`] of staging, where
-/// every thread computes the values that the CTA's lanes then fold.
+/// every thread computes the values that the CTA's lanes then fold, where the device has
+/// room for it.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn row_plan(
     rows: usize,
@@ -168,8 +169,10 @@ pub(crate) fn row_plan(
 ) -> RowPlan {
     let row_bytes = h * elem;
     let few_rows = rows < dev.sm_count && h >= 8 * lanes;
-    let wide =
-        dev.clusters && lanes >= ROW_CLUSTER && rows.checked_mul(ROW_CLUSTER).is_some_and(|g| g <= i32::MAX as usize) && (row_bytes > ROW_CACHE_MAX || few_rows);
+    let wide = dev.clusters
+        && lanes >= ROW_CLUSTER
+        && rows.checked_mul(ROW_CLUSTER).is_some_and(|g| g <= i32::MAX as usize)
+        && (row_bytes > ROW_CACHE_MAX || few_rows);
     if let Some(kernel) = regs_kernel(h, lanes).filter(|_| regs && !wide) {
         return RowPlan {
             kernel,
@@ -247,7 +250,11 @@ impl crate::device::Gpu {
 mod tests {
     use super::*;
 
-    const H100: RowDevice = RowDevice { clusters: true, sm_count: 132, smem_optin: 227 * 1024 };
+    const H100: RowDevice = RowDevice {
+        clusters: true,
+        sm_count: 132,
+        smem_optin: 227 * 1024,
+    };
     const NO_CLUSTERS: RowDevice = RowDevice { clusters: false, ..H100 };
 
     #[test]
@@ -353,7 +360,11 @@ mod tests {
     #[test]
     fn plans_stay_within_the_shared_memory_of_smaller_devices() {
         // sm_86 / sm_89 (99 KiB per CTA, no clusters) and a 64 KiB device.
-        let sm86 = RowDevice { clusters: false, sm_count: 128, smem_optin: 99 * 1024 };
+        let sm86 = RowDevice {
+            clusters: false,
+            sm_count: 128,
+            smem_optin: 99 * 1024,
+        };
         let small = RowDevice { smem_optin: 64 * 1024, ..sm86 };
         assert_eq!(sm86.smem_max(1024), 99 * 1024);
         // log_softmax f32 over 20480 (an 80 KiB slice): staged on the H100; cached but not
@@ -369,11 +380,27 @@ mod tests {
         assert_eq!((rms(H100), rms(sm86), rms(small)), (RowKernel::Warps, RowKernel::Warps, RowKernel::Block));
         // Every plan of every op on every device within what its kernels are allowed.
         for dev in [H100, NO_CLUSTERS, sm86, small] {
-            for (lanes, h, elem) in [(1024, 4096, 4), (1024, 20480, 4), (1024, 151936, 4), (1024, 151936, 2), (2048, 30000, 4), (32, 990, 2)] {
-                for (cache, stage, warp, regs) in [(true, true, None, true), (true, false, Some(4), true), (true, false, Some(8), false), (false, false, None, false)] {
+            for (lanes, h, elem) in [
+                (1024, 4096, 4),
+                (1024, 20480, 4),
+                (1024, 151936, 4),
+                (1024, 151936, 2),
+                (2048, 30000, 4),
+                (32, 990, 2),
+            ] {
+                for (cache, stage, warp, regs) in [
+                    (true, true, None, true),
+                    (true, false, Some(4), true),
+                    (true, false, Some(8), false),
+                    (false, false, None, false),
+                ] {
                     for rows in [1, 64, 4096] {
                         let p = row_plan(rows, h, lanes, elem, cache, stage, warp, regs, dev);
-                        let max = if p.kernel == RowKernel::Warps { dev.warp_smem_max(lanes) } else { dev.smem_max(lanes) };
+                        let max = if p.kernel == RowKernel::Warps {
+                            dev.warp_smem_max(lanes)
+                        } else {
+                            dev.smem_max(lanes)
+                        };
                         assert!(p.cfg.shared_mem_bytes as usize <= max, "{dev:?} {rows}×{h} L{lanes}: {p:?}");
                     }
                 }
