@@ -185,7 +185,8 @@ pub(crate) fn row_plan(
     }
     if !wide {
         if let (Some(ce), Some(threads)) = (warp_cache, warp_threads(lanes)) {
-            if h.div_ceil(lanes) * lanes * ce <= ROW_CACHE_MAX && warp_smem_bytes(h, lanes, ce) <= dev.warp_smem_max(lanes) {
+            // Within warp_smem_max: the buffers within ROW_CACHE_MAX and the device's limit.
+            if warp_smem_bytes(h, lanes, ce) <= dev.warp_smem_max(lanes) {
                 return RowPlan {
                     kernel: RowKernel::Warps,
                     cfg: LaunchConfig {
