@@ -61,7 +61,6 @@ inline float* ls_map_rank(float* p, unsigned rank) {
     const ptrdiff_t off = reinterpret_cast<unsigned char*>(p) - ls_block->smem;
     return reinterpret_cast<float*>(ls_cluster->blocks[rank]->smem + off);
 }
-#define LS_ROW_CLUSTER_ATTR
 // All 32 threads of the warp call it (as on the GPU, under a full mask).
 inline float __shfl_down_sync(unsigned, float v, int s) {
     const unsigned t = threadIdx.x, w = t / 32, l = t % 32;

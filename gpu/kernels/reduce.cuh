@@ -101,21 +101,20 @@ __device__ __forceinline__ float* ls_map_rank(float* p, unsigned rank) {
     asm volatile("mapa.u64 %0, %1, %2;" : "=l"(r) : "l"(p), "r"(rank));
     return reinterpret_cast<float*>(r);
 }
-#define LS_ROW_CLUSTER_ATTR __cluster_dims__(LS_ROW_CLUSTER, 1, 1)
 #else
 // Before sm_90 there are no clusters: every launch is one CTA per row.
 __device__ __forceinline__ unsigned ls_cluster_rank() { return 0; }
 __device__ __forceinline__ unsigned ls_cluster_size() { return 1; }
 __device__ __forceinline__ void ls_cluster_sync() { __syncthreads(); }
 __device__ __forceinline__ float* ls_map_rank(float* p, unsigned) { return p; }
-#define LS_ROW_CLUSTER_ATTR
 #endif
 #endif
-// The attributes of every `*_wide_*` kernel: a cluster per row, and registers for 5 CTAs
-// per SM (≤ 48). With 4 (61–64 registers), at most 62 clusters of 8 were resident on the
-// H100's 132 SMs (ncu), so 64 rows (512 CTAs) took two waves: softmax [64, 8192] ran
-// 1.33x slower once its registers grew from 48 to 61 (docs/perf.md, eleventh session).
-#define LS_ROW_WIDE_ATTR LS_ROW_CLUSTER_ATTR __launch_bounds__(LS_ROW_THREADS, 5)
+// The attributes of every `*_wide_*` kernel (launched in clusters, one per row, of the
+// size the plan gives: ops/rowplan.rs): registers for 5 CTAs per SM (≤ 48). With 4 (61–64
+// registers), at most 62 clusters of 8 were resident on the H100's 132 SMs (ncu), so 64
+// rows (512 CTAs) took two waves: softmax [64, 8192] ran 1.33x slower once its registers
+// grew from 48 to 61 (docs/perf.md, eleventh session).
+#define LS_ROW_WIDE_ATTR __launch_bounds__(LS_ROW_THREADS, 5)
 
 // `for q in 0..n` over a 4-element register array, unrolled with constant indices so the
 // array stays in registers (a loop bounded by a run-time n would put it in local memory).

@@ -69,7 +69,7 @@ __device__ __forceinline__ void ls_rmsnorm(const T* __restrict__ x, const T* __r
 }
 
 // `res` and `h_out` are null for the plain form. `rmsnorm_*`: one CTA per row;
-// `rmsnorm_wide_*`: a cluster of LS_ROW_CLUSTER CTAs per row on sm_90 (one CTA before).
+// `rmsnorm_wide_*`: a cluster per row on sm_90, of the size given at launch (ops/rowplan.rs).
 #define LS_RMSNORM_KERNEL(SUFFIX, T, O)                                                                                       \
     extern "C" __global__ void __launch_bounds__(LS_ROW_THREADS)                                                              \
         rmsnorm_##SUFFIX(const T* x, const T* res, const T* w, O* y, T* h_out, int H, float eps) {                            \

@@ -136,8 +136,8 @@ __device__ __forceinline__ void ls_softmax_regs(const T* __restrict__ x, O* __re
 template <typename T, typename O, bool LOG, int Q> __device__ __forceinline__ void ls_softmax_regs(const T*, O*, int) { __trap(); }
 #endif
 
-// `softmax_*` / `log_softmax_*`: one CTA per row; `*_wide_*`: a cluster of LS_ROW_CLUSTER
-// CTAs per row on sm_90 (one CTA before). One kernel per form, so each gets the registers of
+// `softmax_*` / `log_softmax_*`: one CTA per row; `*_wide_*`: a cluster per row on sm_90, of
+// the size given at launch (ops/rowplan.rs). One kernel per form, so each gets the registers of
 // its own loop (measured: sharing a kernel cost log_softmax up to 8 %, docs/perf.md).
 #define LS_SOFTMAX_KERNEL(SUFFIX, T, O)                                                                                    \
     extern "C" __global__ void __launch_bounds__(LS_ROW_THREADS) softmax_##SUFFIX(const T* x, O* y, int H) {           \

@@ -4,11 +4,11 @@
 //! Launch choice: [`plan`] (shape- and SM-count-dependent; the tree is not). Every kernel
 //! and the split/combine pair perform the identical sequence of roundings.
 
-use super::{fma_only, grid1, need, Workspace, NULL};
+use super::{fma_only, grid1, launch_clustered, need, Workspace, NULL};
 use crate::device::Gpu;
 use crate::error::{At, Result};
 use crate::kernels::{large_clusters, mm_totals_bytes, Kernels, FLAT_THREADS, MM_BM, MM_BM_HALF, MM_BN, MM_CLUSTER_MAX, MM_SK_THREADS, MM_THREADS};
-use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, DevicePtr, DevicePtrMut, DriverError, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaFunction, CudaSlice, DevicePtr, DevicePtrMut, LaunchConfig, PushKernelArg};
 use lockstep_reference::matmul::check;
 use lockstep_reference::{Contract, Element, KStepKind};
 use ndarray::{Array2, Array3, ArrayView1, ArrayView2, ArrayView3};
@@ -651,41 +651,4 @@ mod gpu_tests {
             every_skinny_kernel::<bf16, f32>(gpu);
         });
     }
-}
-
-/// Launches `f` in thread-block clusters of `cluster` CTAs: cudarc's launch builder has no
-/// cluster attribute, so this calls `cuLaunchKernelEx` with one.
-///
-/// # Safety
-/// As `LaunchArgs::launch`: `args` points at one value per kernel parameter, in order, each
-/// of the parameter's type, and the buffers behind them outlive the kernel's use of them.
-unsafe fn launch_clustered(
-    stream: &CudaStream,
-    f: &CudaFunction,
-    cfg: LaunchConfig,
-    cluster: (u32, u32, u32),
-    args: &mut [*mut std::ffi::c_void],
-) -> std::result::Result<(), DriverError> {
-    use cudarc::driver::sys;
-    stream.context().bind_to_thread()?;
-    // SAFETY: an all-zero attribute is a valid value of the C struct; id and value are set below.
-    let mut attr: sys::CUlaunchAttribute = unsafe { std::mem::zeroed() };
-    attr.id = sys::CUlaunchAttributeID::CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
-    attr.value.clusterDim.x = cluster.0;
-    attr.value.clusterDim.y = cluster.1;
-    attr.value.clusterDim.z = cluster.2;
-    let lc = sys::CUlaunchConfig {
-        gridDimX: cfg.grid_dim.0,
-        gridDimY: cfg.grid_dim.1,
-        gridDimZ: cfg.grid_dim.2,
-        blockDimX: cfg.block_dim.0,
-        blockDimY: cfg.block_dim.1,
-        blockDimZ: cfg.block_dim.2,
-        sharedMemBytes: cfg.shared_mem_bytes,
-        hStream: stream.cu_stream(),
-        attrs: &mut attr,
-        numAttrs: 1,
-    };
-    // SAFETY: the caller's contract; `lc` and `attr` live through the call.
-    unsafe { sys::cuLaunchKernelEx(&lc, f.cu_function(), args.as_mut_ptr(), std::ptr::null_mut()) }.result()
 }

@@ -1,10 +1,10 @@
 //! Launcher of `gpu/kernels/rmsnorm.cu`: a CTA, a cluster or a few warps per row (ops/rowplan.rs).
 
 use super::rowplan::RowKernel;
-use super::{need, NULL};
+use super::{launch_rows, need, Arg, NULL};
 use crate::device::Gpu;
 use crate::error::{At, Result};
-use cudarc::driver::{CudaSlice, PushKernelArg};
+use cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut};
 use lockstep_reference::rmsnorm::{check, RmsnormParams};
 use lockstep_reference::{Contract, Element, Error as RefError};
 use ndarray::{Array2, ArrayView1, ArrayView2};
@@ -113,28 +113,28 @@ impl Gpu {
             RowKernel::Regs => &kern.rmsnorm_regs,
             RowKernel::Regs4 => &kern.rmsnorm_regs4,
         };
-        let mut l = self.stream().launch_builder(f.get(T::DTYPE, O::DTYPE));
-        l.arg(dx);
-        match dr {
-            Some(r) => l.arg(r),
-            None => l.arg(&NULL),
-        };
-        l.arg(dw).arg(&*dy);
-        match dh.as_deref() {
-            Some(hb) => l.arg(hb),
-            None => l.arg(&NULL),
-        };
-        l.arg(&hi).arg(&eps);
-        let rows_i = rows as i32;
+        let s = self.stream();
+        let ((px, _gx), (pw, _gw), (py, _gy)) = (dx.device_ptr(s), dw.device_ptr(s), dy.device_ptr_mut(s));
+        let (pr, _gr) = dr.map(|r| r.device_ptr(s)).unzip();
+        let (ph, _gh) = dh.map(|hb| hb.device_ptr_mut(s)).unzip();
+        let mut args = vec![
+            Arg::Ptr(px),
+            Arg::Ptr(pr.unwrap_or(NULL)),
+            Arg::Ptr(pw),
+            Arg::Ptr(py),
+            Arg::Ptr(ph.unwrap_or(NULL)),
+            Arg::I32(hi),
+            Arg::F32(eps),
+        ];
         if plan.kernel == RowKernel::Warps {
-            l.arg(&rows_i);
+            args.push(Arg::I32(rows as i32));
             plan.cfg.grid_dim.0 = self.warp_grid(f.get(T::DTYPE, O::DTYPE), &plan.cfg, rows);
         }
         // SAFETY: matches `rmsnorm_*`, `rmsnorm_wide_*`, `rmsnorm_regs{,4}_*` and `rmsnorm_warps_*` (which also takes
-        // `rows`) in rmsnorm.cu; every buffer holds rows*h elements (w: h; checked above); the
-        // plan's grid covers every row, the warp engine's by looping (ops/rowplan.rs), and its
-        // shared memory holds the buffers the kernel checks for.
-        unsafe { l.launch(plan.cfg) }.map_err(|e| at.err(e))?;
+        // `rows`) in rmsnorm.cu; every buffer holds rows*h elements (w: h; checked above), their
+        // guards live past the launch; the plan's grid covers every row, the warp engine's by
+        // looping (ops/rowplan.rs), and its shared memory holds the buffers the kernel checks for.
+        unsafe { launch_rows(s, f.get(T::DTYPE, O::DTYPE), &plan, &args) }.map_err(|e| at.err(e))?;
         Ok(())
     }
 }

@@ -4,7 +4,7 @@
 //! shared memory it gets.
 //! Launch configuration only: every plan computes the same lane tree.
 
-use crate::kernels::{ROW_CACHE_MAX, ROW_CLUSTER, ROW_REG_QUADS, ROW_STAGE_BYTES, ROW_THREADS};
+use crate::kernels::{large_clusters, ROW_CACHE_MAX, ROW_CLUSTER, ROW_REG_QUADS, ROW_STAGE_BYTES, ROW_THREADS};
 use cudarc::driver::LaunchConfig;
 
 /// The kernel a plan runs.
@@ -12,7 +12,7 @@ use cudarc::driver::LaunchConfig;
 pub(crate) enum RowKernel {
     /// `*_*`: the block engine, one CTA of [`ROW_THREADS`] per row.
     Block,
-    /// `*_wide_*`: the block engine, a cluster of [`ROW_CLUSTER`] CTAs per row.
+    /// `*_wide_*`: the block engine, a cluster of [`RowDevice::row_cluster`] CTAs per row.
     Wide,
     /// `*_warps_*`: the warp engine, persistent CTAs of [`warp_threads`], each row cached
     /// in shared memory and the next one prefetched.
@@ -48,6 +48,8 @@ pub(crate) fn regs_kernel(h: usize, lanes: usize) -> Option<RowKernel> {
 pub(crate) struct RowPlan {
     pub kernel: RowKernel,
     pub cfg: LaunchConfig,
+    /// CTAs per cluster along x (1: no cluster), given at launch (ops/mod.rs `launch_rows`).
+    pub cluster: u32,
 }
 
 /// Threads of a warp-engine CTA (`LS_WARP_THREADS` in reduce.cuh): min(4, lanes / 128)
@@ -104,6 +106,24 @@ pub(crate) struct RowDevice {
     pub sm_count: usize,
     /// The most shared memory a CTA may opt into ([`crate::device::GpuInfo::smem_per_block_optin`]).
     pub smem_optin: usize,
+    /// CTAs per row of a cluster plan: [`ROW_CLUSTER`], or [`ROW_CLUSTER_ENV`] where set.
+    pub row_cluster: usize,
+}
+
+/// Set to 2, 4, 8 or 16 (16 on sm_90a only, a "non-portable" cluster size), every cluster
+/// plan of the row kernels takes that many CTAs per row instead of [`ROW_CLUSTER`]: for
+/// measuring the constant (`scripts/gpu-session` `ROW_SCAN`). Like the constant, it changes
+/// which CTA folds which lanes, never a bit.
+pub const ROW_CLUSTER_ENV: &str = "LOCKSTEP_ROW_CLUSTER";
+
+fn row_cluster_override(arch: &str) -> Option<usize> {
+    parse_row_cluster(&std::env::var(ROW_CLUSTER_ENV).ok()?, arch)
+}
+
+/// A cluster size [`ROW_CLUSTER_ENV`] may set on a device of `arch`; `None` for anything else.
+fn parse_row_cluster(text: &str, arch: &str) -> Option<usize> {
+    let n: usize = text.trim().parse().ok()?;
+    (n.is_power_of_two() && (2..=8).contains(&n) || n == 16 && large_clusters(arch)).then_some(n)
 }
 
 impl RowDevice {
@@ -112,6 +132,7 @@ impl RowDevice {
             clusters: info.compute_capability.0 >= 9,
             sm_count: info.sm_count.max(1) as usize,
             smem_optin: info.smem_per_block_optin,
+            row_cluster: row_cluster_override(&info.arch).unwrap_or(ROW_CLUSTER),
         }
     }
 
@@ -170,8 +191,8 @@ pub(crate) fn row_plan(
     let row_bytes = h * elem;
     let few_rows = rows < dev.sm_count && h >= 8 * lanes;
     let wide = dev.clusters
-        && lanes >= ROW_CLUSTER
-        && rows.checked_mul(ROW_CLUSTER).is_some_and(|g| g <= i32::MAX as usize)
+        && lanes >= dev.row_cluster
+        && rows.checked_mul(dev.row_cluster).is_some_and(|g| g <= i32::MAX as usize)
         && (row_bytes > ROW_CACHE_MAX || few_rows);
     if let Some(kernel) = regs_kernel(h, lanes).filter(|_| regs && !wide) {
         return RowPlan {
@@ -181,6 +202,7 @@ pub(crate) fn row_plan(
                 block_dim: (ROW_THREADS as u32, 1, 1),
                 shared_mem_bytes: 0,
             },
+            cluster: 1,
         };
     }
     if !wide {
@@ -194,11 +216,12 @@ pub(crate) fn row_plan(
                         block_dim: (threads as u32, 1, 1),
                         shared_mem_bytes: warp_smem_bytes(h, lanes, ce) as u32,
                     },
+                    cluster: 1,
                 };
             }
         }
     }
-    let parts = if wide { ROW_CLUSTER } else { 1 };
+    let parts = if wide { dev.row_cluster } else { 1 };
     let slice = cache_bytes(h, lanes, parts, elem);
     let max = dev.smem_max(lanes);
     let cached = cache && slice <= ROW_CACHE_MAX && head_bytes(lanes) + slice <= max;
@@ -215,6 +238,7 @@ pub(crate) fn row_plan(
             block_dim: (ROW_THREADS as u32, 1, 1),
             shared_mem_bytes: smem as u32,
         },
+        cluster: parts as u32,
     }
 }
 
@@ -255,6 +279,7 @@ mod tests {
         clusters: true,
         sm_count: 132,
         smem_optin: 227 * 1024,
+        row_cluster: ROW_CLUSTER,
     };
     const NO_CLUSTERS: RowDevice = RowDevice { clusters: false, ..H100 };
 
@@ -359,12 +384,47 @@ mod tests {
     }
 
     #[test]
+    fn cluster_plans_take_the_devices_cluster_size_at_launch() {
+        // Vocabulary rows of f32 softmax (unstaged): a cluster of ROW_CLUSTER CTAs per row.
+        let plan = |dev: RowDevice| row_plan(4096, 151936, 1024, 4, true, false, None, true, dev);
+        let p = plan(H100);
+        assert_eq!(
+            (p.kernel, p.cluster, p.cfg.grid_dim.0 as usize),
+            (RowKernel::Wide, ROW_CLUSTER as u32, 4096 * ROW_CLUSTER)
+        );
+        // 16 per row (LOCKSTEP_ROW_CLUSTER=16 on sm_90a): half the slice per CTA.
+        let p = plan(RowDevice { row_cluster: 16, ..H100 });
+        assert_eq!((p.kernel, p.cluster, p.cfg.grid_dim.0), (RowKernel::Wide, 16, 4096 * 16));
+        assert_eq!(p.cfg.shared_mem_bytes as usize, 1024 * 4 + 16 + 149 * 64 * 4);
+        // Every other plan is one CTA per row, or persistent: no cluster.
+        for (rows, h) in [(4096, 4096), (4096, 20000), (64, 6000)] {
+            let p = row_plan(rows, h, 1024, 4, true, true, Some(8), true, H100);
+            assert_ne!(p.kernel, RowKernel::Wide);
+            assert_eq!(p.cluster, 1);
+        }
+        // The override: powers of two from 2 to 8 anywhere, 16 on sm_90a only.
+        for (text, arch, want) in [
+            ("16", "sm_90a", Some(16)),
+            (" 8\n", "sm_80", Some(8)),
+            ("2", "sm_90a", Some(2)),
+            ("16", "sm_80", None),
+            ("1", "sm_90a", None),
+            ("12", "sm_90a", None),
+            ("32", "sm_90a", None),
+            ("eight", "sm_90a", None),
+        ] {
+            assert_eq!(parse_row_cluster(text, arch), want, "{text:?} on {arch}");
+        }
+    }
+
+    #[test]
     fn plans_stay_within_the_shared_memory_of_smaller_devices() {
         // sm_86 / sm_89 (99 KiB per CTA, no clusters) and a 64 KiB device.
         let sm86 = RowDevice {
             clusters: false,
             sm_count: 128,
             smem_optin: 99 * 1024,
+            row_cluster: ROW_CLUSTER,
         };
         let small = RowDevice { smem_optin: 64 * 1024, ..sm86 };
         assert_eq!(sm86.smem_max(1024), 99 * 1024);

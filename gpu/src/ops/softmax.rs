@@ -1,10 +1,10 @@
 //! Launcher of `gpu/kernels/softmax.cu`: softmax and log_softmax, a CTA or a cluster per row (ops/rowplan.rs).
 
-use super::need;
 use super::rowplan::RowKernel;
+use super::{launch_rows, need, Arg};
 use crate::device::Gpu;
 use crate::error::{At, Result};
-use cudarc::driver::{CudaSlice, PushKernelArg};
+use cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut};
 use lockstep_reference::reduce::check_rows;
 use lockstep_reference::{Contract, Element};
 use ndarray::{Array2, ArrayView2};
@@ -69,11 +69,11 @@ impl Gpu {
             (false, _) => &kern.softmax,
             (true, _) => &kern.log_softmax,
         };
-        let mut l = self.stream().launch_builder(f.get(T::DTYPE, O::DTYPE));
-        l.arg(dx).arg(&*dy).arg(&hi);
-        // SAFETY: matches `[log_]softmax[_wide|_regs|_regs4]_*` in softmax.cu; x and y hold rows*h elements (checked);
-        // the plan's grid covers every row (ops/rowplan.rs).
-        unsafe { l.launch(plan.cfg) }.map_err(|e| at.err(e))?;
+        let s = self.stream();
+        let ((px, _gx), (py, _gy)) = (dx.device_ptr(s), dy.device_ptr_mut(s));
+        // SAFETY: matches `[log_]softmax[_wide|_regs|_regs4]_*` in softmax.cu; x and y hold rows*h elements (checked),
+        // their guards live past the launch; the plan's grid covers every row (ops/rowplan.rs).
+        unsafe { launch_rows(s, f.get(T::DTYPE, O::DTYPE), &plan, &[Arg::Ptr(px), Arg::Ptr(py), Arg::I32(hi)]) }.map_err(|e| at.err(e))?;
         Ok(())
     }
 }
