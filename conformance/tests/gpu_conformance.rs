@@ -115,6 +115,30 @@ fn gpu_rows_are_batch_invariant() {
 }
 
 #[test]
+fn gpu_vocabulary_rows_match_fast_cpu_path_and_are_batch_invariant() {
+    // Rows of 151936 run on clusters: of 16 CTAs where the rows are few (every CTA an SM of
+    // its own) or where f32 softmax's smaller slices let more CTAs share an SM, of 8
+    // elsewhere (gpu/src/ops/rowplan.rs `cluster_size`). 40 rows and their sub-batches of
+    // 1 … 33 cross both sizes; the bits must not notice. The literal path is slow here; the
+    // fast path equals it (the reference's tests).
+    let Some(g) = gpu("gpu_vocabulary_rows_match_fast_cpu_path_and_are_batch_invariant") else {
+        return;
+    };
+    let g = GpuOps(g);
+    let mut report = Report::default();
+    for op in row_ops() {
+        for dtype in [DType::F32, DType::Bf16] {
+            let case = row_case(&FMA_V1, op.clone(), dtype, dtype, 40, 151936, Values::Uniform(1.0));
+            let (id, name) = (FMA_V1.id(), case.spec.name());
+            report.add("gpu", &id, &name, "vs-fast:vocabulary", &case.name, gpu_vs(&CpuFast, &g, &case));
+            report.add("gpu", &id, &name, "batch-invariance", &case.name, batch_invariance(&g, &case));
+        }
+    }
+    eprintln!("{}", report.table());
+    assert!(report.passed(), "\n{}", report.table());
+}
+
+#[test]
 fn gpu_matmul_large_shapes_match_fast_cpu_path() {
     // The literal path is too slow here; the fast path equals it (tests/matmul.rs).
     let Some(g) = gpu("gpu_matmul_large_shapes_match_fast_cpu_path") else {

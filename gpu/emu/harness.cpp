@@ -160,7 +160,7 @@ template <typename Op> static float naive_lanes(const std::vector<float>& x) {
 }
 
 // A launch of the row engine (reduce.cuh): `parts` CTAs per row (1, or a cluster of
-// LS_ROW_CLUSTER or 16: the size is given at launch, ops/rowplan.rs), with or without the
+// LS_ROW_CLUSTER or LS_ROW_CLUSTER_LARGE: the size is given at launch, ops/rowplan.rs), with or without the
 // slice cache, inputs and outputs `shift` elements past a 16-byte boundary (so rows are misaligned for vector loads).
 struct RowLaunch {
     unsigned parts;
@@ -288,7 +288,7 @@ template <typename T, typename O> static void check_rows(int rows, int H, bool s
 
 // Every launch the plans of gpu/src/ops/rowplan.rs can make (and misaligned rows).
 template <typename T, typename O> static void check_rows_all(int rows, int H, bool specials) {
-    for (unsigned parts : {1u, (unsigned)LS_ROW_CLUSTER, 16u}) {
+    for (unsigned parts : {1u, (unsigned)LS_ROW_CLUSTER, (unsigned)LS_ROW_CLUSTER_LARGE}) {
         if (parts > LS_LANES) continue;
         for (int how : {0, 1, 2})  // uncached, cached, cached and staged
             for (int shift : {0, 1}) check_rows<T, O>(rows, H, specials, {parts, how > 0, shift, false, false, how == 2});

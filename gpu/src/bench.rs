@@ -1529,6 +1529,7 @@ mod tests {
             arch: "sm_90a".into(),
             sm_count: 132,
             smem_per_block_optin: 227 << 10,
+            smem_per_sm: 228 << 10,
             total_memory_bytes: 80 << 30,
             driver_cuda_version: (13, 0),
             nvrtc_version: (13, 0),

@@ -21,6 +21,9 @@ pub struct GpuInfo {
     /// The most shared memory one CTA may opt into (227 KiB on sm_90, 99 KiB on sm_86 and
     /// sm_89): what the kernels are allowed at load and what their launch plans ask for.
     pub smem_per_block_optin: usize,
+    /// Shared memory of one SM (228 KiB on sm_90), which the CTAs resident on it share: the
+    /// row plans weigh cluster sizes by how many CTAs fit (ops/rowplan.rs).
+    pub smem_per_sm: usize,
     pub total_memory_bytes: usize,
     /// `cuDriverGetVersion`, as (major, minor): the CUDA version the driver supports.
     pub driver_cuda_version: (i32, i32),
@@ -122,6 +125,10 @@ impl Gpu {
             sm_count: ctx.attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT).map_err(dev)?,
             smem_per_block_optin: ctx
                 .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)
+                .map_err(dev)?
+                .max(0) as usize,
+            smem_per_sm: ctx
+                .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR)
                 .map_err(dev)?
                 .max(0) as usize,
             total_memory_bytes: ctx.total_mem().map_err(dev)?,

@@ -50,6 +50,9 @@ pub const ROW_THREADS: usize = 256;
 /// at launch: ops/rowplan.rs, which `LOCKSTEP_ROW_CLUSTER` overrides for measurement): each
 /// owns `LANES / ROW_CLUSTER` lanes of the row (no effect on the tree).
 pub const ROW_CLUSTER: usize = 8;
+/// The larger cluster a row plan takes for vocabulary-wide rows where the device runs it
+/// ([`large_clusters`]) and it pays (ops/rowplan.rs `cluster_size`): half the slice per CTA.
+pub const ROW_CLUSTER_LARGE: usize = 16;
 /// Quads (4 elements) of a row each thread of the register engine holds in registers
 /// (reduce.cuh `LsRegRow`, used by softmax and rmsnorm; ops/rowplan.rs): rows up to
 /// 8 × 4 × [`ROW_THREADS`] = 8192 elements at L = 1024.
@@ -121,6 +124,7 @@ pub fn header(c: &Contract) -> String {
          #define LS_MM_CLUSTER_MAX {mcm}\n\
          #define LS_ROW_THREADS {rt}\n\
          #define LS_ROW_CLUSTER {rc}\n\
+         #define LS_ROW_CLUSTER_LARGE {rcl}\n\
          #define LS_ROW_REG_QUADS {rq}\n\
          #define LS_ROW_STAGE_BYTES {rsb}\n\
          #define LS_ATTN_THREADS {at}\n\
@@ -144,6 +148,7 @@ pub fn header(c: &Contract) -> String {
         mt = MM_THREADS,
         rt = ROW_THREADS,
         rc = ROW_CLUSTER,
+        rcl = ROW_CLUSTER_LARGE,
         rq = ROW_REG_QUADS,
         rsb = ROW_STAGE_BYTES,
         at = ATTN_THREADS,

@@ -4,7 +4,7 @@
 //! shared memory it gets.
 //! Launch configuration only: every plan computes the same lane tree.
 
-use crate::kernels::{large_clusters, ROW_CACHE_MAX, ROW_CLUSTER, ROW_REG_QUADS, ROW_STAGE_BYTES, ROW_THREADS};
+use crate::kernels::{large_clusters, ROW_CACHE_MAX, ROW_CLUSTER, ROW_CLUSTER_LARGE, ROW_REG_QUADS, ROW_STAGE_BYTES, ROW_THREADS};
 use cudarc::driver::LaunchConfig;
 
 /// The kernel a plan runs.
@@ -12,7 +12,8 @@ use cudarc::driver::LaunchConfig;
 pub(crate) enum RowKernel {
     /// `*_*`: the block engine, one CTA of [`ROW_THREADS`] per row.
     Block,
-    /// `*_wide_*`: the block engine, a cluster of [`RowDevice::row_cluster`] CTAs per row.
+    /// `*_wide_*`: the block engine, a cluster of [`ROW_CLUSTER`] or [`ROW_CLUSTER_LARGE`]
+    /// CTAs per row ([`cluster_size`]).
     Wide,
     /// `*_warps_*`: the warp engine, persistent CTAs of [`warp_threads`], each row cached
     /// in shared memory and the next one prefetched.
@@ -106,12 +107,20 @@ pub(crate) struct RowDevice {
     pub sm_count: usize,
     /// The most shared memory a CTA may opt into ([`crate::device::GpuInfo::smem_per_block_optin`]).
     pub smem_optin: usize,
-    /// CTAs per row of a cluster plan: [`ROW_CLUSTER`], or [`ROW_CLUSTER_ENV`] where set.
-    pub row_cluster: usize,
+    /// Shared memory of one SM ([`crate::device::GpuInfo::smem_per_sm`]).
+    pub smem_per_sm: usize,
+    /// Clusters of [`ROW_CLUSTER_LARGE`] CTAs run here ([`large_clusters`]: sm_90a).
+    pub large_clusters: bool,
+    /// CTAs per row of every cluster plan where [`ROW_CLUSTER_ENV`] sets it; else the plan
+    /// picks ([`cluster_size`]).
+    pub row_cluster: Option<usize>,
 }
 
+/// Shared memory the driver reserves per resident CTA (1 KiB on sm_80 and later).
+const SMEM_RESERVED_PER_CTA: usize = 1024;
+
 /// Set to 2, 4, 8 or 16 (16 on sm_90a only, a "non-portable" cluster size), every cluster
-/// plan of the row kernels takes that many CTAs per row instead of [`ROW_CLUSTER`]: for
+/// plan of the row kernels takes that many CTAs per row instead of its own [`cluster_size`]: for
 /// measuring the constant (`scripts/gpu-session` `ROW_SCAN`). Like the constant, it changes
 /// which CTA folds which lanes, never a bit.
 pub const ROW_CLUSTER_ENV: &str = "LOCKSTEP_ROW_CLUSTER";
@@ -123,7 +132,7 @@ fn row_cluster_override(arch: &str) -> Option<usize> {
 /// A cluster size [`ROW_CLUSTER_ENV`] may set on a device of `arch`; `None` for anything else.
 fn parse_row_cluster(text: &str, arch: &str) -> Option<usize> {
     let n: usize = text.trim().parse().ok()?;
-    (n.is_power_of_two() && (2..=8).contains(&n) || n == 16 && large_clusters(arch)).then_some(n)
+    (n.is_power_of_two() && (2..=ROW_CLUSTER).contains(&n) || n == ROW_CLUSTER_LARGE && large_clusters(arch)).then_some(n)
 }
 
 impl RowDevice {
@@ -132,7 +141,9 @@ impl RowDevice {
             clusters: info.compute_capability.0 >= 9,
             sm_count: info.sm_count.max(1) as usize,
             smem_optin: info.smem_per_block_optin,
-            row_cluster: row_cluster_override(&info.arch).unwrap_or(ROW_CLUSTER),
+            smem_per_sm: info.smem_per_sm,
+            large_clusters: large_clusters(&info.arch),
+            row_cluster: row_cluster_override(&info.arch),
         }
     }
 
@@ -190,9 +201,10 @@ pub(crate) fn row_plan(
 ) -> RowPlan {
     let row_bytes = h * elem;
     let few_rows = rows < dev.sm_count && h >= 8 * lanes;
+    let least = dev.row_cluster.unwrap_or(ROW_CLUSTER);
     let wide = dev.clusters
-        && lanes >= dev.row_cluster
-        && rows.checked_mul(dev.row_cluster).is_some_and(|g| g <= i32::MAX as usize)
+        && lanes >= least
+        && rows.checked_mul(ROW_CLUSTER_LARGE.max(least)).is_some_and(|g| g <= i32::MAX as usize)
         && (row_bytes > ROW_CACHE_MAX || few_rows);
     if let Some(kernel) = regs_kernel(h, lanes).filter(|_| regs && !wide) {
         return RowPlan {
@@ -221,24 +233,59 @@ pub(crate) fn row_plan(
             }
         }
     }
-    let parts = if wide { dev.row_cluster } else { 1 };
-    let slice = cache_bytes(h, lanes, parts, elem);
-    let max = dev.smem_max(lanes);
-    let cached = cache && slice <= ROW_CACHE_MAX && head_bytes(lanes) + slice <= max;
-    let staged = cached && stage && staged_bytes(head_bytes(lanes) + slice) <= max;
-    let smem = match (cached, staged) {
-        (false, _) => head_bytes(lanes),
-        (true, false) => head_bytes(lanes) + slice,
-        (true, true) => staged_bytes(head_bytes(lanes) + slice),
+    let smem = |parts| block_smem(h, lanes, parts, elem, cache, stage, dev.smem_max(lanes));
+    let parts = match (wide, dev.row_cluster) {
+        (false, _) => 1,
+        (true, Some(n)) => n,
+        (true, None) => cluster_size(rows, lanes, row_bytes > ROW_CACHE_MAX, smem, dev),
     };
     RowPlan {
         kernel: if wide { RowKernel::Wide } else { RowKernel::Block },
         cfg: LaunchConfig {
             grid_dim: ((rows * parts) as u32, 1, 1),
             block_dim: (ROW_THREADS as u32, 1, 1),
-            shared_mem_bytes: smem as u32,
+            shared_mem_bytes: smem(parts) as u32,
         },
         cluster: parts as u32,
+    }
+}
+
+/// Dynamic shared memory of a block-engine CTA owning `lanes / parts` lanes: the lanes, then
+/// the slice cache when `cache` (the op makes more than one pass) and the slice fits in
+/// [`ROW_CACHE_MAX`] and `max`, then [`ROW_STAGE_BYTES`] of staging when `stage` and it fits.
+fn block_smem(h: usize, lanes: usize, parts: usize, elem: usize, cache: bool, stage: bool, max: usize) -> usize {
+    let slice = cache_bytes(h, lanes, parts, elem);
+    let cached = cache && slice <= ROW_CACHE_MAX && head_bytes(lanes) + slice <= max;
+    let staged = cached && stage && staged_bytes(head_bytes(lanes) + slice) <= max;
+    match (cached, staged) {
+        (false, _) => head_bytes(lanes),
+        (true, false) => head_bytes(lanes) + slice,
+        (true, true) => staged_bytes(head_bytes(lanes) + slice),
+    }
+}
+
+/// CTAs per row of a cluster plan: [`ROW_CLUSTER`], or [`ROW_CLUSTER_LARGE`] for rows
+/// too wide for one CTA's cache (`too_wide`) where the device runs it and either
+///   - every CTA of the grid still has an SM of its own (`rows` × 16 ≤ SMs): twice the SMs
+///     pull the row in (vocabulary rows at M ≤ 8, 1.10–1.32× on the H100), or
+///   - the lanes folding at once on an SM grow: CTAs per SM (by shared memory, `smem(parts)`
+///     each) × lanes per CTA. f32 softmax's 151936-wide rows: 2 CTAs of 128 lanes at 8,
+///     5 of 64 at 16 (1.20–1.22× from 64 rows on); log_softmax's staged ones 3 of 64 and
+///     rmsnorm bf16 9 of 64 against 5 of 128, where 16 measured 0.69–0.94×.
+///
+/// Measured: docs/perf.md, sixteenth session. At [M ≤ 64, 8192] (few rows, not too wide)
+/// 16 lost (0.65–0.94×): the slice per CTA is small and the cluster's combine dominates.
+fn cluster_size(rows: usize, lanes: usize, too_wide: bool, smem: impl Fn(usize) -> usize, dev: RowDevice) -> usize {
+    let (a, b) = (ROW_CLUSTER, ROW_CLUSTER_LARGE);
+    if !(dev.large_clusters && too_wide && lanes >= b) {
+        return a;
+    }
+    let per_sm = |parts: usize| dev.smem_per_sm / (smem(parts) + SMEM_RESERVED_PER_CTA);
+    let lanes_per_sm = |parts: usize| per_sm(parts) * (lanes / parts);
+    if rows * b <= dev.sm_count || lanes_per_sm(b) > lanes_per_sm(a) {
+        b
+    } else {
+        a
     }
 }
 
@@ -279,7 +326,9 @@ mod tests {
         clusters: true,
         sm_count: 132,
         smem_optin: 227 * 1024,
-        row_cluster: ROW_CLUSTER,
+        smem_per_sm: 228 * 1024,
+        large_clusters: true,
+        row_cluster: None,
     };
     const NO_CLUSTERS: RowDevice = RowDevice { clusters: false, ..H100 };
 
@@ -307,10 +356,11 @@ mod tests {
         assert_eq!(p.cfg.shared_mem_bytes as usize, 1024 * 4 + 16 + 1024 * 4);
         // Many rows of 8192 f32: the warp engine (two 32 KiB buffers).
         assert_eq!(plan(4096, 8192, 4, Some(8)).kernel, RowKernel::Warps);
-        // Vocabulary rows: always a cluster; the f32 slice (75968 B) still fits the cache.
+        // Vocabulary rows: always a cluster; unstaged f32 (softmax) takes 16 CTAs per row
+        // (cluster_size), each caching 1/16 of the row.
         let p = plan(4096, 151936, 4, Some(4));
-        assert_eq!(p.kernel, RowKernel::Wide);
-        assert_eq!(p.cfg.shared_mem_bytes as usize, 1024 * 4 + 16 + 149 * 128 * 4);
+        assert_eq!((p.kernel, p.cluster), (RowKernel::Wide, 16));
+        assert_eq!(p.cfg.shared_mem_bytes as usize, 1024 * 4 + 16 + 149 * 64 * 4);
         assert!(p.cfg.shared_mem_bytes as usize <= H100.smem_max(1024));
         // No warp engine for the op (sum/mean): one CTA per row, never cached.
         let p = row_plan(4096, 4096, 1024, 2, false, false, None, false, H100);
@@ -384,18 +434,44 @@ mod tests {
     }
 
     #[test]
-    fn cluster_plans_take_the_devices_cluster_size_at_launch() {
-        // Vocabulary rows of f32 softmax (unstaged): a cluster of ROW_CLUSTER CTAs per row.
-        let plan = |dev: RowDevice| row_plan(4096, 151936, 1024, 4, true, false, None, true, dev);
-        let p = plan(H100);
+    fn cluster_plans_pick_their_size() {
+        // (rows, h, elem, stage, warp cache): f32 softmax (unstaged), log_softmax (staged),
+        // rmsnorm bf16 (warp engine), on the H100.
+        let plan = |dev: RowDevice, rows, h, elem, stage, warp| row_plan(rows, h, 1024, elem, true, stage, warp, true, dev);
+        let softmax = |dev, rows| plan(dev, rows, 151936, 4, false, None);
+        let log_softmax = |dev, rows| plan(dev, rows, 151936, 4, true, None);
+        let rmsnorm = |dev, rows| plan(dev, rows, 151936, 2, false, Some(4));
+        let size = |p: RowPlan| {
+            assert_eq!(p.kernel, RowKernel::Wide);
+            assert_eq!(p.cfg.grid_dim.0 % p.cluster, 0);
+            p.cluster as usize
+        };
+        // Many vocabulary rows: 16 where more lanes fold at once on an SM (softmax: 5 CTAs
+        // of 64 lanes against 2 of 128), else 8 (log_softmax 3 of 64, rmsnorm 9 of 64 against
+        // 2 and 5 of 128).
+        assert_eq!(size(softmax(H100, 4096)), ROW_CLUSTER_LARGE);
+        assert_eq!(size(log_softmax(H100, 4096)), ROW_CLUSTER);
+        assert_eq!(size(rmsnorm(H100, 4096)), ROW_CLUSTER);
+        assert_eq!(size(log_softmax(H100, 64)), ROW_CLUSTER);
+        // Few: 16 while every CTA has an SM of its own (8 × 16 ≤ 132 < 9 × 16).
+        for rows in [1, 8] {
+            assert_eq!([softmax(H100, rows), log_softmax(H100, rows), rmsnorm(H100, rows)].map(size), [16; 3]);
+        }
+        assert_eq!([log_softmax(H100, 9), rmsnorm(H100, 9)].map(size), [8; 2]);
+        // Few rows that are not too wide for one CTA's cache: 8 (16 lost there).
+        assert_eq!(size(plan(H100, 8, 8192, 4, true, None)), ROW_CLUSTER);
+        // Where the device does not run 16 (not sm_90a): 8.
+        let sm90 = RowDevice { large_clusters: false, ..H100 };
+        assert_eq!([softmax(sm90, 4096), softmax(sm90, 1)].map(size), [8; 2]);
+        // LOCKSTEP_ROW_CLUSTER: every cluster plan, whatever the shape.
+        let forced = |n| RowDevice { row_cluster: Some(n), ..H100 };
         assert_eq!(
-            (p.kernel, p.cluster, p.cfg.grid_dim.0 as usize),
-            (RowKernel::Wide, ROW_CLUSTER as u32, 4096 * ROW_CLUSTER)
+            [softmax(forced(8), 1), rmsnorm(forced(16), 4096), log_softmax(forced(4), 64)].map(size),
+            [8, 16, 4]
         );
-        // 16 per row (LOCKSTEP_ROW_CLUSTER=16 on sm_90a): half the slice per CTA.
-        let p = plan(RowDevice { row_cluster: 16, ..H100 });
-        assert_eq!((p.kernel, p.cluster, p.cfg.grid_dim.0), (RowKernel::Wide, 16, 4096 * 16));
-        assert_eq!(p.cfg.shared_mem_bytes as usize, 1024 * 4 + 16 + 149 * 64 * 4);
+        let p = rmsnorm(forced(16), 4096);
+        assert_eq!(p.cfg.grid_dim.0, 4096 * 16);
+        assert_eq!(p.cfg.shared_mem_bytes as usize, 1024 * 4 + 16 + 149 * 64 * 2);
         // Every other plan is one CTA per row, or persistent: no cluster.
         for (rows, h) in [(4096, 4096), (4096, 20000), (64, 6000)] {
             let p = row_plan(rows, h, 1024, 4, true, true, Some(8), true, H100);
@@ -424,7 +500,9 @@ mod tests {
             clusters: false,
             sm_count: 128,
             smem_optin: 99 * 1024,
-            row_cluster: ROW_CLUSTER,
+            smem_per_sm: 100 * 1024,
+            large_clusters: false,
+            row_cluster: None,
         };
         let small = RowDevice { smem_optin: 64 * 1024, ..sm86 };
         assert_eq!(sm86.smem_max(1024), 99 * 1024);
