@@ -316,17 +316,23 @@ __device__ __forceinline__ float ls_row_combine(const LsRow& R) {
     return *R.bcast;
 }
 
-// Folds this CTA's lanes, W consecutive lanes per thread (W = 4: one vector load per
-// chunk; W = 1: one lane per thread). Each lane's chain runs over chunks j = 0, 1, … in order.
+// Folds chunks [j0, j1) of this CTA's lanes, W consecutive lanes per thread (W = 4: one
+// vector load per chunk; W = 1: one lane per thread): each lane's chain runs over its chunks
+// in order, from Op::identity() (carry = false) or from the chain R.lanes holds (carry = true:
+// ls_row_reduce_staged's groups), and is left in R.lanes: the block engine's one lane chain,
+// plain and staged.
 template <int W, int U, typename Op, typename Load>
-__device__ __forceinline__ void ls_row_fold(const LsRow& R, Load load) {
+__device__ __forceinline__ void ls_row_fold(const LsRow& R, long long j0, long long j1, bool carry, Load load) {
     for (int o = W * threadIdx.x; o < R.lc; o += W * blockDim.x) {
         float acc[4] = {Op::identity(), Op::identity(), Op::identity(), Op::identity()};
+        if (carry) {
+            LS_FOR4(q, W) acc[q] = R.lanes[R.lb + o + q];
+        }
         const long long first = (long long)R.lb + o;  // row index of (j = 0, o)
         // Chunks where all W elements exist, U at a time (loads first, so
         // that many are in flight), then the rest, the last maybe partial.
-        const long long full = R.H - first >= W ? (R.H - first - W) / LS_LANES + 1 : 0;
-        long long j = 0;
+        const long long full = ls_min_ll(j1, R.H - first >= W ? (R.H - first - W) / LS_LANES + 1 : 0);
+        long long j = j0;
         for (; j + U <= full; j += U) {
             float v[U][4];
 #pragma unroll
@@ -334,7 +340,7 @@ __device__ __forceinline__ void ls_row_fold(const LsRow& R, Load load) {
 #pragma unroll
             for (int u = 0; u < U; ++u) LS_FOR4(q, W) acc[q] = Op::fold(acc[q], v[u][q]);
         }
-        for (long long e = j * LS_LANES + first; e < R.H; ++j, e += LS_LANES) {
+        for (long long e = j * LS_LANES + first; j < j1 && e < R.H; ++j, e += LS_LANES) {
             float v[4];
             const int n = (int)ls_min_ll(W, R.H - e);
             load(j, o, n, v);
@@ -370,8 +376,8 @@ template <typename Op, int U = LS_ROW_UNROLL, typename Load>
 __device__ __forceinline__ float ls_row_reduce(const LsRow& R, Load load) {
     // 4 consecutive lanes per thread where there are lanes for every thread that way,
     // else one: the fold is the only sequential part, so it wants many threads.
-    if (R.lc >= 4 * (int)blockDim.x) ls_row_fold<4, U, Op>(R, load);
-    else ls_row_fold<1, U, Op>(R, load);
+    if (R.lc >= 4 * (int)blockDim.x) ls_row_fold<4, U, Op>(R, 0, R.nchunk, false, load);
+    else ls_row_fold<1, U, Op>(R, 0, R.nchunk, false, load);
     return ls_row_finish<Op>(R);
 }
 
@@ -390,21 +396,8 @@ __device__ __forceinline__ float ls_row_reduce_staged(const LsRow& R, float* sta
         const long long j1 = ls_min_ll(j0 + group, R.nchunk), kb = j0 * R.lc;
         ls_row_map_range<2>(R, kb, j1 * R.lc, value, [&](long long k, long long, int n, const float v[4]) { ls_st4(stage + (k - kb), n, true, v); });
         __syncthreads();
-        for (int o = threadIdx.x; o < R.lc; o += blockDim.x) {
-            const long long first = (long long)R.lb + o;  // row index of (j = 0, o)
-            const long long jn = R.H > first ? ls_min_ll(j1, (R.H - first - 1) / LS_LANES + 1) : 0;  // chunks of lane o in the row
-            float acc = R.lanes[first];
-            long long j = j0;
-            for (; j + U <= jn; j += U) {
-                float v[U];
-#pragma unroll
-                for (int u = 0; u < U; ++u) v[u] = stage[(j + u - j0) * R.lc + o];
-#pragma unroll
-                for (int u = 0; u < U; ++u) acc = Op::fold(acc, v[u]);
-            }
-            for (; j < jn; ++j) acc = Op::fold(acc, stage[(j - j0) * R.lc + o]);
-            R.lanes[first] = acc;
-        }
+        // One lane per thread, its chain carried in R.lanes from the group before.
+        ls_row_fold<1, U, Op>(R, j0, j1, true, [&](long long j, int o, int, float v[4]) { v[0] = stage[(j - j0) * R.lc + o]; });
         __syncthreads();  // the group's values read before the next group's overwrite them
     }
     return ls_row_finish<Op>(R);
