@@ -268,10 +268,11 @@ fn block_smem(h: usize, lanes: usize, parts: usize, elem: usize, cache: bool, st
 /// too wide for one CTA's cache (`too_wide`) where the device runs it and either
 ///   - every CTA of the grid still has an SM of its own (`rows` × 16 ≤ SMs): twice the SMs
 ///     pull the row in (vocabulary rows at M ≤ 8, 1.10–1.32× on the H100), or
-///   - the lanes folding at once on an SM grow: CTAs per SM (by shared memory, `smem(parts)`
-///     each) × lanes per CTA. f32 softmax's 151936-wide rows: 2 CTAs of 128 lanes at 8,
-///     5 of 64 at 16 (1.20–1.22× from 64 rows on); log_softmax's staged ones 3 of 64 and
-///     rmsnorm bf16 9 of 64 against 5 of 128, where 16 measured 0.69–0.94×.
+///   - the lanes folding at once on an SM grow: CTAs per SM (counted by shared memory,
+///     `smem(parts)` each; registers and threads may allow fewer) × lanes per CTA. At
+///     151936: f32 softmax 2 CTAs of 128 lanes at 8, 5 of 64 at 16 (1.20–1.22× from 64
+///     rows on); log_softmax (staged) 2 of 128 against 3 of 64, rmsnorm bf16 5 of 128
+///     against 9 of 64 (0.89–1.02× and 0.69–0.94× at 16: 8 it is).
 ///
 /// Measured: docs/perf.md, sixteenth session. At [M ≤ 64, 8192] (few rows, not too wide)
 /// 16 lost (0.65–0.94×): the slice per CTA is small and the cluster's combine dominates.
