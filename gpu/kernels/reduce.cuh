@@ -110,11 +110,12 @@ __device__ __forceinline__ float* ls_map_rank(float* p, unsigned) { return p; }
 #endif
 #endif
 // The attributes of every `*_wide_*` kernel (launched in clusters, one per row, of the
-// size the plan gives: ops/rowplan.rs): registers for 5 CTAs per SM (≤ 48). With 4 (61–64
+// size the plan gives: ops/rowplan.rs): registers for LS_ROW_WIDE_CTAS = 5 CTAs per SM
+// (≤ 48), which the plans count on when they size the staging buffer. With 4 (61–64
 // registers), at most 62 clusters of 8 were resident on the H100's 132 SMs (ncu), so 64
 // rows (512 CTAs) took two waves: softmax [64, 8192] ran 1.33x slower once its registers
 // grew from 48 to 61 (docs/perf.md, eleventh session).
-#define LS_ROW_WIDE_ATTR __launch_bounds__(LS_ROW_THREADS, 5)
+#define LS_ROW_WIDE_ATTR __launch_bounds__(LS_ROW_THREADS, LS_ROW_WIDE_CTAS)
 
 // `for q in 0..n` over a 4-element register array, unrolled with constant indices so the
 // array stays in registers (a loop bounded by a run-time n would put it in local memory).
@@ -176,8 +177,10 @@ __host__ __device__ __forceinline__ unsigned long long ls_row_cache_bytes(long l
 }
 
 // Where the staging buffer of `ls_row_reduce_staged` starts: behind the slice cache, at a
-// 16-byte boundary (its values are stored four at a time). A launch that gives
-// ls_row_stage_offset(…) + LS_ROW_STAGE_BYTES bytes gets one (ops/rowplan.rs, the same rule).
+// 16-byte boundary (its values are stored four at a time). Its size is what the launch gives
+// behind that offset, up to LS_ROW_STAGE_BYTES, in whole chunks of the CTA's lanes; at least
+// one chunk, or there is none (ops/rowplan.rs `stage_bytes` sizes it; the group of chunks it
+// holds changes no bit, only how often the lanes wait for the next one).
 __host__ __device__ __forceinline__ unsigned long long ls_row_stage_offset(long long H, int lc, int elem) {
     return (ls_row_head_bytes() + ls_row_cache_bytes(H, lc, elem) + 15) / 16 * 16;
 }
@@ -236,9 +239,10 @@ __device__ __forceinline__ LsRow ls_row_begin(int H, int elem) {
     R.bcast = reinterpret_cast<float*>(s + (unsigned long long)LS_LANES * 4);
     const bool fits = elem > 0 && ls_dyn_smem_bytes() >= ls_row_head_bytes() + ls_row_cache_bytes(H, R.lc, elem);
     R.cache = fits ? s + ls_row_head_bytes() : nullptr;
-    const unsigned long long so = ls_row_stage_offset(H, R.lc, elem);
-    R.stage_chunks = LS_ROW_STAGE_BYTES / (4 * R.lc);
-    R.stage = fits && R.stage_chunks > 0 && ls_dyn_smem_bytes() >= so + LS_ROW_STAGE_BYTES ? reinterpret_cast<float*>(s + so) : nullptr;
+    const unsigned long long so = ls_row_stage_offset(H, R.lc, elem), dyn = ls_dyn_smem_bytes();
+    const unsigned long long room = fits && dyn > so ? (dyn - so < LS_ROW_STAGE_BYTES ? dyn - so : LS_ROW_STAGE_BYTES) : 0;
+    R.stage_chunks = (long long)(room / (4ull * R.lc));
+    R.stage = R.stage_chunks > 0 ? reinterpret_cast<float*>(s + so) : nullptr;
     return R;
 }
 
