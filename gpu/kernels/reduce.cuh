@@ -297,29 +297,6 @@ template <typename T> __device__ __forceinline__ void ls_row_fill(const LsRow& R
     __syncthreads();
 }
 
-// Combines lanes[0 .. L) in place (strides L/2 … 32 through shared memory, 16 … 1 with
-// shuffles in warp 0; each surviving lane keeps its own value on the left) and returns
-// lane 0 to every thread. The caller has synchronised after writing the lanes.
-template <typename Op>
-__device__ __forceinline__ float ls_row_combine(const LsRow& R) {
-    float* sh = R.lanes;
-    for (int s = LS_LANES / 2; s >= 32; s >>= 1) {
-        for (int l = threadIdx.x; l < s; l += blockDim.x) sh[l] = Op::combine(sh[l], sh[l + s]);
-        __syncthreads();
-    }
-    if (threadIdx.x < 32) {
-        const int n = LS_LANES < 32 ? LS_LANES : 32;
-        float v = (int)threadIdx.x < n ? sh[threadIdx.x] : Op::identity();
-        for (int s = n / 2; s >= 1; s >>= 1) {
-            const float hi = __shfl_down_sync(0xffffffffu, v, s);
-            if ((int)threadIdx.x < s) v = Op::combine(v, hi);
-        }
-        if (threadIdx.x == 0) *R.bcast = v;
-    }
-    __syncthreads();
-    return *R.bcast;
-}
-
 // Folds chunks [j0, j1) of this CTA's lanes, W consecutive lanes per thread (W = 4: one
 // vector load per chunk; W = 1: one lane per thread): each lane's chain runs over its chunks
 // in order, from Op::identity() (carry = false) or from the chain R.lanes holds (carry = true:
@@ -354,23 +331,65 @@ __device__ __forceinline__ void ls_row_fold(const LsRow& R, long long j0, long l
     }
 }
 
-// After the folds (R.lanes holds this CTA's lanes): every CTA of the row gathers all L
-// lanes and runs the combine.
+// After the folds (R.lanes holds this CTA's lanes): the combine over all L lanes, which every
+// CTA of the row runs itself, and its result to every thread. With T = LS_ROW_THREADS (every
+// block-engine launch): strides L/2 … T pair the lanes t + kT of one thread, which thread t
+// reads (from the CTA of the cluster that owns each) and combines in registers into lane t;
+// strides T/2 … 32 pair the lanes t + 32k that thread t of warp 0 reads back from shared
+// memory; strides 16 … 1 are shuffles in warp 0. Each surviving lane keeps its own value on
+// the left, as in every engine. Two CTA barriers, and two cluster barriers around the reads
+// of other CTAs' lanes (one barrier per stride through shared memory before: docs/perf.md,
+// seventeenth session).
 template <typename Op>
 __device__ __forceinline__ float ls_row_finish(const LsRow& R) {
-    __syncthreads();
+    constexpr int T = LS_ROW_THREADS;
+    constexpr int A = LS_LANES > T ? LS_LANES / T : 1;  // lanes per thread, first stage
+    constexpr int N = LS_LANES < T ? LS_LANES : T;      // lanes left after it
+    constexpr int B = N > 32 ? N / 32 : 1;              // lanes per thread of warp 0, second stage
+    constexpr int W = N < 32 ? N : 32;                  // lanes left for the shuffles
     const unsigned parts = LS_LANES / R.lc;
-    if (parts > 1) {
-        // Fetch the other CTAs' lanes; the second barrier keeps every CTA's lanes (and the
-        // CTA itself) alive until all have read them.
-        ls_cluster_sync();
-        for (int l = threadIdx.x; l < LS_LANES; l += blockDim.x) {
-            const unsigned owner = (unsigned)(l / R.lc);
-            if ((int)owner != R.part) R.lanes[l] = ls_map_rank(R.lanes, owner)[l];
+    const int t = (int)threadIdx.x;
+    if (parts > 1) ls_cluster_sync();  // every CTA's lanes written and visible
+    else __syncthreads();
+    float v[A];
+    if (t < N) {
+#pragma unroll
+        for (int k = 0; k < A; ++k) {
+            const int l = t + k * T;
+            const unsigned owner = (unsigned)(l >> R.lc_log2);
+            v[k] = parts > 1 && (int)owner != R.part ? ls_map_rank(R.lanes, owner)[l] : R.lanes[l];
         }
-        ls_cluster_sync();
+#pragma unroll
+        for (int s = A / 2; s >= 1; s >>= 1)
+#pragma unroll
+            for (int k = 0; k < s; ++k) v[k] = Op::combine(v[k], v[k + s]);
     }
-    return ls_row_combine<Op>(R);
+    // In a cluster, every CTA has read what it needs of this one's lanes before they are
+    // overwritten (and no CTA exits while another may read it). Alone, lane t was read by
+    // thread t only.
+    if (parts > 1) ls_cluster_sync();
+    if (t < N) R.lanes[t] = v[0];
+    __syncthreads();
+    if (t < 32) {
+        float u[B];
+#pragma unroll
+        for (int k = 0; k < B; ++k) u[k] = t < W ? R.lanes[t + 32 * k] : Op::identity();
+#pragma unroll
+        for (int s = B / 2; s >= 1; s >>= 1)
+#pragma unroll
+            for (int k = 0; k < s; ++k) u[k] = Op::combine(u[k], u[k + s]);
+        float r = u[0];
+        for (int s = W / 2; s >= 1; s >>= 1) {
+            const float hi = __shfl_down_sync(0xffffffffu, r, s);
+            if (t < s) r = Op::combine(r, hi);
+        }
+        if (t == 0) *R.bcast = r;
+    }
+    // Warp 0 has read the lanes before this barrier, so the next reduction may write them;
+    // every thread reads bcast after it, and the next write of bcast comes after the next
+    // reduction's barriers.
+    __syncthreads();
+    return *R.bcast;
 }
 
 // The lane tree of this row over the values `load(j, o, n, v)` gives for elements
@@ -409,8 +428,7 @@ __device__ __forceinline__ float ls_row_reduce_staged(const LsRow& R, float* sta
 
 // ---- The warp engine (rmsnorm; softmax measured slower on it: docs/perf.md) ----------
 //
-// The same lane tree, arranged so that combining costs two barriers instead of one per
-// level. A row is served by one CTA of R = min(4, L/128) warps (LS_WARP_THREADS = 32R).
+// The same lane tree, arranged so that combining costs two barriers. A row is served by one CTA of R = min(4, L/128) warps (LS_WARP_THREADS = 32R).
 // Lane l = 4t + q + 128g of the tree belongs to thread t (0…31) of warp w = g mod R, slot
 // i = g / R, component q: a warp loads 128 consecutive elements (j·L + 128g … + 127) of
 // chunk j at a time, one vector per thread, and each lane's chain runs over j in order, as
