@@ -169,13 +169,11 @@ struct RowLaunch {
     bool warps = false;  // the warp engine (reduce.cuh): parts and cached do not apply
     bool regs = false;   // the register engine (reduce.cuh LsRegRow): likewise
     bool staged = false;  // cached, with the staging buffer behind the cache (softmax's plans)
-    int stage_bytes = LS_ROW_STAGE_BYTES;  // its bytes as launched (the kernel uses whole chunks)
 };
 static std::string plan_name(const RowLaunch& p) {
     if (p.regs) return std::string(" [register engine") + (p.shift ? ", shift " + std::to_string(p.shift) : "") + "]";
     if (p.warps) return " [warp engine, " + std::to_string(LS_WARP_R) + " warps/row" + (p.shift ? ", shift " + std::to_string(p.shift) : "") + "]";
-    return " [" + std::to_string(p.parts) + (p.parts > 1 ? " CTAs/row" : " CTA/row") +
-           (p.cached ? (p.staged ? ", cached, staged " + std::to_string(p.stage_bytes) + " B" : ", cached") : ", uncached") +
+    return " [" + std::to_string(p.parts) + (p.parts > 1 ? " CTAs/row" : " CTA/row") + (p.cached ? (p.staged ? ", cached, staged" : ", cached") : ", uncached") +
            (p.shift ? ", shift " + std::to_string(p.shift) : "") + "]";
 }
 // A launch of the warp engine: its buffers `elem_bytes` bytes per element; two persistent
@@ -188,7 +186,7 @@ static bool regs_half(int H) { return (H + LS_LANES - 1) / LS_LANES * (LS_LANES 
 template <typename T> static void run_rows(int rows, int H, const RowLaunch& p, const std::function<void()>& k) {
     const int lc = LS_LANES / (int)p.parts;
     const unsigned long long smem = !p.cached  ? ls_row_head_bytes()
-                                    : p.staged ? ls_row_stage_offset(H, lc, sizeof(T)) + p.stage_bytes
+                                    : p.staged ? ls_row_stage_offset(H, lc, sizeof(T)) + LS_ROW_STAGE_BYTES
                                                : ls_row_head_bytes() + ls_row_cache_bytes(H, lc, sizeof(T));
     ls_launch_ex({(unsigned)rows * p.parts, 1, 1}, LS_ROW_THREADS, (unsigned)smem, p.parts, k);
 }
@@ -292,16 +290,8 @@ template <typename T, typename O> static void check_rows(int rows, int H, bool s
 template <typename T, typename O> static void check_rows_all(int rows, int H, bool specials) {
     for (unsigned parts : {1u, (unsigned)LS_ROW_CLUSTER, (unsigned)LS_ROW_CLUSTER_LARGE}) {
         if (parts > LS_LANES) continue;
-        // Uncached, cached, cached and staged: LS_ROW_STAGE_BYTES, and smaller buffers as the
-        // cluster plans give them (ops/rowplan.rs stage_bytes): one chunk of the CTA's lanes
-        // and some bytes (groups of one chunk), three chunks and some (groups of three).
-        const int chunk = 4 * (LS_LANES / (int)parts);
-        for (int how : {0, 1, 2, 3, 4})
-            for (int shift : {0, 1}) {
-                RowLaunch p{parts, how > 0, shift, false, false, how >= 2};
-                if (how >= 3) p.stage_bytes = (how == 3 ? 1 : 3) * chunk + 12;
-                if (p.stage_bytes <= LS_ROW_STAGE_BYTES) check_rows<T, O>(rows, H, specials, p);
-            }
+        for (int how : {0, 1, 2})  // uncached, cached, cached and staged
+            for (int shift : {0, 1}) check_rows<T, O>(rows, H, specials, {parts, how > 0, shift, false, false, how == 2});
     }
     if (LS_LANES % 128 == 0)
         for (int shift : {0, 1}) check_rows<T, O>(rows, H, specials, {1, true, shift, true});

@@ -110,12 +110,11 @@ __device__ __forceinline__ float* ls_map_rank(float* p, unsigned) { return p; }
 #endif
 #endif
 // The attributes of every `*_wide_*` kernel (launched in clusters, one per row, of the
-// size the plan gives: ops/rowplan.rs): registers for LS_ROW_WIDE_CTAS = 5 CTAs per SM
-// (≤ 48), which the plans count on when they size the staging buffer. With 4 (61–64
+// size the plan gives: ops/rowplan.rs): registers for 5 CTAs per SM (≤ 48). With 4 (61–64
 // registers), at most 62 clusters of 8 were resident on the H100's 132 SMs (ncu), so 64
 // rows (512 CTAs) took two waves: softmax [64, 8192] ran 1.33x slower once its registers
 // grew from 48 to 61 (docs/perf.md, eleventh session).
-#define LS_ROW_WIDE_ATTR __launch_bounds__(LS_ROW_THREADS, LS_ROW_WIDE_CTAS)
+#define LS_ROW_WIDE_ATTR __launch_bounds__(LS_ROW_THREADS, 5)
 
 // `for q in 0..n` over a 4-element register array, unrolled with constant indices so the
 // array stays in registers (a loop bounded by a run-time n would put it in local memory).
@@ -177,10 +176,8 @@ __host__ __device__ __forceinline__ unsigned long long ls_row_cache_bytes(long l
 }
 
 // Where the staging buffer of `ls_row_reduce_staged` starts: behind the slice cache, at a
-// 16-byte boundary (its values are stored four at a time). Its size is what the launch gives
-// behind that offset, up to LS_ROW_STAGE_BYTES, in whole chunks of the CTA's lanes; at least
-// one chunk, or there is none (ops/rowplan.rs `stage_bytes` sizes it; the group of chunks it
-// holds changes no bit, only how often the lanes wait for the next one).
+// 16-byte boundary (its values are stored four at a time). A launch that gives
+// ls_row_stage_offset(…) + LS_ROW_STAGE_BYTES bytes gets one (ops/rowplan.rs, the same rule).
 __host__ __device__ __forceinline__ unsigned long long ls_row_stage_offset(long long H, int lc, int elem) {
     return (ls_row_head_bytes() + ls_row_cache_bytes(H, lc, elem) + 15) / 16 * 16;
 }
@@ -239,10 +236,9 @@ __device__ __forceinline__ LsRow ls_row_begin(int H, int elem) {
     R.bcast = reinterpret_cast<float*>(s + (unsigned long long)LS_LANES * 4);
     const bool fits = elem > 0 && ls_dyn_smem_bytes() >= ls_row_head_bytes() + ls_row_cache_bytes(H, R.lc, elem);
     R.cache = fits ? s + ls_row_head_bytes() : nullptr;
-    const unsigned long long so = ls_row_stage_offset(H, R.lc, elem), dyn = ls_dyn_smem_bytes();
-    const unsigned long long room = fits && dyn > so ? (dyn - so < LS_ROW_STAGE_BYTES ? dyn - so : LS_ROW_STAGE_BYTES) : 0;
-    R.stage_chunks = (long long)(room / (4ull * R.lc));
-    R.stage = R.stage_chunks > 0 ? reinterpret_cast<float*>(s + so) : nullptr;
+    const unsigned long long so = ls_row_stage_offset(H, R.lc, elem);
+    R.stage_chunks = LS_ROW_STAGE_BYTES / (4 * R.lc);
+    R.stage = fits && R.stage_chunks > 0 && ls_dyn_smem_bytes() >= so + LS_ROW_STAGE_BYTES ? reinterpret_cast<float*>(s + so) : nullptr;
     return R;
 }
 
@@ -297,6 +293,29 @@ template <typename T> __device__ __forceinline__ void ls_row_fill(const LsRow& R
     __syncthreads();
 }
 
+// Combines lanes[0 .. L) in place (strides L/2 … 32 through shared memory, 16 … 1 with
+// shuffles in warp 0; each surviving lane keeps its own value on the left) and returns
+// lane 0 to every thread. The caller has synchronised after writing the lanes.
+template <typename Op>
+__device__ __forceinline__ float ls_row_combine(const LsRow& R) {
+    float* sh = R.lanes;
+    for (int s = LS_LANES / 2; s >= 32; s >>= 1) {
+        for (int l = threadIdx.x; l < s; l += blockDim.x) sh[l] = Op::combine(sh[l], sh[l + s]);
+        __syncthreads();
+    }
+    if (threadIdx.x < 32) {
+        const int n = LS_LANES < 32 ? LS_LANES : 32;
+        float v = (int)threadIdx.x < n ? sh[threadIdx.x] : Op::identity();
+        for (int s = n / 2; s >= 1; s >>= 1) {
+            const float hi = __shfl_down_sync(0xffffffffu, v, s);
+            if ((int)threadIdx.x < s) v = Op::combine(v, hi);
+        }
+        if (threadIdx.x == 0) *R.bcast = v;
+    }
+    __syncthreads();
+    return *R.bcast;
+}
+
 // Folds chunks [j0, j1) of this CTA's lanes, W consecutive lanes per thread (W = 4: one
 // vector load per chunk; W = 1: one lane per thread): each lane's chain runs over its chunks
 // in order, from Op::identity() (carry = false) or from the chain R.lanes holds (carry = true:
@@ -331,65 +350,23 @@ __device__ __forceinline__ void ls_row_fold(const LsRow& R, long long j0, long l
     }
 }
 
-// After the folds (R.lanes holds this CTA's lanes): the combine over all L lanes, which every
-// CTA of the row runs itself, and its result to every thread. With T = LS_ROW_THREADS (every
-// block-engine launch): strides L/2 … T pair the lanes t + kT of one thread, which thread t
-// reads (from the CTA of the cluster that owns each) and combines in registers into lane t;
-// strides T/2 … 32 pair the lanes t + 32k that thread t of warp 0 reads back from shared
-// memory; strides 16 … 1 are shuffles in warp 0. Each surviving lane keeps its own value on
-// the left, as in every engine. Two CTA barriers, and two cluster barriers around the reads
-// of other CTAs' lanes (one barrier per stride through shared memory before: docs/perf.md,
-// seventeenth session).
+// After the folds (R.lanes holds this CTA's lanes): every CTA of the row gathers all L
+// lanes and runs the combine.
 template <typename Op>
 __device__ __forceinline__ float ls_row_finish(const LsRow& R) {
-    constexpr int T = LS_ROW_THREADS;
-    constexpr int A = LS_LANES > T ? LS_LANES / T : 1;  // lanes per thread, first stage
-    constexpr int N = LS_LANES < T ? LS_LANES : T;      // lanes left after it
-    constexpr int B = N > 32 ? N / 32 : 1;              // lanes per thread of warp 0, second stage
-    constexpr int W = N < 32 ? N : 32;                  // lanes left for the shuffles
+    __syncthreads();
     const unsigned parts = LS_LANES / R.lc;
-    const int t = (int)threadIdx.x;
-    if (parts > 1) ls_cluster_sync();  // every CTA's lanes written and visible
-    else __syncthreads();
-    float v[A];
-    if (t < N) {
-#pragma unroll
-        for (int k = 0; k < A; ++k) {
-            const int l = t + k * T;
-            const unsigned owner = (unsigned)(l >> R.lc_log2);
-            v[k] = parts > 1 && (int)owner != R.part ? ls_map_rank(R.lanes, owner)[l] : R.lanes[l];
+    if (parts > 1) {
+        // Fetch the other CTAs' lanes; the second barrier keeps every CTA's lanes (and the
+        // CTA itself) alive until all have read them.
+        ls_cluster_sync();
+        for (int l = threadIdx.x; l < LS_LANES; l += blockDim.x) {
+            const unsigned owner = (unsigned)(l / R.lc);
+            if ((int)owner != R.part) R.lanes[l] = ls_map_rank(R.lanes, owner)[l];
         }
-#pragma unroll
-        for (int s = A / 2; s >= 1; s >>= 1)
-#pragma unroll
-            for (int k = 0; k < s; ++k) v[k] = Op::combine(v[k], v[k + s]);
+        ls_cluster_sync();
     }
-    // In a cluster, every CTA has read what it needs of this one's lanes before they are
-    // overwritten (and no CTA exits while another may read it). Alone, lane t was read by
-    // thread t only.
-    if (parts > 1) ls_cluster_sync();
-    if (t < N) R.lanes[t] = v[0];
-    __syncthreads();
-    if (t < 32) {
-        float u[B];
-#pragma unroll
-        for (int k = 0; k < B; ++k) u[k] = t < W ? R.lanes[t + 32 * k] : Op::identity();
-#pragma unroll
-        for (int s = B / 2; s >= 1; s >>= 1)
-#pragma unroll
-            for (int k = 0; k < s; ++k) u[k] = Op::combine(u[k], u[k + s]);
-        float r = u[0];
-        for (int s = W / 2; s >= 1; s >>= 1) {
-            const float hi = __shfl_down_sync(0xffffffffu, r, s);
-            if (t < s) r = Op::combine(r, hi);
-        }
-        if (t == 0) *R.bcast = r;
-    }
-    // Warp 0 has read the lanes before this barrier, so the next reduction may write them;
-    // every thread reads bcast after it, and the next write of bcast comes after the next
-    // reduction's barriers.
-    __syncthreads();
-    return *R.bcast;
+    return ls_row_combine<Op>(R);
 }
 
 // The lane tree of this row over the values `load(j, o, n, v)` gives for elements
@@ -428,7 +405,8 @@ __device__ __forceinline__ float ls_row_reduce_staged(const LsRow& R, float* sta
 
 // ---- The warp engine (rmsnorm; softmax measured slower on it: docs/perf.md) ----------
 //
-// The same lane tree, arranged so that combining costs two barriers. A row is served by one CTA of R = min(4, L/128) warps (LS_WARP_THREADS = 32R).
+// The same lane tree, arranged so that combining costs two barriers instead of one per
+// level. A row is served by one CTA of R = min(4, L/128) warps (LS_WARP_THREADS = 32R).
 // Lane l = 4t + q + 128g of the tree belongs to thread t (0…31) of warp w = g mod R, slot
 // i = g / R, component q: a warp loads 128 consecutive elements (j·L + 128g … + 127) of
 // chunk j at a time, one vector per thread, and each lane's chain runs over j in order, as

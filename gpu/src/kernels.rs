@@ -53,10 +53,6 @@ pub const ROW_CLUSTER: usize = 8;
 /// The larger cluster a row plan takes for vocabulary-wide rows where the device runs it
 /// ([`large_clusters`]) and it pays (ops/rowplan.rs `cluster_size`): half the slice per CTA.
 pub const ROW_CLUSTER_LARGE: usize = 16;
-/// CTAs per SM the `*_wide_*` row kernels' registers are bounded for (`__launch_bounds__`,
-/// reduce.cuh `LS_ROW_WIDE_ATTR`: at most 48 registers at [`ROW_THREADS`]); the row plans
-/// size the staging buffer for up to this many (ops/rowplan.rs `stage_bytes`).
-pub const ROW_WIDE_CTAS: usize = 5;
 /// Quads (4 elements) of a row each thread of the register engine holds in registers
 /// (reduce.cuh `LsRegRow`, used by softmax and rmsnorm; ops/rowplan.rs): rows up to
 /// 8 × 4 × [`ROW_THREADS`] = 8192 elements at L = 1024.
@@ -66,14 +62,8 @@ pub const ROW_REG_QUADS: usize = 8;
 pub const ROW_CACHE_MAX: usize = 80 * 1024;
 /// Bytes of the staging buffer behind a cached slice where softmax computes a group of
 /// chunks' e_i with every thread before the lanes fold them (reduce.cuh
-/// `ls_row_reduce_staged`, ops/rowplan.rs): at most this many (32 chunks of a wide CTA's
-/// 128 lanes at L = 1024); a cluster plan gives less where that lets one more CTA share an SM,
-/// down to [`ROW_STAGE_MIN_BYTES`].
+/// `ls_row_reduce_staged`, ops/rowplan.rs): 32 chunks of a wide CTA's 128 lanes at L = 1024.
 pub const ROW_STAGE_BYTES: usize = 16 * 1024;
-/// The least staging a cluster plan shrinks the buffer to for occupancy (ops/rowplan.rs
-/// `stage_bytes`): 8 chunks of 64 lanes, the f32 log_softmax vocabulary slice's CTAs at
-/// [`ROW_CLUSTER_LARGE`] need 13 of them (3328 B) to fit 5 per SM.
-pub const ROW_STAGE_MIN_BYTES: usize = 2 * 1024;
 /// Threads per block of the elementwise-style kernels (rope, combine).
 pub const FLAT_THREADS: usize = 256;
 /// Threads per attention split block (each scores keys `tid, tid + ATTN_THREADS, …` of a
@@ -135,7 +125,6 @@ pub fn header(c: &Contract) -> String {
          #define LS_ROW_THREADS {rt}\n\
          #define LS_ROW_CLUSTER {rc}\n\
          #define LS_ROW_CLUSTER_LARGE {rcl}\n\
-         #define LS_ROW_WIDE_CTAS {rwc}\n\
          #define LS_ROW_REG_QUADS {rq}\n\
          #define LS_ROW_STAGE_BYTES {rsb}\n\
          #define LS_ATTN_THREADS {at}\n\
@@ -160,7 +149,6 @@ pub fn header(c: &Contract) -> String {
         rt = ROW_THREADS,
         rc = ROW_CLUSTER,
         rcl = ROW_CLUSTER_LARGE,
-        rwc = ROW_WIDE_CTAS,
         rq = ROW_REG_QUADS,
         rsb = ROW_STAGE_BYTES,
         at = ATTN_THREADS,

@@ -4,7 +4,7 @@
 //! Launch choice: [`plan`] (shape- and SM-count-dependent; the tree is not). Every kernel
 //! and the split/combine pair perform the identical sequence of roundings.
 
-use super::{fma_only, grid1, launch_clustered, need, Arg, Workspace, NULL};
+use super::{fma_only, grid1, launch_clustered, need, Workspace, NULL};
 use crate::device::Gpu;
 use crate::error::{At, Result};
 use crate::kernels::{large_clusters, mm_totals_bytes, Kernels, FLAT_THREADS, MM_BM, MM_BM_HALF, MM_BN, MM_CLUSTER_MAX, MM_SK_THREADS, MM_THREADS};
@@ -241,26 +241,30 @@ impl Gpu {
                     "a cluster launch is a split skinny launch of at most {MM_CLUSTER_MAX} chunks: {plan:?}"
                 )));
             }
-            // Device pointers (their guards order this launch after earlier writes) and ints.
+            // cuLaunchKernelEx takes a pointer to each argument's value: device pointers
+            // (their guards order this launch after earlier writes) and ints.
             let bias = dbias.map(|b| b.device_ptr(s));
-            let pbias = bias.as_ref().map_or(NULL, |b| b.0);
-            let ((pa, _ga), (pb, _gb), (pc, _gc)) = (da.device_ptr(s), db.device_ptr(s), dc.device_ptr_mut(s));
-            let (pp, _gp) = dp.device_ptr(s); // unused by split = 2
-            let args = [
-                Arg::Ptr(pa),
-                Arg::Ptr(pb),
-                Arg::Ptr(pbias),
-                Arg::Ptr(pc),
-                Arg::Ptr(pp),
-                Arg::I32(mi),
-                Arg::I32(ni),
-                Arg::I32(ki),
-                Arg::I32(2),
+            let mut pbias = bias.as_ref().map_or(0, |b| b.0);
+            let (mut pa, _ga) = da.device_ptr(s);
+            let (mut pb, _gb) = db.device_ptr(s);
+            let (mut pc, _gc) = dc.device_ptr_mut(s);
+            let (mut pp, _gp) = dp.device_ptr(s); // unused by split = 2
+            let (mut mi, mut ni, mut ki, mut mode) = (mi, ni, ki, 2i32);
+            let mut args: [*mut std::ffi::c_void; 9] = [
+                (&mut pa as *mut u64).cast(),
+                (&mut pb as *mut u64).cast(),
+                (&mut pbias as *mut u64).cast(),
+                (&mut pc as *mut u64).cast(),
+                (&mut pp as *mut u64).cast(),
+                (&mut mi as *mut i32).cast(),
+                (&mut ni as *mut i32).cast(),
+                (&mut ki as *mut i32).cast(),
+                (&mut mode as *mut i32).cast(),
             ];
             // SAFETY: the argument list matches every skinny `matmul_fma_mr*` kernel (split = 2:
             // the chunks of a column block are one cluster, the grid's z is batch × chunks);
             // buffers as checked above; the pointers' guards live until after the launch.
-            unsafe { launch_clustered(s, f, cfg, (1, 1, chunks as u32), &args) }.map_err(|e| at.err(e))?;
+            unsafe { launch_clustered(s, f, cfg, (1, 1, chunks as u32), &mut args) }.map_err(|e| at.err(e))?;
             return Ok(());
         }
         let split_flag = split as i32;

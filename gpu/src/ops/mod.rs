@@ -88,44 +88,18 @@ pub(crate) fn need<T>(at: &At, what: &str, buf: &CudaSlice<T>, bytes: usize) -> 
     Ok(())
 }
 
-/// One argument of a kernel launched by [`launch_clustered`] or [`launch_rows`] (cudarc's
-/// launch builder has no cluster attribute): a device pointer, an `int` or a `float`.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Arg {
-    Ptr(u64),
-    I32(i32),
-    F32(f32),
-}
-
-/// Calls `launch` with one pointer per argument, each at its value in an 8-byte slot; the
-/// driver reads as many bytes as the parameter has (4 for int and float: the slot's low
-/// half, the machine being little-endian).
-fn with_arg_ptrs<R>(args: &[Arg], launch: impl FnOnce(&mut [*mut std::ffi::c_void]) -> R) -> R {
-    let mut slots: Vec<u64> = args
-        .iter()
-        .map(|a| match *a {
-            Arg::Ptr(p) => p,
-            Arg::I32(v) => v as u32 as u64,
-            Arg::F32(v) => v.to_bits() as u64,
-        })
-        .collect();
-    let mut ptrs: Vec<*mut std::ffi::c_void> = slots.iter_mut().map(|s| (s as *mut u64).cast()).collect();
-    launch(&mut ptrs)
-}
-
-/// Launches `f` in thread-block clusters of `cluster` CTAs (`cuLaunchKernelEx` with the
-/// cluster attribute).
+/// Launches `f` in thread-block clusters of `cluster` CTAs: cudarc's launch builder has no
+/// cluster attribute, so this calls `cuLaunchKernelEx` with one.
 ///
 /// # Safety
-/// As `LaunchArgs::launch`: `args` are the kernel's parameters in order, each of its type,
-/// and the buffers behind the pointers outlive the kernel's use of them (the caller holds
-/// their stream guards until this returns).
+/// As `LaunchArgs::launch`: `args` points at one value per kernel parameter, in order, each
+/// of the parameter's type, and the buffers behind them outlive the kernel's use of them.
 pub(crate) unsafe fn launch_clustered(
     stream: &CudaStream,
     f: &CudaFunction,
     cfg: LaunchConfig,
     cluster: (u32, u32, u32),
-    args: &[Arg],
+    args: &mut [*mut std::ffi::c_void],
 ) -> std::result::Result<(), DriverError> {
     use cudarc::driver::sys;
     stream.context().bind_to_thread()?;
@@ -147,10 +121,16 @@ pub(crate) unsafe fn launch_clustered(
         attrs: &mut attr,
         numAttrs: 1,
     };
-    // SAFETY: the caller's contract; `lc`, `attr` and the argument slots live through the call.
-    with_arg_ptrs(args, |ptrs| {
-        unsafe { sys::cuLaunchKernelEx(&lc, f.cu_function(), ptrs.as_mut_ptr(), std::ptr::null_mut()) }.result()
-    })
+    // SAFETY: the caller's contract; `lc` and `attr` live through the call.
+    unsafe { sys::cuLaunchKernelEx(&lc, f.cu_function(), args.as_mut_ptr(), std::ptr::null_mut()) }.result()
+}
+
+/// One argument of a kernel launched by [`launch_rows`]: a device pointer, an `int` or a `float`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Arg {
+    Ptr(u64),
+    I32(i32),
+    F32(f32),
 }
 
 /// Launches a row kernel (ops/rowplan.rs): in clusters of `plan.cluster` CTAs along x where
@@ -158,16 +138,37 @@ pub(crate) unsafe fn launch_clustered(
 /// plain launch.
 ///
 /// # Safety
-/// As [`launch_clustered`].
+/// As [`launch_clustered`]: `args` are the kernel's parameters in order, each of its type,
+/// and the buffers behind the pointers outlive the kernel's use of them (the caller holds
+/// their stream guards until this returns).
 pub(crate) unsafe fn launch_rows(stream: &CudaStream, f: &CudaFunction, plan: &rowplan::RowPlan, args: &[Arg]) -> std::result::Result<(), DriverError> {
-    let cfg = plan.cfg;
+    // Each value in an 8-byte slot; the driver reads as many bytes as the parameter has
+    // (4 for int and float: the slot's low half, the machine being little-endian).
+    let mut slots: Vec<u64> = args
+        .iter()
+        .map(|a| match *a {
+            Arg::Ptr(p) => p,
+            Arg::I32(v) => v as u32 as u64,
+            Arg::F32(v) => v.to_bits() as u64,
+        })
+        .collect();
+    let mut ptrs: Vec<*mut std::ffi::c_void> = slots.iter_mut().map(|s| (s as *mut u64).cast()).collect();
     if plan.cluster > 1 {
-        // SAFETY: the caller's contract.
-        return unsafe { launch_clustered(stream, f, cfg, (plan.cluster, 1, 1), args) };
+        // SAFETY: the caller's contract; `slots` lives through the call.
+        unsafe { launch_clustered(stream, f, plan.cfg, (plan.cluster, 1, 1), &mut ptrs) }
+    } else {
+        let cfg = plan.cfg;
+        stream.context().bind_to_thread()?;
+        // SAFETY: the caller's contract; `slots` lives through the call.
+        unsafe {
+            cudarc::driver::result::launch_kernel(
+                f.cu_function(),
+                cfg.grid_dim,
+                cfg.block_dim,
+                cfg.shared_mem_bytes,
+                stream.cu_stream(),
+                &mut ptrs,
+            )
+        }
     }
-    stream.context().bind_to_thread()?;
-    // SAFETY: the caller's contract; the argument slots live through the call.
-    with_arg_ptrs(args, |ptrs| unsafe {
-        cudarc::driver::result::launch_kernel(f.cu_function(), cfg.grid_dim, cfg.block_dim, cfg.shared_mem_bytes, stream.cu_stream(), ptrs)
-    })
 }

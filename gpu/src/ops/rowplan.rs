@@ -4,9 +4,7 @@
 //! shared memory it gets.
 //! Launch configuration only: every plan computes the same lane tree.
 
-use crate::kernels::{
-    large_clusters, ROW_CACHE_MAX, ROW_CLUSTER, ROW_CLUSTER_LARGE, ROW_REG_QUADS, ROW_STAGE_BYTES, ROW_STAGE_MIN_BYTES, ROW_THREADS, ROW_WIDE_CTAS,
-};
+use crate::kernels::{large_clusters, ROW_CACHE_MAX, ROW_CLUSTER, ROW_CLUSTER_LARGE, ROW_REG_QUADS, ROW_STAGE_BYTES, ROW_THREADS};
 use cudarc::driver::LaunchConfig;
 
 /// The kernel a plan runs.
@@ -89,44 +87,16 @@ fn cache_bytes(h: usize, lanes: usize, parts: usize, elem: usize) -> usize {
     h.div_ceil(lanes) * (lanes / parts) * elem
 }
 
-/// Bytes of a cached CTA with `stage` bytes of staging (`ls_row_stage_offset` in
-/// reduce.cuh): the buffer starts at the next 16-byte boundary behind the cache.
-fn staged_bytes(cached: usize, stage: usize) -> usize {
-    cached.next_multiple_of(16) + stage
-}
-
-/// Bytes of staging for a cached CTA of `cached` bytes whose lanes fill chunks of `chunk`
-/// bytes (a float per lane): whole chunks, as the kernel counts them (reduce.cuh
-/// `ls_row_begin`), at most [`ROW_STAGE_BYTES`], 0 where not one chunk fits. A cluster plan
-/// (`wide`; its kernels' registers allow [`ROW_WIDE_CTAS`] per SM) takes the largest that
-/// keeps as many CTAs on an SM as any size down to [`ROW_STAGE_MIN_BYTES`] does: smaller
-/// groups of chunks (more barriers) for more lanes folding at once. At 151936, f32
-/// log_softmax at 16 CTAs per row: 13 chunks (3328 B) and 5 CTAs per SM, where 16 KiB
-/// allowed 3.
-fn stage_bytes(cached: usize, chunk: usize, wide: bool, dev: RowDevice) -> usize {
-    let full = ROW_STAGE_BYTES / chunk * chunk;
-    let least = (ROW_STAGE_MIN_BYTES / chunk * chunk).max(chunk);
-    if !wide || full <= least {
-        return full;
-    }
-    let ctas = |stage| ctas_per_sm(staged_bytes(cached, stage), dev);
-    let most = ctas(least);
-    (0..=(full - least) / chunk)
-        .map(|i| full - i * chunk)
-        .find(|&s| ctas(s) >= most)
-        .unwrap_or(full)
-}
-
-/// Cluster-plan CTAs of `smem` bytes of dynamic shared memory that one SM holds at once,
-/// counted by shared memory and capped at the kernels' register bound ([`ROW_WIDE_CTAS`]).
-fn ctas_per_sm(smem: usize, dev: RowDevice) -> usize {
-    (dev.smem_per_sm / (smem + SMEM_RESERVED_PER_CTA)).min(ROW_WIDE_CTAS)
+/// Bytes of a cached CTA with the staging buffer (`ls_row_stage_offset` in reduce.cuh, +
+/// [`ROW_STAGE_BYTES`]): the buffer starts at the next 16-byte boundary behind the cache.
+fn staged_bytes(cached: usize) -> usize {
+    cached.next_multiple_of(16) + ROW_STAGE_BYTES
 }
 
 /// The most dynamic shared memory a block-engine plan asks for under a contract with `lanes`
 /// lanes on a device without limits.
 fn max_smem_bytes(lanes: usize) -> usize {
-    staged_bytes(head_bytes(lanes) + ROW_CACHE_MAX, ROW_STAGE_BYTES)
+    staged_bytes(head_bytes(lanes) + ROW_CACHE_MAX)
 }
 
 /// What a row plan depends on of the device.
@@ -205,8 +175,8 @@ impl RowDevice {
 ///   registers, no shared memory, every load of the row in flight at once.
 /// * Else the warp engine ([`RowKernel::Warps`]) where the op has one (`warp_cache`: the
 ///   bytes per element of its buffers, double buffering included), the lanes suit it and
-///   the buffers fit in [`ROW_CACHE_MAX`] and the device ([`RowDevice::warp_smem_max`]): its row's elements are read by the threads
-///   that fold them (no barrier between the cache fill and the fold), and it loads the next row while it works on this one. The
+///   the buffers fit in [`ROW_CACHE_MAX`] and the device ([`RowDevice::warp_smem_max`]): its combine costs two barriers (the block
+///   engine's, one per level), and it loads the next row while it works on this one. The
 ///   grid is one CTA per row here; the launcher caps it at what fits on the device
 ///   ([`crate::device::Gpu::warp_grid`]).
 /// * Else one CTA per row ([`RowKernel::Block`]), with the slice cache (read DRAM once,
@@ -214,9 +184,9 @@ impl RowDevice {
 ///   the slice fits in [`ROW_CACHE_MAX`] and the device ([`RowDevice::smem_max`]).
 ///
 /// A cached block-engine plan (one CTA or a cluster per row) of an op with `stage`
-/// (softmax: an exp per element in a fold) also gets staging ([`stage_bytes`]: up to
-/// [`ROW_STAGE_BYTES`]), where every thread computes the values that the CTA's lanes then
-/// fold, where the device has room for it.
+/// (softmax: an exp per element in a fold) also gets [`ROW_STAGE_BYTES`] of staging, where
+/// every thread computes the values that the CTA's lanes then fold, where the device has
+/// room for it.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn row_plan(
     rows: usize,
@@ -263,7 +233,7 @@ pub(crate) fn row_plan(
             }
         }
     }
-    let smem = |parts| block_smem(h, lanes, parts, elem, cache, stage, wide, dev);
+    let smem = |parts| block_smem(h, lanes, parts, elem, cache, stage, dev.smem_max(lanes));
     let parts = match (wide, dev.row_cluster) {
         (false, _) => 1,
         (true, Some(n)) => n,
@@ -280,23 +250,17 @@ pub(crate) fn row_plan(
     }
 }
 
-/// Dynamic shared memory of a block-engine CTA owning `lanes / parts` lanes (of a cluster
-/// when `wide`): the lanes, then the slice cache when `cache` (the op makes more than one
-/// pass) and the slice fits in [`ROW_CACHE_MAX`] and [`RowDevice::smem_max`], then
-/// [`stage_bytes`] of staging when `stage` and it fits.
-#[allow(clippy::too_many_arguments)]
-fn block_smem(h: usize, lanes: usize, parts: usize, elem: usize, cache: bool, stage: bool, wide: bool, dev: RowDevice) -> usize {
-    let max = dev.smem_max(lanes);
+/// Dynamic shared memory of a block-engine CTA owning `lanes / parts` lanes: the lanes, then
+/// the slice cache when `cache` (the op makes more than one pass) and the slice fits in
+/// [`ROW_CACHE_MAX`] and `max`, then [`ROW_STAGE_BYTES`] of staging when `stage` and it fits.
+fn block_smem(h: usize, lanes: usize, parts: usize, elem: usize, cache: bool, stage: bool, max: usize) -> usize {
     let slice = cache_bytes(h, lanes, parts, elem);
-    let cached = head_bytes(lanes) + slice;
-    if !cache || slice > ROW_CACHE_MAX || cached > max {
-        return head_bytes(lanes);
-    }
-    let s = if stage { stage_bytes(cached, 4 * (lanes / parts), wide, dev) } else { 0 };
-    if s > 0 && staged_bytes(cached, s) <= max {
-        staged_bytes(cached, s)
-    } else {
-        cached
+    let cached = cache && slice <= ROW_CACHE_MAX && head_bytes(lanes) + slice <= max;
+    let staged = cached && stage && staged_bytes(head_bytes(lanes) + slice) <= max;
+    match (cached, staged) {
+        (false, _) => head_bytes(lanes),
+        (true, false) => head_bytes(lanes) + slice,
+        (true, true) => staged_bytes(head_bytes(lanes) + slice),
     }
 }
 
@@ -304,12 +268,11 @@ fn block_smem(h: usize, lanes: usize, parts: usize, elem: usize, cache: bool, st
 /// too wide for one CTA's cache (`too_wide`) where the device runs it and either
 ///   - every CTA of the grid still has an SM of its own (`rows` × 16 ≤ SMs): twice the SMs
 ///     pull the row in (vocabulary rows at M ≤ 8, 1.10–1.32× on the H100), or
-///   - the lanes folding at once on an SM grow: CTAs per SM ([`ctas_per_sm`]: by shared
-///     memory, `smem(parts)` each, at most [`ROW_WIDE_CTAS`]) × lanes per CTA. At
+///   - the lanes folding at once on an SM grow: CTAs per SM (counted by shared memory,
+///     `smem(parts)` each; registers and threads may allow fewer) × lanes per CTA. At
 ///     151936: f32 softmax 2 CTAs of 128 lanes at 8, 5 of 64 at 16 (1.20–1.22× from 64
-///     rows on); rmsnorm bf16 5 of 128 against 5 of 64 (0.69–0.94× at 16: 8 it is);
-///     log_softmax (staged) 2 of 128 against 5 of 64 since its staging shrinks for
-///     occupancy ([`stage_bytes`]; with 16 KiB, 3 of 64 measured 0.89–1.02×).
+///     rows on); log_softmax (staged) 2 of 128 against 3 of 64, rmsnorm bf16 5 of 128
+///     against 9 of 64 (0.89–1.02× and 0.69–0.94× at 16: 8 it is).
 ///
 /// Measured: docs/perf.md, sixteenth session. At [M ≤ 64, 8192] (few rows, not too wide)
 /// 16 lost (0.65–0.94×): the slice per CTA is small and the cluster's combine dominates.
@@ -318,7 +281,8 @@ fn cluster_size(rows: usize, lanes: usize, too_wide: bool, smem: impl Fn(usize) 
     if !(dev.large_clusters && too_wide && lanes >= b) {
         return a;
     }
-    let lanes_per_sm = |parts: usize| ctas_per_sm(smem(parts), dev) * (lanes / parts);
+    let per_sm = |parts: usize| dev.smem_per_sm / (smem(parts) + SMEM_RESERVED_PER_CTA);
+    let lanes_per_sm = |parts: usize| per_sm(parts) * (lanes / parts);
     if rows * b <= dev.sm_count || lanes_per_sm(b) > lanes_per_sm(a) {
         b
     } else {
@@ -450,13 +414,14 @@ mod tests {
         // Few wide rows still get a cluster per row (more CTAs than rows).
         assert_eq!(plan(64, 8192, 1024).kernel, RowKernel::Wide);
         assert_eq!(plan(64, 6000, 1024).kernel, RowKernel::Regs);
-        // Vocabulary rows: a cluster, each CTA with its 1/16 of the row cached and the
-        // staging buffer behind it (16-byte aligned), within what the kernels are allowed;
-        // the buffer sized for occupancy (stage_bytes: 13 chunks of 64 lanes).
+        // Vocabulary rows: a cluster, each CTA with its 1/8 of the row cached and the
+        // staging buffer behind it (16-byte aligned), within what the kernels are allowed.
         let p = plan(4096, 151936, 1024);
-        assert_eq!((p.kernel, p.cluster), (RowKernel::Wide, 16));
-        assert_eq!(p.cfg.shared_mem_bytes as usize, 1024 * 4 + 16 + 149 * 64 * 4 + 13 * 64 * 4);
+        assert_eq!(p.kernel, RowKernel::Wide);
+        assert_eq!(p.cfg.shared_mem_bytes as usize, 1024 * 4 + 16 + 149 * 128 * 4 + ROW_STAGE_BYTES);
         assert!(p.cfg.shared_mem_bytes as usize <= H100.smem_max(1024));
+        // Two of them still share an SM (228 KiB of shared memory on sm_90).
+        assert!(2 * (p.cfg.shared_mem_bytes as usize + 1024) <= 228 * 1024);
         // A cached slice that ends off a 16-byte boundary (bf16, 4 lanes per CTA at L = 32):
         // the staging buffer starts at the next one.
         let p = row_plan(2, 990, 32, 2, true, true, None, false, H100);
@@ -482,18 +447,18 @@ mod tests {
             assert_eq!(p.cfg.grid_dim.0 % p.cluster, 0);
             p.cluster as usize
         };
-        // Many vocabulary rows: 16 where more lanes fold at once on an SM (softmax and,
-        // its staging shrunk, log_softmax: 5 CTAs of 64 lanes against 2 of 128), else 8
-        // (rmsnorm: 5 of 64 against 5 of 128, its registers' bound).
+        // Many vocabulary rows: 16 where more lanes fold at once on an SM (softmax: 5 CTAs
+        // of 64 lanes against 2 of 128), else 8 (log_softmax 3 of 64, rmsnorm 9 of 64 against
+        // 2 and 5 of 128).
         assert_eq!(size(softmax(H100, 4096)), ROW_CLUSTER_LARGE);
-        assert_eq!(size(log_softmax(H100, 4096)), ROW_CLUSTER_LARGE);
+        assert_eq!(size(log_softmax(H100, 4096)), ROW_CLUSTER);
         assert_eq!(size(rmsnorm(H100, 4096)), ROW_CLUSTER);
-        assert_eq!(size(log_softmax(H100, 64)), ROW_CLUSTER_LARGE);
+        assert_eq!(size(log_softmax(H100, 64)), ROW_CLUSTER);
         // Few: 16 while every CTA has an SM of its own (8 × 16 ≤ 132 < 9 × 16).
         for rows in [1, 8] {
             assert_eq!([softmax(H100, rows), log_softmax(H100, rows), rmsnorm(H100, rows)].map(size), [16; 3]);
         }
-        assert_eq!([log_softmax(H100, 9), rmsnorm(H100, 9)].map(size), [16, 8]);
+        assert_eq!([log_softmax(H100, 9), rmsnorm(H100, 9)].map(size), [8; 2]);
         // Few rows that are not too wide for one CTA's cache: 8 (16 lost there).
         assert_eq!(size(plan(H100, 8, 8192, 4, true, None)), ROW_CLUSTER);
         // Where the device does not run 16 (not sm_90a): 8.
@@ -526,45 +491,6 @@ mod tests {
             ("eight", "sm_90a", None),
         ] {
             assert_eq!(parse_row_cluster(text, arch), want, "{text:?} on {arch}");
-        }
-    }
-
-    #[test]
-    fn cluster_plans_shrink_the_staging_for_one_more_cta_per_sm() {
-        // Staged vocabulary rows on the H100 (228 KiB per SM, 1 KiB reserved per CTA).
-        let plan = |dev, rows, elem| row_plan(rows, 151936, 1024, elem, true, true, None, true, dev);
-        let per_sm = |p: RowPlan| (228 * 1024) / (p.cfg.shared_mem_bytes as usize + 1024);
-        let head = 1024 * 4 + 16;
-        // f32 at 16 CTAs per row: 13 chunks of 64 lanes keep 5 per SM, a 14th would not.
-        let p = plan(H100, 4096, 4);
-        assert_eq!(p.cluster, 16);
-        assert_eq!(p.cfg.shared_mem_bytes as usize, head + 149 * 64 * 4 + 13 * 256);
-        assert_eq!(per_sm(p), 5);
-        assert_eq!((228 * 1024) / (p.cfg.shared_mem_bytes as usize + 256 + 1024), 4);
-        // bf16 at 8 CTAs per row: 6 chunks of 128 lanes, 5 per SM (3 with 16 KiB).
-        let p = plan(H100, 4096, 2);
-        assert_eq!(p.cluster, 8);
-        assert_eq!(p.cfg.shared_mem_bytes as usize, head + 149 * 128 * 2 + 6 * 512);
-        assert_eq!(per_sm(p), 5);
-        // Where no size down to ROW_STAGE_MIN_BYTES adds a CTA, the whole buffer: f32 at 8
-        // (2 per SM either way; a device without 16-CTA clusters).
-        let sm90 = RowDevice { large_clusters: false, ..H100 };
-        let p = plan(sm90, 4096, 4);
-        assert_eq!(p.cfg.shared_mem_bytes as usize, head + 149 * 128 * 4 + ROW_STAGE_BYTES);
-        // One CTA per row (not a cluster plan): the whole buffer, whatever the occupancy.
-        let p = row_plan(4096, 10000, 1024, 4, true, true, None, false, H100);
-        assert_eq!(p.kernel, RowKernel::Block);
-        assert_eq!(p.cfg.shared_mem_bytes as usize, head + 10 * 1024 * 4 + ROW_STAGE_BYTES);
-        // Whole chunks, never fewer than one, never more than ROW_STAGE_BYTES.
-        for chunk in [16, 256, 512, 4096, 8192, 32768] {
-            for cached in [400, 23184, 42256, 80400, 100_000] {
-                for wide in [false, true] {
-                    let s = stage_bytes(cached, chunk, wide, H100);
-                    assert!(s.is_multiple_of(chunk) && s <= ROW_STAGE_BYTES, "{chunk} {cached} {wide}: {s}");
-                    assert_eq!(s == 0, chunk > ROW_STAGE_BYTES);
-                    assert!(!wide || s >= ROW_STAGE_MIN_BYTES.min(ROW_STAGE_BYTES / chunk * chunk));
-                }
-            }
         }
     }
 
